@@ -1,0 +1,62 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestSecretNeverPrints(t *testing.T) {
+	s := Secret("rs_topsecret")
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "key", s)
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "key", s)
+	js, _ := json.Marshal(struct{ K Secret }{s})
+	out := fmt.Sprintf("%v %s %+v %#v %q", s, s, s, s, s) + buf.String() + string(js)
+	if strings.Contains(out, "topsecret") {
+		t.Fatalf("secret leaked: %s", out)
+	}
+	if s.Reveal() != "rs_topsecret" {
+		t.Fatal("Reveal must return the value")
+	}
+	if Secret("").String() != "" {
+		t.Fatal("an empty secret prints empty, so configs show it is unset")
+	}
+}
+
+func TestWriteErrors(t *testing.T) {
+	boom := errors.New("boom")
+	we := WriteErrors{nil, boom, nil, boom}
+	if we.Count() != 2 {
+		t.Fatalf("Count = %d", we.Count())
+	}
+	var err error = we
+	var got WriteErrors
+	if !errors.As(err, &got) || len(got) != 4 {
+		t.Fatal("errors.As must find WriteErrors")
+	}
+	if !strings.Contains(err.Error(), "2 of 4") || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("message %q", err.Error())
+	}
+}
+
+func TestPermanent(t *testing.T) {
+	err := fmt.Errorf("sse: %w", &PermanentError{Err: errors.New("401 unauthorized")})
+	if !IsPermanent(err) || IsPermanent(errors.New("x")) {
+		t.Fatal("IsPermanent")
+	}
+}
+
+func TestRecordHeader(t *testing.T) {
+	r := Record{Headers: []Header{{HeaderStream, "orders"}, {HeaderEventID, "1"}}}
+	if v, ok := r.Header(HeaderEventID); !ok || v != "1" {
+		t.Fatal("Header lookup")
+	}
+	if _, ok := r.Header("nope"); ok {
+		t.Fatal("missing header found")
+	}
+}

@@ -1,0 +1,68 @@
+package backoff
+
+import (
+	"testing"
+	"time"
+)
+
+func TestDelayGrowsAndCaps(t *testing.T) {
+	p := Policy{Initial: 100 * time.Millisecond, Max: time.Second}
+	tests := []struct {
+		attempt  int
+		min, max time.Duration
+	}{
+		{0, 50 * time.Millisecond, 100 * time.Millisecond},
+		{1, 50 * time.Millisecond, 100 * time.Millisecond},
+		{2, 100 * time.Millisecond, 200 * time.Millisecond},
+		{3, 200 * time.Millisecond, 400 * time.Millisecond},
+		{4, 400 * time.Millisecond, 800 * time.Millisecond},
+		{5, 500 * time.Millisecond, time.Second},
+		{50, 500 * time.Millisecond, time.Second},
+		{1 << 30, 500 * time.Millisecond, time.Second},
+	}
+	for _, tt := range tests {
+		for range 200 {
+			d := p.Delay(tt.attempt)
+			if d < tt.min || d > tt.max {
+				t.Fatalf("Delay(%d) = %v, want in [%v, %v]", tt.attempt, d, tt.min, tt.max)
+			}
+		}
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	d := Policy{}.Delay(1)
+	if d < DefaultInitial/2 || d > DefaultInitial {
+		t.Fatalf("default first delay %v", d)
+	}
+	d = Policy{}.Delay(100)
+	if d < DefaultMax/2 || d > DefaultMax {
+		t.Fatalf("default capped delay %v", d)
+	}
+}
+
+func TestExhausted(t *testing.T) {
+	if (Policy{}).Exhausted(1 << 20) {
+		t.Fatal("MaxAttempts 0 must mean forever")
+	}
+	p := Policy{MaxAttempts: 3}
+	if p.Exhausted(3) || !p.Exhausted(4) {
+		t.Fatal("MaxAttempts 3 allows attempts 1..3 only")
+	}
+}
+
+func TestHint(t *testing.T) {
+	p := Policy{Initial: time.Second, Max: 10 * time.Second}
+	if got := p.Hint(2*time.Second, 0); got != 2*time.Second {
+		t.Fatalf("no hint: %v", got)
+	}
+	if got := p.Hint(2*time.Second, 5*time.Second); got != 5*time.Second {
+		t.Fatalf("longer hint honoured: %v", got)
+	}
+	if got := p.Hint(2*time.Second, time.Hour); got != 10*time.Second {
+		t.Fatalf("hint capped at Max: %v", got)
+	}
+	if got := p.Hint(2*time.Second, time.Second); got != 2*time.Second {
+		t.Fatalf("shorter hint keeps computed delay: %v", got)
+	}
+}
