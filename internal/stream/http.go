@@ -1,0 +1,137 @@
+package stream
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/restless-stream/ingest"
+)
+
+// StatusError is a connection refused with an unexpected HTTP status.
+type StatusError struct {
+	// Code is the HTTP status code.
+	Code int
+	// URL is the request URL with secrets redacted.
+	URL string
+	// Body is the start of the response body, for the message.
+	Body string
+}
+
+func (e *StatusError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: HTTP %d %s", e.URL, e.Code, http.StatusText(e.Code))
+	switch e.Code {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		b.WriteString(" (the API key was refused: check it)")
+	}
+	if e.Body != "" {
+		fmt.Fprintf(&b, ": %q", e.Body)
+	}
+	return b.String()
+}
+
+// MaxErrorBody is how much of a refused response's body an error quotes.
+const MaxErrorBody = 256
+
+// CheckStatus classifies a response that did not open a stream: 204 wraps
+// ingest.ErrStreamEnded; 408, 429 and 5xx are transient (with the server's
+// Retry-After attached); every other 4xx is permanent; anything else is
+// transient. body is the start of the response body (may be nil).
+func CheckStatus(resp *http.Response, redactedURL string, body []byte, now time.Time) error {
+	if resp.StatusCode == http.StatusNoContent {
+		return fmt.Errorf("%s: %w (HTTP 204)", redactedURL, ingest.ErrStreamEnded)
+	}
+	se := &StatusError{Code: resp.StatusCode, URL: redactedURL, Body: cleanBody(body)}
+	switch c := resp.StatusCode; {
+	case c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500:
+		d, _ := ParseRetryAfter(resp.Header.Get("Retry-After"), now)
+		return WithRetryAfter(se, d)
+	case c >= 400 && c < 500:
+		return &ingest.PermanentError{Err: se}
+	}
+	return se
+}
+
+func cleanBody(b []byte) string {
+	if len(b) > MaxErrorBody {
+		b = b[:MaxErrorBody]
+	}
+	s := strings.TrimSpace(strings.ToValidUTF8(string(b), string(utf8.RuneError)))
+	return s
+}
+
+// ResumeURL returns u with the resume position in its query: cursor= (set,
+// replacing any) when cursor is non-empty, else since= when since is
+// non-empty. since= is removed once a cursor exists.
+func ResumeURL(u *url.URL, cursor, since string) string {
+	if cursor == "" && since == "" {
+		return u.String()
+	}
+	c := *u
+	q := c.Query()
+	if cursor != "" {
+		q.Set("cursor", cursor)
+		q.Del("since")
+	} else {
+		q.Set("since", since)
+	}
+	c.RawQuery = q.Encode()
+	return c.String()
+}
+
+// sensitive are query parameters whose values never appear in errors: the
+// upstream API key of direct streams and the upstream request headers,
+// which often carry credentials.
+var sensitive = map[string]bool{
+	"apikey": true, "api_key": true, "key": true, "token": true,
+	"access_token": true, "headers": true, "password": true, "secret": true,
+}
+
+// RedactURL returns raw with credentials replaced: the userinfo password
+// and the values of sensitive query parameters such as apiKey.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return Redact(u)
+}
+
+// Redact is RedactURL for a parsed URL.
+func Redact(u *url.URL) string {
+	c := *u
+	if _, ok := c.User.Password(); ok {
+		c.User = url.UserPassword(c.User.Username(), "REDACTED")
+	}
+	if c.RawQuery != "" {
+		q := c.Query()
+		changed := false
+		for k := range q {
+			if sensitive[strings.ToLower(k)] {
+				q[k] = []string{"REDACTED"}
+				changed = true
+			}
+		}
+		if changed {
+			c.RawQuery = q.Encode()
+		}
+	}
+	return c.String()
+}
+
+// RedactError replaces the URL inside a *url.Error (as net/http returns)
+// with its redacted form, so err can be reported safely. Apply it to the
+// error as net/http returned it, before wrapping: a wrapping message is
+// fixed when it is made.
+func RedactError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = RedactURL(ue.URL)
+	}
+	return err
+}
