@@ -1,0 +1,13 @@
+// Package client is the Go SDK of Restless Stream: the REST management API
+// (Client and its Streams service), the typed models, the runtime URL
+// builders, the runtime event and its decoder, and HMAC signing and
+// verification. It speaks the wire contract of the project's PROTOCOL.md and
+// mirrors the official Python SDK operation for operation.
+//
+// It imports only the standard library.
+//
+// Values the hosted service does not document (REST paths, the direct-URL
+// encoding, the HMAC canonical form) are each fixed in one place: the path
+// table in streams.go, the query names in urls.go and the Canonicalizer in
+// canonical.go.
+package client
