@@ -1,0 +1,68 @@
+package checkpoint
+
+import (
+	"context"
+	"maps"
+	"sync"
+)
+
+// Memory is a Store that keeps cursors in memory only. It is meant for tests
+// and for runs where replaying from `since` after a restart is acceptable.
+type Memory struct {
+	mu      sync.Mutex
+	cursors map[string]string
+	closed  bool
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{cursors: make(map[string]string)}
+}
+
+// Load returns the cursor last saved for stream.
+func (m *Memory) Load(ctx context.Context, stream string) (string, bool, error) {
+	if err := ValidateStream(stream); err != nil {
+		return "", false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return "", false, ErrClosed
+	}
+	c, ok := m.cursors[stream]
+	return c, ok, nil
+}
+
+// Save records cursor for stream.
+func (m *Memory) Save(ctx context.Context, stream, cursor string) error {
+	if err := ValidateStream(stream); err != nil {
+		return err
+	}
+	if err := validateCursor(stream, cursor); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	m.cursors[stream] = cursor
+	return nil
+}
+
+// Snapshot returns a copy of every saved cursor, keyed by stream.
+func (m *Memory) Snapshot() map[string]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.cursors)
+}
+
+// Close marks the store closed.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	return nil
+}
