@@ -1,0 +1,187 @@
+// Package file writes records as JSON lines to a file or to any io.Writer
+// (standard output).
+//
+// Each record becomes one line, in delivery order:
+//
+//	{"destination":"...","key":"...","headers":{"name":"value",...},"value":<the event JSON>}
+//
+// The value is embedded unchanged when it is valid JSON in valid UTF-8, except
+// that whitespace outside strings is removed (nothing is re-escaped or
+// reordered); other bytes are written as a JSON string, with invalid UTF-8
+// replaced by U+FFFD. A nil key is written as null. Header values are strings;
+// when two headers share a name, the last one wins, since a JSON object holds
+// one value per name.
+//
+// A batch is encoded in memory and written with one write call; the file sink
+// then syncs the file before Write returns, so a nil error means the lines are
+// on disk. The file is opened for appending and never truncated. A crash can
+// leave a torn last line: New ends such a line with a newline before
+// appending, and [ReadFile] skips torn lines.
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/restless-stream/ingest"
+)
+
+// ErrClosed is returned by Write after Close.
+var ErrClosed = errors.New("file sink: closed")
+
+// Sink appends records as JSON lines. It is safe for concurrent use; each
+// Write's lines stay together.
+type Sink struct {
+	w    io.Writer
+	f    *os.File // nil for NewWriter
+	name string
+
+	mu       sync.Mutex
+	closed   bool
+	dirty    bool // a failed write may have left a partial line
+	encoders sync.Pool
+}
+
+// New opens path for appending, creating it (mode 0644) when missing. If the
+// file ends in a torn line, New ends that line first so that the next record
+// starts on a line of its own.
+func New(path string) (*Sink, error) {
+	if path == "" {
+		return nil, errors.New("file sink: path is empty")
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("file sink: open: %w", err)
+	}
+	s := &Sink{w: f, f: f, name: path}
+	torn, err := endsTorn(path)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("file sink: %w", err)
+	}
+	s.dirty = torn
+	return s, nil
+}
+
+// NewWriter returns a sink that writes lines to w, such as os.Stdout. It
+// never syncs: standard output gives no durability. If w has a
+// Flush() error method (a *bufio.Writer), Write calls it.
+func NewWriter(w io.Writer) *Sink {
+	return &Sink{w: w, name: "writer"}
+}
+
+// endsTorn reports whether the file at path is non-empty and does not end
+// with a newline.
+func endsTorn(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	if st.Size() == 0 {
+		return false, nil
+	}
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], st.Size()-1); err != nil {
+		return false, err
+	}
+	return b[0] != '\n', nil
+}
+
+type flusher interface{ Flush() error }
+
+// Write appends one line per record and, for a file, syncs it. It returns
+// nil only when every line was written (and synced); otherwise every record
+// of the batch is reported failed in an ingest.WriteErrors, since the lines
+// are written together.
+func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return failAll(len(recs), err)
+	}
+	e, _ := s.encoders.Get().(*encoder)
+	if e == nil {
+		e = new(encoder)
+	}
+	defer s.encoders.Put(e)
+	buf := e.buf[:0]
+	for i := range recs {
+		buf = e.appendLine(buf, &recs[i])
+	}
+	e.buf = buf
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return failAll(len(recs), ErrClosed)
+	}
+	if s.dirty {
+		if _, err := s.w.Write([]byte{'\n'}); err != nil {
+			return failAll(len(recs), fmt.Errorf("file sink: write %s: %w", s.name, err))
+		}
+		s.dirty = false
+	}
+	if _, err := s.w.Write(buf); err != nil {
+		s.dirty = true
+		return failAll(len(recs), fmt.Errorf("file sink: write %s: %w", s.name, err))
+	}
+	if fl, ok := s.w.(flusher); ok {
+		if err := fl.Flush(); err != nil {
+			s.dirty = true
+			return failAll(len(recs), fmt.Errorf("file sink: flush %s: %w", s.name, err))
+		}
+	}
+	if s.f != nil {
+		if err := s.f.Sync(); err != nil {
+			return failAll(len(recs), fmt.Errorf("file sink: sync %s: %w", s.name, err))
+		}
+	}
+	return nil
+}
+
+// Connected reports whether the sink accepts writes: true until Close.
+func (s *Sink) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.closed
+}
+
+// Close syncs and closes the file. For a NewWriter sink it only stops
+// accepting writes; the writer is the caller's to close.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.f == nil {
+		return nil
+	}
+	err := s.f.Sync()
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("file sink: close %s: %w", s.name, err)
+	}
+	return nil
+}
+
+func failAll(n int, err error) ingest.WriteErrors {
+	errs := make(ingest.WriteErrors, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
+}
