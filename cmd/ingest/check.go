@@ -1,0 +1,42 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// cmdCheck validates the configuration and prints it, secrets redacted.
+func cmdCheck(e *env, args []string) error {
+	fs := newFlagSet("check", e.stderr)
+	var cf configFlags
+	cf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	out, err := cfg.effectiveYAML()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "# effective configuration (secrets redacted)\n%s", redactText(string(out)))
+	return nil
+}
+
+// effectiveYAML renders the configuration; secrets print as [REDACTED].
+func (c *Config) effectiveYAML() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return nil, fmt.Errorf("render configuration: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,330 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// FieldError is one thing wrong with the configuration, at a key path such as
+// streams[0].idle_timeout (or a flag such as -c).
+type FieldError struct {
+	Path string
+	Msg  string
+}
+
+func (e FieldError) Error() string { return e.Path + ": " + e.Msg }
+
+// ConfigError lists everything wrong with a configuration; it maps to exit code 2.
+type ConfigError struct {
+	Errs []FieldError
+}
+
+func (e *ConfigError) Error() string {
+	lines := make([]string, len(e.Errs))
+	for i, fe := range e.Errs {
+		lines[i] = fe.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+var (
+	nameRE   = regexp.MustCompile(`^[a-z0-9_-]+$`)
+	kafkaRE  = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+	bucketRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+	hhmmRE   = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
+)
+
+// validator collects FieldErrors.
+type validator struct{ errs []FieldError }
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) oneOf(path, val string, allowed ...string) {
+	for _, a := range allowed {
+		if val == a {
+			return
+		}
+	}
+	v.add(path, "%q is not one of %s", val, strings.Join(allowed, ", "))
+}
+
+func (v *validator) positive(path string, d Duration) {
+	if d <= 0 {
+		v.add(path, "%s must be a positive duration (e.g. 30s)", d)
+	}
+}
+
+func (v *validator) httpURL(path, s string) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(path, "%q is not an absolute http(s) URL", s)
+	}
+}
+
+func (v *validator) tls(path string, t TLSConfig) {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		v.add(path, "cert_file and key_file go together: set both or neither")
+	}
+}
+
+// normalize fills the derived defaults (destination, verify mode) and validates
+// everything; it returns a *ConfigError listing every problem.
+func (c *Config) normalize() error {
+	v := &validator{}
+	v.httpURL("restless.base_url", c.Restless.BaseURL)
+	v.httpURL("restless.stream_base_url", c.Restless.StreamBaseURL)
+
+	if len(c.Streams) == 0 {
+		v.add("streams", "at least one stream is required (see `ingest demo` for a configuration-free start)")
+	}
+	seen := map[string]int{}
+	for i := range c.Streams {
+		c.normalizeStream(v, i, seen)
+	}
+
+	p := c.Pipeline
+	if p.Dedupe.Size < 1 {
+		v.add("pipeline.dedupe.size", "%d must be at least 1", p.Dedupe.Size)
+	}
+	v.positive("pipeline.dedupe.ttl", p.Dedupe.TTL)
+	if p.Batch.MaxEvents < 1 || p.Batch.MaxEvents > 1_000_000 {
+		v.add("pipeline.batch.max_events", "%d must be between 1 and 1000000", p.Batch.MaxEvents)
+	}
+	if p.Batch.MaxWait < 0 {
+		v.add("pipeline.batch.max_wait", "%s must not be negative", p.Batch.MaxWait)
+	}
+	if p.DeadLetter != "" {
+		c.destination(v, "pipeline.dead_letter", p.DeadLetter)
+	}
+
+	c.normalizeSink(v)
+
+	cp := c.Checkpoint
+	v.oneOf("checkpoint.type", cp.Type, "file", "nats_kv", "memory")
+	switch cp.Type {
+	case "file":
+		if cp.Dir == "" {
+			v.add("checkpoint.dir", "required when checkpoint.type is file")
+		}
+	case "nats_kv":
+		if c.Sink.Type != "nats" || !c.Sink.NATS.JetStream {
+			v.add("checkpoint.type", "nats_kv needs sink.type nats with sink.nats.jetstream true")
+		}
+		if !bucketRE.MatchString(cp.NATSKVBucket) {
+			v.add("checkpoint.nats_kv_bucket", "%q is not a bucket name ([A-Za-z0-9_-]+)", cp.NATSKVBucket)
+		}
+	}
+
+	if c.HTTP.Addr != "" {
+		if _, port, err := net.SplitHostPort(c.HTTP.Addr); err != nil || port == "" {
+			v.add("http.addr", "%q is not host:port (or \"\" to disable)", c.HTTP.Addr)
+		}
+	}
+	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", c.Log.Format, "text", "json")
+
+	if len(v.errs) > 0 {
+		return &ConfigError{Errs: v.errs}
+	}
+	return nil
+}
+
+func (c *Config) normalizeStream(v *validator, i int, seen map[string]int) {
+	s := &c.Streams[i]
+	at := func(k string) string { return fmt.Sprintf("streams[%d].%s", i, k) }
+	switch {
+	case s.Name == "":
+		v.add(at("name"), "required")
+	case !nameRE.MatchString(s.Name):
+		v.add(at("name"), "%q must match [a-z0-9_-]+", s.Name)
+	default:
+		if j, dup := seen[s.Name]; dup {
+			v.add(at("name"), "%q duplicates streams[%d].name", s.Name, j)
+		} else {
+			seen[s.Name] = i
+		}
+	}
+	v.oneOf(at("transport"), s.Transport, "sse", "websocket")
+
+	var targets []string
+	if s.StreamID != "" {
+		targets = append(targets, "stream_id")
+	}
+	if s.SessionID != "" {
+		targets = append(targets, "session_id")
+	}
+	if s.URL != "" {
+		targets = append(targets, "url")
+	}
+	if s.Direct != nil {
+		targets = append(targets, "direct")
+	}
+	switch len(targets) {
+	case 0:
+		v.add(fmt.Sprintf("streams[%d]", i), "no target: set exactly one of stream_id, session_id, url, direct")
+	case 1:
+	default:
+		v.add(fmt.Sprintf("streams[%d]", i), "%s are all set: set exactly one of stream_id, session_id, url, direct", strings.Join(targets, " and "))
+	}
+	if s.URL != "" {
+		u, err := url.Parse(s.URL)
+		switch {
+		case err != nil || u.Host == "":
+			v.add(at("url"), "%q is not an absolute URL", s.URL)
+		case u.Scheme == "ws" || u.Scheme == "wss":
+			if s.Transport != "websocket" {
+				v.add(at("url"), "a %s:// URL needs transport websocket", u.Scheme)
+			}
+		case u.Scheme != "http" && u.Scheme != "https":
+			v.add(at("url"), "scheme %q is not http, https, ws or wss", u.Scheme)
+		}
+	}
+	if d := s.Direct; d != nil {
+		v.httpURL(at("direct.url"), d.URL)
+		v.oneOf(at("direct.method"), d.Method, "GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+		v.oneOf(at("direct.payload_mode"), d.PayloadMode, "FULL_DATA", "JSON_PATCH")
+		if d.PollingInterval < 0 {
+			v.add(at("direct.polling_interval"), "%g must not be negative (seconds; 0 = server default)", d.PollingInterval)
+		}
+		for j, ps := range d.PollingStrategies {
+			pat := func(k string) string { return fmt.Sprintf("streams[%d].direct.polling_strategies[%d].%s", i, j, k) }
+			if !hhmmRE.MatchString(ps.Start) {
+				v.add(pat("start"), "%q is not a time of day (HH:MM)", ps.Start)
+			}
+			if !hhmmRE.MatchString(ps.End) {
+				v.add(pat("end"), "%q is not a time of day (HH:MM)", ps.End)
+			}
+			for k, day := range ps.Days {
+				v.oneOf(fmt.Sprintf("streams[%d].direct.polling_strategies[%d].days[%d]", i, j, k), day, "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+			}
+			if ps.PollingInterval < 0 {
+				v.add(pat("polling_interval"), "%g must not be negative", ps.PollingInterval)
+			}
+		}
+	}
+
+	if s.Destination == "" && s.Name != "" {
+		s.Destination = destinationFor(s.Name)
+	}
+	if s.Destination != "" {
+		c.destination(v, at("destination"), s.Destination)
+	}
+
+	for j, sec := range s.Verify.Secrets {
+		if sec == "" {
+			v.add(fmt.Sprintf("streams[%d].verify.secrets[%d]", i, j), "empty secret")
+		}
+	}
+	if s.Verify.Mode == "" {
+		s.Verify.Mode = "off"
+		if len(s.Verify.Secrets) > 0 {
+			s.Verify.Mode = "require"
+		}
+	}
+	v.oneOf(at("verify.mode"), s.Verify.Mode, "require", "optional", "off")
+	if s.Verify.Mode != "off" && len(s.Verify.Secrets) == 0 {
+		v.add(at("verify.mode"), "%s needs at least one secret in verify.secrets", s.Verify.Mode)
+	}
+
+	v.positive(at("reconnect.initial"), s.Reconnect.Initial)
+	if s.Reconnect.Max < s.Reconnect.Initial {
+		v.add(at("reconnect.max"), "%s is less than reconnect.initial (%s)", s.Reconnect.Max, s.Reconnect.Initial)
+	}
+	if s.Reconnect.MaxAttempts < 0 {
+		v.add(at("reconnect.max_attempts"), "%d must not be negative (0 = forever)", s.Reconnect.MaxAttempts)
+	}
+	v.positive(at("idle_timeout"), s.IdleTimeout)
+	if s.MaxEventBytes < 1 {
+		v.add(at("max_event_bytes"), "%d must be at least 1", s.MaxEventBytes)
+	}
+}
+
+// destination checks a topic or subject name for the configured sink.
+func (c *Config) destination(v *validator, path, d string) {
+	switch c.Sink.Type {
+	case "kafka":
+		if !kafkaRE.MatchString(d) {
+			v.add(path, "%q is not a Kafka topic name ([a-zA-Z0-9._-], at most 249)", d)
+		}
+	case "nats":
+		bad := strings.ContainsAny(d, " \t\r\n*>") || strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") || strings.Contains(d, "..")
+		if bad {
+			v.add(path, "%q is not a NATS subject (dot-separated tokens, no spaces or wildcards)", d)
+		}
+	}
+}
+
+func (c *Config) normalizeSink(v *validator) {
+	s := &c.Sink
+	v.oneOf("sink.type", s.Type, "nats", "kafka", "file", "stdout")
+	switch s.Type {
+	case "nats":
+		n := s.NATS
+		if !n.Embedded {
+			for _, u := range strings.Split(n.URL, ",") {
+				if pu, err := url.Parse(strings.TrimSpace(u)); err != nil || pu.Host == "" {
+					v.add("sink.nats.url", "%q is not a NATS URL (e.g. nats://127.0.0.1:4222)", u)
+				}
+			}
+		}
+		if n.JetStream {
+			if n.Stream == "" || strings.ContainsAny(n.Stream, " .*>\t") {
+				v.add("sink.nats.stream", "%q is not a JetStream stream name", n.Stream)
+			}
+			v.positive("sink.nats.duplicate_window", n.DuplicateWindow)
+		}
+		if n.Embedded {
+			if n.EmbeddedPort < 0 || n.EmbeddedPort > 65535 {
+				v.add("sink.nats.embedded_port", "%d is not a port (0 = any free port)", n.EmbeddedPort)
+			}
+			if n.EmbeddedDir == "" {
+				v.add("sink.nats.embedded_dir", "required when sink.nats.embedded is true")
+			}
+		}
+		v.tls("sink.nats.tls", n.TLS)
+	case "kafka":
+		k := s.Kafka
+		if len(k.Brokers) == 0 {
+			v.add("sink.kafka.brokers", "at least one broker (host:port) is required")
+		}
+		for i, b := range k.Brokers {
+			if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
+				v.add(fmt.Sprintf("sink.kafka.brokers[%d]", i), "%q is not host:port", b)
+			}
+		}
+		v.oneOf("sink.kafka.required_acks", k.RequiredAcks, "all", "one", "none")
+		v.oneOf("sink.kafka.compression", k.Compression, "none", "gzip", "snappy", "lz4", "zstd")
+		v.oneOf("sink.kafka.key", k.Key, "stream", "event_id", "none")
+		if k.Partitions < 1 {
+			v.add("sink.kafka.partitions", "%d must be at least 1", k.Partitions)
+		}
+		if k.ReplicationFactor < 1 {
+			v.add("sink.kafka.replication_factor", "%d must be at least 1", k.ReplicationFactor)
+		}
+		if k.BatchSize < 1 {
+			v.add("sink.kafka.batch_size", "%d must be at least 1", k.BatchSize)
+		}
+		if k.BatchTimeout < 0 {
+			v.add("sink.kafka.batch_timeout", "%s must not be negative", k.BatchTimeout)
+		}
+		v.oneOf("sink.kafka.sasl.mechanism", k.SASL.Mechanism, "", "plain", "scram-sha-256", "scram-sha-512")
+		if k.SASL.Mechanism != "" {
+			if k.SASL.Username == "" {
+				v.add("sink.kafka.sasl.username", "required when sink.kafka.sasl.mechanism is set")
+			}
+			if k.SASL.Password == "" {
+				v.add("sink.kafka.sasl.password", "required when sink.kafka.sasl.mechanism is set")
+			}
+		}
+		v.tls("sink.kafka.tls", k.TLS)
+	case "file":
+		if s.File.Path == "" {
+			v.add("sink.file.path", "required when sink.type is file")
+		}
+	}
+}
