@@ -135,3 +135,41 @@ func RedactError(err error) error {
 	}
 	return err
 }
+
+// ScrubError returns err with the secrets of rawURL (sensitive query values
+// and the userinfo password, raw and escaped) removed from its message. When
+// something had to be removed the result does not unwrap, since the wrapped
+// errors would still print the secrets; otherwise err is returned as is.
+// Use it for errors whose message was built by a library from the URL.
+func ScrubError(err error, rawURL string) error {
+	if err == nil {
+		return nil
+	}
+	u, perr := url.Parse(rawURL)
+	if perr != nil {
+		return err
+	}
+	var secrets []string
+	if p, ok := u.User.Password(); ok && p != "" {
+		secrets = append(secrets, p, url.UserPassword("", p).String()[1:])
+	}
+	for k, vs := range u.Query() {
+		if !sensitive[strings.ToLower(k)] {
+			continue
+		}
+		for _, v := range vs {
+			if v != "" {
+				secrets = append(secrets, v, url.QueryEscape(v), url.PathEscape(v))
+			}
+		}
+	}
+	msg := err.Error()
+	scrubbed := msg
+	for _, s := range secrets {
+		scrubbed = strings.ReplaceAll(scrubbed, s, "REDACTED")
+	}
+	if scrubbed == msg {
+		return err
+	}
+	return errors.New(scrubbed)
+}

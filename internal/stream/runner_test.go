@@ -453,3 +453,18 @@ func TestRedact(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestScrubError(t *testing.T) {
+	raw := "http://u:p%40ss@h/ws/direct?url=x&apiKey=rs_se%2Fcret&headers=%7B%22a%22%3A%22tok%22%7D"
+	base := fmt.Errorf("failed to dial: %w", &url.Error{Op: "Get", URL: raw, Err: io.EOF})
+	got := ScrubError(base, raw).Error()
+	for _, leak := range []string{"rs_se", "tok", "p%40ss"} {
+		if strings.Contains(got, leak) {
+			t.Fatalf("%q leaks %q", got, leak)
+		}
+	}
+	plain := errors.New("connection refused")
+	if ScrubError(plain, raw) != plain {
+		t.Fatal("a clean error must be kept as is")
+	}
+}
