@@ -79,14 +79,19 @@ type ParseError struct {
 	// Reason says what is wrong.
 	Reason string
 
-	syntax bool // the document itself is not valid JSON
+	syntax bool   // the document itself is not valid JSON
+	what   string // what was being parsed; "" = an event
 }
 
 func (e *ParseError) Error() string {
-	if e.Field != "" {
-		return fmt.Sprintf("restless: parse event: %s: %s (offset %d)", e.Field, e.Reason, e.Offset)
+	what := e.what
+	if what == "" {
+		what = "parse event"
 	}
-	return fmt.Sprintf("restless: parse event: %s (offset %d)", e.Reason, e.Offset)
+	if e.Field != "" {
+		return fmt.Sprintf("restless: %s: %s: %s (offset %d)", what, e.Field, e.Reason, e.Offset)
+	}
+	return fmt.Sprintf("restless: %s: %s (offset %d)", what, e.Reason, e.Offset)
 }
 
 // Is reports whether target is ErrRestless.

@@ -331,3 +331,5 @@ func appendUnescaped(dst, s []byte) []byte {
 func hex4(s []byte) rune {
 	return rune(hexVal(s[0])<<12 | hexVal(s[1])<<8 | hexVal(s[2])<<4 | hexVal(s[3]))
 }
+
+func leUint64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
