@@ -1,0 +1,127 @@
+package nats
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/restless-stream/ingest"
+)
+
+const sharedURL = "nats://127.0.0.1:4222"
+
+// sharedServer skips the test when the shared NATS server is not running.
+func sharedServer(tb testing.TB) string {
+	tb.Helper()
+	c, err := net.DialTimeout("tcp", "127.0.0.1:4222", time.Second)
+	if err != nil {
+		tb.Skipf("no NATS server with JetStream on 127.0.0.1:4222: %v", err)
+	}
+	c.Close()
+	return sharedURL
+}
+
+func uniqueID(tb testing.TB) string {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		tb.Fatal(err)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// testConfig returns a JetStream config with a stream and subjects of its
+// own, and deletes the stream when the test ends.
+func testConfig(tb testing.TB, url string) (Config, string) {
+	tb.Helper()
+	id := uniqueID(tb)
+	base := "t" + id
+	cfg := Config{
+		URLs:          []string{url},
+		JetStream:     true,
+		Stream:        "TEST_" + strings.ToUpper(id),
+		BaseSubject:   base + ".>",
+		ReconnectWait: 20 * time.Millisecond,
+	}
+	tb.Cleanup(func() { deleteStream(tb, url, cfg.Stream) })
+	return cfg, base
+}
+
+func deleteStream(tb testing.TB, url, name string) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return // the server of the test is gone with its data
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := js.DeleteStream(ctx, name); err != nil && err != jetstream.ErrStreamNotFound {
+		tb.Errorf("delete stream %s: %v", name, err)
+	}
+}
+
+func records(subject, stream string, from, n int) []ingest.Record {
+	recs := make([]ingest.Record, n)
+	for i := range recs {
+		id := fmt.Sprint(from + i)
+		recs[i] = ingest.Record{
+			Dest:  subject,
+			Key:   []byte(stream),
+			MsgID: stream + ":" + id,
+			Headers: []ingest.Header{
+				{Key: ingest.HeaderStream, Value: stream},
+				{Key: ingest.HeaderEventID, Value: id},
+				{Key: ingest.HeaderEventType, Value: "update"},
+				{Key: ingest.HeaderTimestamp, Value: "2026-11-26T10:00:00Z"},
+				{Key: ingest.HeaderVerified, Value: "true"},
+				{Key: ingest.HeaderContentType, Value: ingest.ContentTypeJSON},
+			},
+			Value: fmt.Appendf(nil, `{"type":"update","event_id":"%s","data":{"n":%d}}`, id, from+i),
+		}
+	}
+	return recs
+}
+
+func newSink(tb testing.TB, cfg Config) *Sink {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := New(ctx, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// storedMsgs reads every message of the stream in order.
+func storedMsgs(tb testing.TB, s *Sink) []*jetstream.RawStreamMsg {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := s.JetStream().Stream(ctx, s.Stream())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			tb.Fatalf("get message %d: %v", seq, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}

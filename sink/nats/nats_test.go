@@ -1,0 +1,339 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/restless-stream/ingest"
+)
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"empty url", Config{URLs: []string{" "}}, "urls[0] is empty"},
+		{"bad stream name", Config{JetStream: true, Stream: "a.b"}, `stream name "a.b"`},
+		{"bad subject", Config{Subjects: []string{"a..b"}}, "subjects[0]"},
+		{"bad base subject", Config{BaseSubject: "a.>.b"}, "base_subject"},
+		{"negative window", Config{DuplicateWindow: -time.Second}, "duplicate_window"},
+		{"negative pending", Config{MaxPending: -1}, "max_pending"},
+		{"negative timeout", Config{AckTimeout: -1}, "ack_timeout"},
+		{"cert without key", Config{TLS: TLSConfig{CertFile: "c.pem"}}, "cert_file and tls.key_file"},
+		{"no server", Config{URLs: []string{"nats://u:hunter2@127.0.0.1:1"}, ConnectTimeout: time.Second}, "connect to nats://REDACTED@127.0.0.1:1"},
+		{"missing credentials file", Config{URLs: []string{"nats://127.0.0.1:1"}, CredentialsFile: "/nonexistent/creds"}, "connect"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := New(context.Background(), tt.cfg)
+			if err == nil {
+				s.Close()
+				t.Fatal("New succeeded")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q does not contain %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("error leaks the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestStreamSubjects(t *testing.T) {
+	tests := []struct {
+		extra []string
+		want  []string
+	}{
+		{nil, []string{"restless.>"}},
+		{[]string{"restless.orders", "restless.a.b"}, []string{"restless.>"}},
+		{[]string{"dlq", "dlq", "restless.x"}, []string{"restless.>", "dlq"}},
+		{[]string{"other.one", "other.*", "other.>"}, []string{"restless.>", "other.>"}},
+		{[]string{"a.*.c", "a.b.c", "a.b"}, []string{"restless.>", "a.*.c", "a.b"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.extra, ","), func(t *testing.T) {
+			if got := streamSubjects(DefaultSubject, tt.extra); !slices.Equal(got, tt.want) {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSubjectCovers(t *testing.T) {
+	tests := []struct {
+		p, s string
+		want bool
+	}{
+		{"a.>", "a.b", true},
+		{"a.>", "a.b.c", true},
+		{"a.>", "a", false},
+		{"a.>", "a.*", true},
+		{"a.*", "a.b", true},
+		{"a.*", "a.>", false},
+		{"a.*", "a.b.c", false},
+		{"a.b", "a.b", true},
+		{"a.b", "a.c", false},
+		{"a.b", "a.b.c", false},
+		{"*.b", "a.b", true},
+		{">", "x", true},
+	}
+	for _, tt := range tests {
+		if got := subjectCovers(tt.p, tt.s); got != tt.want {
+			t.Errorf("subjectCovers(%q, %q) = %v, want %v", tt.p, tt.s, got, tt.want)
+		}
+	}
+}
+
+func TestValidSubject(t *testing.T) {
+	tests := []struct {
+		s         string
+		wildcards bool
+		ok        bool
+	}{
+		{"restless.orders", false, true},
+		{"a", false, true},
+		{"", false, false},
+		{"a..b", false, false},
+		{".a", false, false},
+		{"a.", false, false},
+		{"a b", false, false},
+		{"a.*", false, false},
+		{"a.>", false, false},
+		{"a.*", true, true},
+		{"a.>", true, true},
+		{"a.>.b", true, false},
+		{"a\tb", true, false},
+	}
+	for _, tt := range tests {
+		if err := validSubject(tt.s, tt.wildcards); (err == nil) != tt.ok {
+			t.Errorf("validSubject(%q, %v) = %v", tt.s, tt.wildcards, err)
+		}
+	}
+}
+
+func TestJetStreamWriteAndDuplicates(t *testing.T) {
+	url := sharedServer(t)
+	cfg, base := testConfig(t, url)
+	s := newSink(t, cfg)
+	ctx := context.Background()
+	recs := records(base+".orders", "orders", 1, 100)
+	// A header repeated keeps both values.
+	recs[0].Headers = append(recs[0].Headers, ingest.Header{Key: ingest.HeaderStream, Value: "again"})
+	// No MsgID: no Nats-Msg-Id header.
+	recs[1].MsgID = ""
+	if err := s.Write(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Connected() {
+		t.Fatal("not connected")
+	}
+	msgs := storedMsgs(t, s)
+	if len(msgs) != len(recs) {
+		t.Fatalf("stream has %d messages, want %d", len(msgs), len(recs))
+	}
+	for i, m := range msgs {
+		r := recs[i]
+		if m.Subject != r.Dest || string(m.Data) != string(r.Value) {
+			t.Fatalf("message %d: %s %s", i, m.Subject, m.Data)
+		}
+		for _, h := range r.Headers[:6] {
+			if got := m.Header.Get(h.Key); got != h.Value {
+				t.Errorf("message %d header %s = %q, want %q", i, h.Key, got, h.Value)
+			}
+		}
+		if got := m.Header.Get(jetstream.MsgIDHeader); got != r.MsgID {
+			t.Errorf("message %d Nats-Msg-Id = %q, want %q", i, got, r.MsgID)
+		}
+	}
+	if got := msgs[0].Header.Values(ingest.HeaderStream); !slices.Equal(got, []string{"orders", "again"}) {
+		t.Errorf("repeated header = %q", got)
+	}
+	if _, ok := msgs[1].Header[jetstream.MsgIDHeader]; ok {
+		t.Error("Nats-Msg-Id set for a record without MsgID")
+	}
+	if s.Duplicates() != 0 {
+		t.Fatalf("Duplicates = %d before any resend", s.Duplicates())
+	}
+
+	// Resending the batch stores nothing new: the server drops repeats.
+	if err := s.Write(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Duplicates(); got != uint64(len(recs)-1) {
+		t.Fatalf("Duplicates = %d, want %d", got, len(recs)-1)
+	}
+	if n := len(storedMsgs(t, s)); n != len(recs)+1 {
+		t.Fatalf("stream has %d messages after resend, want %d (only the record without MsgID repeats)", n, len(recs)+1)
+	}
+}
+
+func TestConcurrentWrites(t *testing.T) {
+	url := sharedServer(t)
+	cfg, base := testConfig(t, url)
+	cfg.MaxPending = 16 // smaller than a batch: publishes wait for free slots
+	s := newSink(t, cfg)
+	var wg sync.WaitGroup
+	for lane := range 4 {
+		wg.Go(func() {
+			recs := records(fmt.Sprintf("%s.lane%d", base, lane), fmt.Sprint("lane", lane), 0, 50)
+			if err := s.Write(context.Background(), recs); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(storedMsgs(t, s)); n != 200 {
+		t.Fatalf("stream has %d messages, want 200", n)
+	}
+}
+
+func TestWriteRecordErrors(t *testing.T) {
+	url := sharedServer(t)
+	cfg, base := testConfig(t, url)
+	s := newSink(t, cfg)
+	recs := records(base+".ok", "s", 0, 4)
+	recs[1].Dest = ""
+	recs[2].Dest = base + ".*"
+	recs[3].Dest = "nostream" + uniqueID(t) // no stream listens here
+	err := s.Write(context.Background(), recs)
+	var werr ingest.WriteErrors
+	if !errors.As(err, &werr) {
+		t.Fatalf("Write = %v, want WriteErrors", err)
+	}
+	if len(werr) != 4 || werr[0] != nil {
+		t.Fatalf("WriteErrors = %v", werr)
+	}
+	for _, i := range []int{1, 2} {
+		if !ingest.IsPermanent(werr[i]) {
+			t.Errorf("record %d: %v is not permanent", i, werr[i])
+		}
+	}
+	if !strings.Contains(werr[3].Error(), recs[3].Dest) || !errors.Is(werr[3], jetstream.ErrNoStreamResponse) {
+		t.Errorf("record 3: %v", werr[3])
+	}
+	if n := len(storedMsgs(t, s)); n != 1 {
+		t.Fatalf("stream has %d messages, want 1", n)
+	}
+}
+
+func TestWriteCanceled(t *testing.T) {
+	url := sharedServer(t)
+	cfg, base := testConfig(t, url)
+	s := newSink(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := s.Write(ctx, records(base+".x", "s", 0, 3))
+	var werr ingest.WriteErrors
+	if !errors.As(err, &werr) || werr.Count() != 3 || !errors.Is(werr[0], context.Canceled) {
+		t.Fatalf("Write = %v", err)
+	}
+}
+
+func TestEnsureStream(t *testing.T) {
+	url := sharedServer(t)
+	cfg, base := testConfig(t, url)
+	cfg.Subjects = []string{base + ".orders", "x" + base + ".dlq"}
+
+	// Missing: created with the configured settings.
+	s := newSink(t, cfg)
+	info, err := s.JetStream().Stream(context.Background(), cfg.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := info.CachedInfo().Config
+	if want := []string{base + ".>", "x" + base + ".dlq"}; !slices.Equal(got.Subjects, want) {
+		t.Errorf("subjects %q, want %q", got.Subjects, want)
+	}
+	if got.Duplicates != DefaultDuplicateWindow || got.Storage != jetstream.FileStorage {
+		t.Errorf("duplicates %v storage %v", got.Duplicates, got.Storage)
+	}
+	s.Close()
+
+	// Existing with the same settings: accepted, also with fewer extras.
+	cfg2 := cfg
+	cfg2.Subjects = nil
+	newSink(t, cfg2).Close()
+
+	// Existing with other settings: an error naming each difference, and
+	// the stream is left as it was.
+	cfg3 := cfg
+	cfg3.DuplicateWindow = time.Minute
+	cfg3.Subjects = []string{"y" + base + ".new"}
+	_, err = New(context.Background(), cfg3)
+	if err == nil {
+		t.Fatal("New accepted a stream with other settings")
+	}
+	for _, want := range []string{"y" + base + ".new", "duplicate_window is 10m0s on the stream, 1m0s configured", "left unchanged"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	info, err = s2js(t, url).Stream(context.Background(), cfg.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := info.CachedInfo().Config; c.Duplicates != DefaultDuplicateWindow || len(c.Subjects) != 2 {
+		t.Fatalf("stream changed: %+v", c)
+	}
+}
+
+func s2js(t *testing.T, url string) jetstream.JetStream {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+func TestCoreWrite(t *testing.T) {
+	url := sharedServer(t)
+	base := "core" + uniqueID(t)
+	s := newSink(t, Config{URLs: []string{url}})
+	if s.JetStream() != nil || s.Stream() != "" {
+		t.Fatal("core sink has a JetStream context")
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync(base + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	recs := records(base+".a", "a", 0, 10)
+	recs = append(recs, ingest.Record{Dest: "bad subject", Value: []byte("x")})
+	err = s.Write(context.Background(), recs)
+	var werr ingest.WriteErrors
+	if !errors.As(err, &werr) || werr.Count() != 1 || !ingest.IsPermanent(werr[10]) {
+		t.Fatalf("Write = %v", err)
+	}
+	for i := range 10 {
+		m, err := sub.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(m.Data) != string(recs[i].Value) || m.Header.Get(ingest.HeaderEventID) != fmt.Sprint(i) || m.Header.Get(jetstream.MsgIDHeader) != recs[i].MsgID {
+			t.Fatalf("message %d = %s %v", i, m.Data, m.Header)
+		}
+	}
+}

@@ -1,0 +1,156 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// streamSubjects returns base plus each extra subject that no other subject
+// of the list already matches, in order.
+func streamSubjects(base string, extra []string) []string {
+	all := append([]string{base}, extra...)
+	var out []string
+	for i, s := range all {
+		covered := false
+		for j, p := range all {
+			if i == j {
+				continue
+			}
+			// Of two identical subjects keep the first; otherwise drop s
+			// when another subject matches everything s matches.
+			if s == p {
+				if j < i {
+					covered = true
+				}
+			} else if subjectCovers(p, s) {
+				covered = true
+			}
+			if covered {
+				break
+			}
+		}
+		if !covered {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// subjectCovers reports whether every subject matched by s is matched by p.
+func subjectCovers(p, s string) bool {
+	pt, st := strings.Split(p, "."), strings.Split(s, ".")
+	for i, t := range pt {
+		if t == ">" {
+			return len(st) > i
+		}
+		if i >= len(st) {
+			return false
+		}
+		switch {
+		case t == "*":
+			if st[i] == ">" {
+				return false
+			}
+		case t != st[i]:
+			return false
+		}
+	}
+	return len(pt) == len(st)
+}
+
+// validSubject checks a subject token by token. Wildcards (* and >) are
+// allowed in stream subjects, not in a record's subject.
+func validSubject(s string, wildcards bool) error {
+	if s == "" {
+		return errors.New("subject is empty")
+	}
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] != '.' {
+			switch s[i] {
+			case ' ', '\t', '\r', '\n', '\f', '\v':
+				return fmt.Errorf("subject %q contains whitespace", s)
+			}
+			continue
+		}
+		tok := s[start:i]
+		switch {
+		case tok == "":
+			return fmt.Errorf("subject %q has an empty token", s)
+		case tok == "*" || tok == ">":
+			if !wildcards {
+				return fmt.Errorf("subject %q has a wildcard; records need a literal subject", s)
+			}
+			if tok == ">" && i != len(s) {
+				return fmt.Errorf("subject %q has > before its last token", s)
+			}
+		}
+		start = i + 1
+	}
+	return nil
+}
+
+func validStreamName(name string) error {
+	if strings.ContainsAny(name, ". *>/\\\t\r\n") {
+		return fmt.Errorf("nats: stream name %q may not contain '.', '*', '>', '/', '\\' or whitespace", name)
+	}
+	return nil
+}
+
+// ensureStream creates the stream when missing, and otherwise checks that
+// it can store what we publish, with the duplicate window we rely on.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+	want := jetstream.StreamConfig{
+		Name:       cfg.Stream,
+		Subjects:   streamSubjects(cfg.BaseSubject, cfg.Subjects),
+		Duplicates: cfg.DuplicateWindow,
+		Storage:    jetstream.FileStorage,
+	}
+	st, err := js.Stream(ctx, cfg.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, want)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("nats: create stream %q with subjects %q: %w", cfg.Stream, want.Subjects, err)
+		}
+		// Created meanwhile by someone else: check theirs.
+		st, err = js.Stream(ctx, cfg.Stream)
+	}
+	if err != nil {
+		return fmt.Errorf("nats: look up stream %q: %w", cfg.Stream, err)
+	}
+	if diffs := streamDiffs(st.CachedInfo().Config, want); len(diffs) > 0 {
+		return fmt.Errorf("nats: stream %q exists with other settings and was left unchanged: %s; update the stream or the configuration",
+			cfg.Stream, strings.Join(diffs, "; "))
+	}
+	return nil
+}
+
+// streamDiffs lists how an existing stream falls short of want. Extra
+// subjects on the existing stream are fine: other publishers may share it.
+func streamDiffs(have, want jetstream.StreamConfig) []string {
+	var diffs []string
+	var missing []string
+	for _, s := range want.Subjects {
+		if !slices.ContainsFunc(have.Subjects, func(p string) bool { return p == s || subjectCovers(p, s) }) {
+			missing = append(missing, s)
+		}
+	}
+	if len(missing) > 0 {
+		diffs = append(diffs, fmt.Sprintf("subjects %q are not among the stream's subjects %q", missing, have.Subjects))
+	}
+	if have.Duplicates != want.Duplicates {
+		diffs = append(diffs, fmt.Sprintf("duplicate_window is %v on the stream, %v configured", have.Duplicates, want.Duplicates))
+	}
+	if have.Storage != want.Storage {
+		diffs = append(diffs, fmt.Sprintf("storage is %v on the stream, %v expected", have.Storage, want.Storage))
+	}
+	return diffs
+}

@@ -1,0 +1,179 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/restless-stream/ingest"
+)
+
+// Write publishes recs and returns nil only when the server acknowledged
+// every record (JetStream) or received every record (core). Otherwise it
+// returns an ingest.WriteErrors, index-aligned with recs; a record with an
+// unusable subject fails with an ingest.PermanentError.
+func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if s.js == nil {
+		return s.writeCore(ctx, recs)
+	}
+	return s.writeJetStream(ctx, recs)
+}
+
+func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
+	var errs ingest.WriteErrors
+	fail := func(i int, err error) {
+		if errs == nil {
+			errs = make(ingest.WriteErrors, len(recs))
+		}
+		errs[i] = err
+	}
+	// A publish stalls while MaxPending acknowledgements are outstanding;
+	// the library bounds that wait by time only, so give it what is left
+	// of ctx.
+	stall := s.cfg.AckTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		stall = min(stall, max(time.Until(dl), time.Millisecond))
+	}
+	opts := []jetstream.PublishOpt{jetstream.WithStallWait(stall)}
+
+	futures := make([]jetstream.PubAckFuture, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		if err := ctx.Err(); err != nil {
+			fail(i, err)
+			continue
+		}
+		if err := validSubject(r.Dest, false); err != nil {
+			fail(i, &ingest.PermanentError{Err: fmt.Errorf("nats: record subject: %w", err)})
+			continue
+		}
+		f, err := s.js.PublishMsgAsync(newMsg(r), opts...)
+		if err != nil {
+			fail(i, s.publishError(r.Dest, err))
+			continue
+		}
+		futures[i] = f
+	}
+	done := ctx.Done()
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		select {
+		case ack := <-f.Ok():
+			if ack.Duplicate {
+				s.duplicates.Add(1)
+			}
+		case err := <-f.Err():
+			fail(i, s.publishError(recs[i].Dest, err))
+		case <-done:
+			// The acknowledgement may still come: the record is reported
+			// failed and, when resent, caught by Nats-Msg-Id.
+			fail(i, fmt.Errorf("nats: waiting for acknowledgement on %q: %w", recs[i].Dest, ctx.Err()))
+		}
+	}
+	if errs != nil {
+		return errs
+	}
+	return nil
+}
+
+func (s *Sink) writeCore(ctx context.Context, recs []ingest.Record) error {
+	var errs ingest.WriteErrors
+	fail := func(i int, err error) {
+		if errs == nil {
+			errs = make(ingest.WriteErrors, len(recs))
+		}
+		errs[i] = err
+	}
+	sent := 0
+	for i := range recs {
+		r := &recs[i]
+		if err := ctx.Err(); err != nil {
+			fail(i, err)
+			continue
+		}
+		if err := validSubject(r.Dest, false); err != nil {
+			fail(i, &ingest.PermanentError{Err: fmt.Errorf("nats: record subject: %w", err)})
+			continue
+		}
+		if err := s.nc.PublishMsg(newMsg(r)); err != nil {
+			fail(i, fmt.Errorf("nats: publish on %q: %w", r.Dest, err))
+			continue
+		}
+		sent++
+	}
+	if sent > 0 {
+		fctx := ctx
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			fctx, cancel = context.WithTimeout(ctx, s.cfg.AckTimeout)
+			defer cancel()
+		}
+		if err := s.nc.FlushWithContext(fctx); err != nil {
+			err = fmt.Errorf("nats: flush: %w", err)
+			for i := range recs {
+				if errs == nil || errs[i] == nil {
+					fail(i, err)
+				}
+			}
+		}
+	}
+	if errs != nil {
+		return errs
+	}
+	return nil
+}
+
+// newMsg builds the NATS message of r. The message is handed to the client,
+// which keeps it until the acknowledgement, so it is never reused.
+func newMsg(r *ingest.Record) *nats.Msg {
+	m := &nats.Msg{Subject: r.Dest, Data: r.Value}
+	n := len(r.Headers)
+	if r.MsgID != "" {
+		n++
+	}
+	if n == 0 {
+		return m
+	}
+	// One backing array for every header value of the message; each slice
+	// is capped so that a repeated name appends to a copy.
+	vals := make([]string, 0, n)
+	h := make(nats.Header, n)
+	for _, hd := range r.Headers {
+		vals = append(vals, hd.Value)
+		j := len(vals)
+		if prev, ok := h[hd.Key]; ok {
+			h[hd.Key] = append(prev, hd.Value)
+			continue
+		}
+		h[hd.Key] = vals[j-1 : j : j]
+	}
+	if r.MsgID != "" {
+		vals = append(vals, r.MsgID)
+		j := len(vals)
+		h[jetstream.MsgIDHeader] = vals[j-1 : j : j]
+	}
+	m.Header = h
+	return m
+}
+
+// publishError adds the subject and a plain explanation to err.
+func (s *Sink) publishError(subject string, err error) error {
+	switch {
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		return fmt.Errorf("nats: no JetStream stream answered on subject %q (is it one of the subjects of stream %q, and is JetStream up?): %w", subject, s.cfg.Stream, err)
+	case errors.Is(err, jetstream.ErrAsyncPublishTimeout):
+		return fmt.Errorf("nats: no acknowledgement on subject %q within %v: %w", subject, s.cfg.AckTimeout, err)
+	case errors.Is(err, jetstream.ErrTooManyStalledMsgs):
+		return fmt.Errorf("nats: publish on %q: %d acknowledgements outstanding: %w", subject, s.cfg.MaxPending, err)
+	}
+	return fmt.Errorf("nats: publish on %q: %w", subject, err)
+}
