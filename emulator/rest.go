@@ -1,0 +1,496 @@
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/restless-stream/ingest/client"
+)
+
+// maxRequestBody limits REST request bodies.
+const maxRequestBody = 1 << 20
+
+func (e *Emulator) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	// REST management API (PROTOCOL.md §1).
+	mux.HandleFunc("GET /streams", e.rest(e.listStreams))
+	mux.HandleFunc("POST /streams", e.rest(e.createStream))
+	mux.HandleFunc("GET /streams/{id}", e.rest(e.getStream))
+	mux.HandleFunc("PATCH /streams/{id}", e.rest(e.updateStream))
+	mux.HandleFunc("DELETE /streams/{id}", e.rest(e.deleteStream))
+	mux.HandleFunc("POST /streams/{id}/start", e.rest(e.startStream))
+	mux.HandleFunc("POST /streams/{id}/stop", e.rest(e.stopStream))
+	mux.HandleFunc("GET /streams/{id}/credit-usage-stats", e.rest(e.creditUsage))
+	mux.HandleFunc("POST /streams/validate-api-key", e.rest(e.validateKey))
+	mux.HandleFunc("POST /streams/connection-snippets", e.rest(e.connectionSnippets))
+	mux.HandleFunc("POST /streams/direct/setup", e.rest(e.directSetup))
+	mux.HandleFunc("POST /streams/direct/session", e.rest(e.directSession))
+	// Runtime (PROTOCOL.md §2).
+	mux.HandleFunc("GET /{$}", e.handleSSE)
+	mux.HandleFunc("GET /ws", e.handleWS)
+	mux.HandleFunc("GET /direct", e.handleDirectSSE)
+	mux.HandleFunc("GET /ws/direct", e.handleDirectWS)
+	// Emulator extras.
+	e.adminRoutes(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("Cannot %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// rest wraps a REST handler with x-api-key authentication.
+func (e *Emulator) rest(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !e.isKey(r.Header.Get("x-api-key")) {
+			writeError(w, http.StatusUnauthorized, "Invalid or missing API key (x-api-key)")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// writeError writes the PROTOCOL.md §1 error shape. One message is written as
+// a string, several (validation) as an array.
+func writeError(w http.ResponseWriter, status int, msgs ...string) {
+	var msg any = strings.Join(msgs, "; ")
+	if len(msgs) > 1 || status == http.StatusBadRequest {
+		msg = msgs
+	}
+	writeJSON(w, status, map[string]any{"statusCode": status, "message": msg, "error": http.StatusText(status)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"statusCode":500,"message":"encoding failed","error":"Internal Server Error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// readObject reads a JSON object request body; on failure it answers 400 and returns nil.
+func readObject(w http.ResponseWriter, r *http.Request) map[string]json.RawMessage {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "request body could not be read or is larger than 1 MiB")
+		return nil
+	}
+	m, err := decodeObject(b)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return nil
+	}
+	return m
+}
+
+// base returns the URL runtime URLs are built on.
+func (e *Emulator) base(r *http.Request) string {
+	if e.opts.PublicURL != "" {
+		return strings.TrimRight(e.opts.PublicURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (e *Emulator) streamJSON(r *http.Request, st *stream, withSecret bool) streamJSON {
+	base := e.base(r)
+	out := streamJSON{ID: st.id, streamConfig: st.cfg.clone(), CreatedAt: st.created, UpdatedAt: st.updated}
+	if st.kind == kindDemo {
+		out.URL = base + st.cfg.URL
+	}
+	out.SSEURL, out.WebSocketURL = runtimeURLs(base, client.RuntimeTarget{StreamID: st.id})
+	if withSecret {
+		out.HMACSecret = st.secret
+	}
+	return out
+}
+
+func runtimeURLs(base string, t client.RuntimeTarget) (sse, ws string) {
+	sse, _ = client.BuildSSEURL(base, t)
+	ws, _ = client.BuildWebSocketURL(base, t)
+	return sse, ws
+}
+
+// managed returns the REST-visible stream id, or nil.
+func (e *Emulator) managedLocked(id string) *stream {
+	st := e.streams[id]
+	if st == nil || st.kind == kindFirehose {
+		return nil
+	}
+	return st
+}
+
+func notFound(w http.ResponseWriter, id string) {
+	writeError(w, http.StatusNotFound, fmt.Sprintf("Stream %s not found", id))
+}
+
+func (e *Emulator) listStreams(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var c checker
+	limit, offset := 20, 0
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100 {
+			c.add("limit must be an integer from 1 to 100")
+		}
+		limit = n
+	}
+	if s := q.Get("offset"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			c.add("offset must be an integer not less than 0")
+		}
+		offset = n
+	}
+	if c.msgs != nil {
+		writeError(w, http.StatusBadRequest, c.msgs...)
+		return
+	}
+	e.mu.Lock()
+	var all []*stream
+	for _, st := range e.streams {
+		if st.kind != kindFirehose {
+			all = append(all, st)
+		}
+	}
+	slices.SortFunc(all, func(a, b *stream) int {
+		if c := a.created.Compare(b.created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	page := []streamJSON{}
+	for i := offset; i < len(all) && i < offset+limit; i++ {
+		page = append(page, e.streamJSON(r, all[i], false))
+	}
+	hasNext := offset+limit < len(all)
+	e.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"streams": page, "paginationInfo": map[string]any{"hasNextPage": hasNext}})
+}
+
+func (e *Emulator) getStream(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.managedLocked(id)
+	if st == nil {
+		notFound(w, id)
+		return
+	}
+	writeJSON(w, http.StatusOK, e.streamJSON(r, st, false))
+}
+
+func (e *Emulator) createStream(w http.ResponseWriter, r *http.Request) {
+	raw := readObject(w, r)
+	if raw == nil {
+		return
+	}
+	var c checker
+	c.unknown(raw, streamFields)
+	var cfg streamConfig
+	c.applyFields(raw, &cfg, e.opts.MinPollingInterval)
+	c.required(&cfg, true)
+	if c.msgs != nil {
+		writeError(w, http.StatusBadRequest, c.msgs...)
+		return
+	}
+	cfg.withDefaults(&e.opts)
+	now := time.Now().UTC()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.newStreamLocked("st_"+randomHex(10), kindManaged, cfg, randomHex(32), now)
+	e.streams[st.id] = st
+	if cfg.Status == statusActive {
+		e.startPollerLocked(st)
+	}
+	e.saveLocked()
+	writeJSON(w, http.StatusCreated, e.streamJSON(r, st, true))
+}
+
+func (e *Emulator) newStreamLocked(id string, k kind, cfg streamConfig, secret string, now time.Time) *stream {
+	return &stream{id: id, kind: k, cfg: cfg, secret: secret, created: now, updated: now,
+		feed: newFeed(e.opts.ReplayBuffer, 0, nil)}
+}
+
+func (e *Emulator) updateStream(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	raw := readObject(w, r)
+	if raw == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.managedLocked(id)
+	if st == nil {
+		notFound(w, id)
+		return
+	}
+	var c checker
+	c.unknown(raw, streamFields)
+	cfg := st.cfg.clone()
+	c.applyFields(raw, &cfg, e.opts.MinPollingInterval)
+	if c.msgs != nil {
+		writeError(w, http.StatusBadRequest, c.msgs...)
+		return
+	}
+	if _, ok := raw["url"]; ok && st.kind == kindDemo {
+		st.kind = kindManaged // it no longer polls the built-in demo API
+	}
+	st.cfg = cfg
+	st.updated = time.Now().UTC()
+	e.stopPollerLocked(st)
+	if cfg.Status == statusActive {
+		e.startPollerLocked(st)
+	}
+	e.saveLocked()
+	writeJSON(w, http.StatusOK, e.streamJSON(r, st, false))
+}
+
+func (e *Emulator) setStatus(w http.ResponseWriter, r *http.Request, status string) {
+	id := r.PathValue("id")
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.managedLocked(id)
+	if st == nil {
+		notFound(w, id)
+		return
+	}
+	affected := st.cfg.Status != status
+	if affected {
+		st.cfg.Status = status
+		st.updated = time.Now().UTC()
+		e.saveLocked()
+	}
+	if status == statusActive {
+		e.startPollerLocked(st)
+	} else {
+		e.stopPollerLocked(st)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "affected": affected})
+}
+
+func (e *Emulator) startStream(w http.ResponseWriter, r *http.Request) { e.setStatus(w, r, statusActive) }
+func (e *Emulator) stopStream(w http.ResponseWriter, r *http.Request)  { e.setStatus(w, r, statusInactive) }
+
+func (e *Emulator) deleteStream(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.managedLocked(id)
+	if st == nil {
+		notFound(w, id)
+		return
+	}
+	delete(e.streams, id)
+	e.dropLocked(st).stop()
+	e.saveLocked()
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "affected": true})
+}
+
+func (e *Emulator) creditUsage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	e.mu.Lock()
+	st := e.managedLocked(id)
+	e.mu.Unlock()
+	if st == nil {
+		notFound(w, id)
+		return
+	}
+	writeJSON(w, http.StatusOK, st.usage.report(id))
+}
+
+func (e *Emulator) validateKey(w http.ResponseWriter, r *http.Request) {
+	raw := readObject(w, r)
+	if raw == nil {
+		return
+	}
+	var c checker
+	c.unknown(raw, fieldSet("apiKey", "api_key"))
+	key := r.Header.Get("x-api-key")
+	var s string
+	if c.str(raw, "apiKey", &s) || c.str(raw, "api_key", &s) {
+		key = s
+	}
+	if c.msgs != nil {
+		writeError(w, http.StatusBadRequest, c.msgs...)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": key, "affected": e.isKey(key)})
+}
+
+func (e *Emulator) connectionSnippets(w http.ResponseWriter, r *http.Request) {
+	raw := readObject(w, r)
+	if raw == nil {
+		return
+	}
+	var c checker
+	c.unknown(raw, fieldSet("streamId", "language"))
+	var id, lang string
+	if !c.str(raw, "streamId", &id) || id == "" {
+		c.add("streamId should not be empty")
+	}
+	c.str(raw, "language", &lang)
+	if lang != "" && snippetLanguage(lang) == "" {
+		c.add("language must be one of the following values: %s", strings.Join(snippetLanguages, ", "))
+	}
+	if c.msgs != nil {
+		writeError(w, http.StatusBadRequest, c.msgs...)
+		return
+	}
+	e.mu.Lock()
+	st := e.managedLocked(id)
+	e.mu.Unlock()
+	if st == nil {
+		notFound(w, id)
+		return
+	}
+	sse, ws := runtimeURLs(e.base(r), client.RuntimeTarget{StreamID: id})
+	writeJSON(w, http.StatusOK, map[string]any{"sseUrl": sse, "websocketUrl": ws, "snippets": snippets(lang, sse, ws)})
+}
+
+// directBody validates a direct-input request body; extra names the members
+// allowed besides the direct inputs.
+func (e *Emulator) directBody(w http.ResponseWriter, r *http.Request, extra ...string) (streamConfig, map[string]json.RawMessage, bool) {
+	raw := readObject(w, r)
+	if raw == nil {
+		return streamConfig{}, nil, false
+	}
+	allowed := fieldSet(extra...)
+	for k := range directFields {
+		allowed[k] = true
+	}
+	var c checker
+	c.unknown(raw, allowed)
+	var cfg streamConfig
+	c.applyFields(raw, &cfg, e.opts.MinPollingInterval)
+	if cfg.URL == "" {
+		c.add("url should not be empty")
+	}
+	var s string
+	for _, k := range extra {
+		c.str(raw, k, &s)
+	}
+	if c.msgs != nil {
+		writeError(w, http.StatusBadRequest, c.msgs...)
+		return streamConfig{}, nil, false
+	}
+	cfg.withDefaults(&e.opts)
+	return cfg, raw, true
+}
+
+func (e *Emulator) directSetup(w http.ResponseWriter, r *http.Request) {
+	cfg, raw, ok := e.directBody(w, r, "language")
+	if !ok {
+		return
+	}
+	var lang string
+	json.Unmarshal(raw["language"], &lang)
+	if lang != "" && snippetLanguage(lang) == "" {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("language must be one of the following values: %s", strings.Join(snippetLanguages, ", ")))
+		return
+	}
+	base := e.base(r)
+	in := directInput(cfg)
+	sse, err := client.BuildDirectSSEURL(base, in)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ws, _ := client.BuildDirectWebSocketURL(base, in)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"commands": map[string]any{
+			"header": map[string]string{"curl": fmt.Sprintf("curl -N -H \"Authorization: Bearer $RESTLESS_API_KEY\" %s", shellQuote(sse))},
+			"query":  map[string]string{"curl": fmt.Sprintf("curl -N \"%s&apiKey=$RESTLESS_API_KEY\"", sse)},
+		},
+		"runtime":  map[string]string{"directSseUrl": sse, "directWebsocketUrl": ws},
+		"snippets": snippets(lang, sse, ws),
+		"config":   cfg,
+	})
+}
+
+// directInput converts a direct stream's configuration to the client's model.
+func directInput(cfg streamConfig) client.DirectInput {
+	in := client.DirectInput{
+		URL:             cfg.URL,
+		Method:          client.HTTPMethod(cfg.Method),
+		Headers:         cfg.Headers,
+		JQFilter:        cfg.JQFilter,
+		PayloadMode:     client.PayloadMode(cfg.PayloadMode),
+		PollingInterval: cfg.PollingInterval,
+	}
+	if len(cfg.Headers) == 0 {
+		in.Headers = nil
+	}
+	if len(cfg.Body) > 0 {
+		in.Body = cfg.Body
+	}
+	for _, p := range cfg.PollingStrategies {
+		in.PollingStrategies = append(in.PollingStrategies, client.PollingStrategy{
+			Start: p.Start, End: p.End, Days: p.Days, Timezone: p.Timezone, PollingInterval: p.PollingInterval})
+	}
+	return in
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func (e *Emulator) directSession(w http.ResponseWriter, r *http.Request) {
+	cfg, raw, ok := e.directBody(w, r, "dedupeKey", "dedupe_key")
+	if !ok {
+		return
+	}
+	var key string
+	if json.Unmarshal(raw["dedupeKey"], &key) != nil || key == "" {
+		json.Unmarshal(raw["dedupe_key"], &key)
+	}
+	st := e.openSession(cfg, key)
+	e.mu.Lock()
+	expires := st.expires
+	e.mu.Unlock()
+	sse, ws := runtimeURLs(e.base(r), client.RuntimeTarget{SessionID: st.id})
+	writeJSON(w, http.StatusOK, map[string]any{"sessionId": st.id, "sseUrl": sse, "websocketUrl": ws,
+		"expiresAt": expires.UTC().Format(time.RFC3339)})
+}
+
+// openSession creates a direct session, or reuses the live one with the same
+// dedupe key: it then takes the new inputs (restarting its poller when they
+// changed) and its expiry is renewed.
+func (e *Emulator) openSession(cfg streamConfig, dedupeKey string) *stream {
+	now := time.Now().UTC()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if id, ok := e.dedupe[dedupeKey]; ok && dedupeKey != "" {
+		if st := e.sessions[id]; st != nil && now.Before(st.expires) {
+			st.expires = now.Add(e.opts.SessionTTL)
+			old, _ := json.Marshal(st.cfg)
+			nw, _ := json.Marshal(cfg)
+			if string(old) != string(nw) {
+				st.cfg = cfg
+				st.updated = now
+				e.stopPollerLocked(st)
+				e.startPollerLocked(st)
+			}
+			e.saveLocked()
+			return st
+		}
+	}
+	st := e.newStreamLocked("ses_"+randomHex(10), kindSession, cfg, e.direct, now)
+	st.expires = now.Add(e.opts.SessionTTL)
+	st.dedupeKey = dedupeKey
+	e.sessions[st.id] = st
+	if dedupeKey != "" {
+		e.dedupe[dedupeKey] = st.id
+	}
+	e.startPollerLocked(st)
+	e.saveLocked()
+	return st
+}
