@@ -140,8 +140,8 @@ func (c *Config) normalizeStream(v *validator, i int, seen map[string]int) {
 	switch {
 	case s.Name == "":
 		v.add(at("name"), "required")
-	case !nameRE.MatchString(s.Name):
-		v.add(at("name"), "%q must match [a-z0-9_-]+", s.Name)
+	case !nameRE.MatchString(s.Name) || len(s.Name) > 200:
+		v.add(at("name"), "%q must match [a-z0-9_-]+ (at most 200 characters)", s.Name)
 	default:
 		if j, dup := seen[s.Name]; dup {
 			v.add(at("name"), "%q duplicates streams[%d].name", s.Name, j)

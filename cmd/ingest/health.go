@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/restless-stream/ingest"
+)
+
+// Readiness tracks what /readyz reports: ready while the sink is connected and
+// every stream is connected or still within its reconnect budget.
+type Readiness struct {
+	sinkConnected func() bool // nil = always connected (file, stdout)
+
+	mu      sync.Mutex
+	streams map[string]*streamHealth
+}
+
+type streamHealth struct {
+	state       ingest.State
+	attempt     int
+	maxAttempts int // 0 = forever
+	connected   bool
+	lastErr     string
+}
+
+// NewReadiness returns a tracker for the named streams; maxAttempts[i] is
+// reconnect.max_attempts of stream i (0 = forever).
+func NewReadiness(names []string, maxAttempts []int) *Readiness {
+	r := &Readiness{streams: map[string]*streamHealth{}}
+	for i, n := range names {
+		r.streams[n] = &streamHealth{state: ingest.StateConnecting, maxAttempts: maxAttempts[i]}
+	}
+	return r
+}
+
+// SetSink sets the function reporting the sink's connection.
+func (r *Readiness) SetSink(connected func() bool) {
+	r.mu.Lock()
+	r.sinkConnected = connected
+	r.mu.Unlock()
+}
+
+// State records a stream's state change.
+func (r *Readiness) State(stream string, c ingest.StateChange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h, ok := r.streams[stream]
+	if !ok {
+		return
+	}
+	h.state = c.State
+	h.attempt = c.Attempt
+	if c.State == ingest.StateConnected {
+		h.connected = true
+		h.lastErr = ""
+	}
+	if c.Err != nil {
+		h.lastErr = redactText(c.Err.Error())
+	}
+}
+
+// streamReady: connected, or reconnecting within budget after having connected,
+// or ended cleanly by its server.
+func (h *streamHealth) ready() bool {
+	switch h.state {
+	case ingest.StateConnected, ingest.StateEnded:
+		return true
+	case ingest.StateReconnecting:
+		return h.connected && (h.maxAttempts == 0 || h.attempt <= h.maxAttempts)
+	}
+	return false
+}
+
+type readyReport struct {
+	Ready         bool                    `json:"ready"`
+	SinkConnected bool                    `json:"sink_connected"`
+	Streams       map[string]streamReport `json:"streams"`
+}
+
+type streamReport struct {
+	State   string `json:"state"`
+	Ready   bool   `json:"ready"`
+	Attempt int    `json:"attempt,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Report returns the readiness and its details.
+func (r *Readiness) Report() readyReport {
+	r.mu.Lock()
+	sink := r.sinkConnected
+	rep := readyReport{Streams: map[string]streamReport{}}
+	names := make([]string, 0, len(r.streams))
+	for n := range r.streams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	allReady := true
+	for _, n := range names {
+		h := r.streams[n]
+		ok := h.ready()
+		allReady = allReady && ok
+		rep.Streams[n] = streamReport{State: h.state.String(), Ready: ok, Attempt: h.attempt, Error: h.lastErr}
+	}
+	r.mu.Unlock()
+	rep.SinkConnected = sink == nil || sink()
+	rep.Ready = rep.SinkConnected && allReady
+	return rep
+}
+
+// newHTTPHandler serves /metrics, /healthz and /readyz.
+func newHTTPHandler(m *Metrics, r *Readiness) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		rep := r.Report()
+		m.SetSinkConnected(rep.SinkConnected)
+		w.Header().Set("Content-Type", "application/json")
+		if !rep.Ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(rep)
+	})
+	return mux
+}
+
+// httpServer is the metrics and health server.
+type httpServer struct {
+	srv  *http.Server
+	ln   net.Listener
+	done chan error
+}
+
+// startHTTP listens on addr and serves h in the background.
+func startHTTP(addr string, h http.Handler) (*httpServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http.addr: listen %s: %w", addr, err)
+	}
+	s := &httpServer{
+		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second},
+		ln:   ln,
+		done: make(chan error, 1),
+	}
+	go func() { s.done <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Addr is where the server listens.
+func (s *httpServer) Addr() string { return s.ln.Addr().String() }
+
+// Shutdown stops the server and waits for its goroutine.
+func (s *httpServer) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if serr := <-s.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/restless-stream/ingest"
+)
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	b, _ := io.ReadAll(rec.Body)
+	return rec.Code, string(b)
+}
+
+func TestMetricsExposeTheSpecifiedNames(t *testing.T) {
+	m := NewMetrics()
+	s := m.Stream("orders")
+	s.Received()
+	s.Published(2)
+	s.Duplicate()
+	s.Rejected(ingest.ReasonSignatureInvalid, true)
+	s.PublishLatency(3 * time.Millisecond)
+	s.EventLag(time.Second)
+	s.Checkpointed("42", time.Now().Add(-time.Second))
+	s.State(ingest.StateChange{State: ingest.StateReconnecting, Attempt: 1})
+	s.State(ingest.StateChange{State: ingest.StateConnected})
+	h := newHTTPHandler(m, NewReadiness([]string{"orders"}, []int{0}))
+	code, body := get(t, h, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{
+		`ingest_events_received_total{stream="orders"} 1`,
+		`ingest_events_published_total{stream="orders"} 2`,
+		`ingest_events_duplicate_total{stream="orders"} 1`,
+		`ingest_events_rejected_total{reason="signature_invalid",stream="orders"} 1`,
+		`ingest_events_rejected_total{reason="parse_error",stream="orders"} 0`,
+		`ingest_source_connected{stream="orders"} 1`,
+		`ingest_source_reconnects_total{stream="orders"} 1`,
+		`ingest_sink_publish_seconds_count{stream="orders"} 1`,
+		`ingest_event_lag_seconds_count{stream="orders"} 1`,
+		`ingest_checkpoint_cursor_age_seconds{stream="orders"}`,
+		`ingest_build_info{`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if r, p, d, rej := m.Totals(); r != 1 || p != 2 || d != 1 || rej != 1 {
+		t.Errorf("Totals = %d %d %d %d", r, p, d, rej)
+	}
+}
+
+func TestReadiness(t *testing.T) {
+	sinkUp := true
+	r := NewReadiness([]string{"a", "b"}, []int{0, 2})
+	r.SetSink(func() bool { return sinkUp })
+	h := newHTTPHandler(NewMetrics(), r)
+	ready := func() bool {
+		code, body := get(t, h, "/readyz")
+		var rep readyReport
+		if err := json.Unmarshal([]byte(body), &rep); err != nil {
+			t.Fatalf("/readyz body %q: %v", body, err)
+		}
+		if rep.Ready != (code == http.StatusOK) {
+			t.Fatalf("/readyz code %d disagrees with body %s", code, body)
+		}
+		return rep.Ready
+	}
+	steps := []struct {
+		name   string
+		do     func()
+		expect bool
+	}{
+		{"connecting", func() {}, false},
+		{"one connected", func() { r.State("a", ingest.StateChange{State: ingest.StateConnected}) }, false},
+		{"both connected", func() { r.State("b", ingest.StateChange{State: ingest.StateConnected}) }, true},
+		{"sink down", func() { sinkUp = false }, false},
+		{"sink up", func() { sinkUp = true }, true},
+		{"b reconnecting within budget", func() {
+			r.State("b", ingest.StateChange{State: ingest.StateReconnecting, Attempt: 2, Err: errors.New("eof")})
+		}, true},
+		{"b over budget", func() { r.State("b", ingest.StateChange{State: ingest.StateReconnecting, Attempt: 3}) }, false},
+		{"b failed", func() { r.State("b", ingest.StateChange{State: ingest.StateFailed}) }, false},
+		{"b ended", func() { r.State("b", ingest.StateChange{State: ingest.StateEnded}) }, true},
+		{"a reconnecting forever", func() { r.State("a", ingest.StateChange{State: ingest.StateReconnecting, Attempt: 99}) }, true},
+	}
+	for _, s := range steps {
+		s.do()
+		if got := ready(); got != s.expect {
+			t.Errorf("%s: ready = %v, want %v", s.name, got, s.expect)
+		}
+	}
+	if code, body := get(t, h, "/healthz"); code != http.StatusOK || strings.TrimSpace(body) != "ok" {
+		t.Errorf("/healthz = %d %q", code, body)
+	}
+}
+
+func TestLoggerRedactsSecrets(t *testing.T) {
+	registerSecrets("log-secret-value-1")
+	for _, format := range []string{"text", "json"} {
+		var buf bytes.Buffer
+		log := newLogger(&buf, LogConfig{Level: "debug", Format: format})
+		log.Info("connect", "url", "http://h/?apiKey=log-secret-value-1", "err", errors.New("401 for log-secret-value-1"), "key", ingest.Secret("other"))
+		out := buf.String()
+		if strings.Contains(out, "log-secret-value-1") || strings.Contains(out, "other") {
+			t.Errorf("%s log shows a secret: %s", format, out)
+		}
+		if !strings.Contains(out, "[REDACTED]") {
+			t.Errorf("%s log lacks the redaction marker: %s", format, out)
+		}
+	}
+}
