@@ -22,7 +22,7 @@ type StreamSpec struct {
 	ID              string            `json:"id,omitempty"` // "" = generated
 	Name            string            `json:"name,omitempty"`
 	URL             string            `json:"url"`
-	Method          string            `json:"method,omitempty"`      // "" = GET
+	Method          string            `json:"method,omitempty"` // "" = GET
 	Headers         map[string]string `json:"headers,omitempty"`
 	Body            json.RawMessage   `json:"body,omitempty"`
 	PayloadMode     string            `json:"payloadMode,omitempty"` // "" = FULL_DATA
@@ -336,9 +336,9 @@ func (e *Emulator) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /_emulator/streams/{id}/faults", setFaults)
 	mux.HandleFunc("POST /_emulator/streams/{id}/events", e.admin(func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
-			Data    json.RawMessage `json:"data"`
-			Error   string          `json:"error"`
-			Status  int             `json:"status"`
+			Data   json.RawMessage `json:"data"`
+			Error  string          `json:"error"`
+			Status int             `json:"status"`
 		}
 		if !readJSON(w, r, &in) {
 			return

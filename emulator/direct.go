@@ -56,8 +56,10 @@ func (e *Emulator) parseDirectQuery(r *http.Request) (streamConfig, []string) {
 	return cfg, c.msgs
 }
 
-func (e *Emulator) handleDirectSSE(w http.ResponseWriter, r *http.Request) { e.handleDirect(w, r, false) }
-func (e *Emulator) handleDirectWS(w http.ResponseWriter, r *http.Request)  { e.handleDirect(w, r, true) }
+func (e *Emulator) handleDirectSSE(w http.ResponseWriter, r *http.Request) {
+	e.handleDirect(w, r, false)
+}
+func (e *Emulator) handleDirectWS(w http.ResponseWriter, r *http.Request) { e.handleDirect(w, r, true) }
 
 // handleDirect serves a direct stream. Connections with the same inputs share
 // one poller and replay buffer, kept for Options.DirectIdle after the last

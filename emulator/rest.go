@@ -279,8 +279,12 @@ func (e *Emulator) setStatus(w http.ResponseWriter, r *http.Request, status stri
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "affected": affected})
 }
 
-func (e *Emulator) startStream(w http.ResponseWriter, r *http.Request) { e.setStatus(w, r, statusActive) }
-func (e *Emulator) stopStream(w http.ResponseWriter, r *http.Request)  { e.setStatus(w, r, statusInactive) }
+func (e *Emulator) startStream(w http.ResponseWriter, r *http.Request) {
+	e.setStatus(w, r, statusActive)
+}
+func (e *Emulator) stopStream(w http.ResponseWriter, r *http.Request) {
+	e.setStatus(w, r, statusInactive)
+}
 
 func (e *Emulator) deleteStream(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")

@@ -48,7 +48,9 @@ func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 // checker collects validation messages, each naming its field.
 type checker struct{ msgs []string }
 
-func (c *checker) add(format string, args ...any) { c.msgs = append(c.msgs, fmt.Sprintf(format, args...)) }
+func (c *checker) add(format string, args ...any) {
+	c.msgs = append(c.msgs, fmt.Sprintf(format, args...))
+}
 
 func (c *checker) unknown(raw map[string]json.RawMessage, allowed map[string]bool) {
 	var extra []string
