@@ -1,0 +1,226 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/restless-stream/ingest"
+)
+
+func startEmbedded(t *testing.T, cfg EmbeddedConfig) *Embedded {
+	t.Helper()
+	e, err := StartEmbedded(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	return e
+}
+
+func TestStartEmbeddedErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	taken := ln.Addr().(*net.TCPAddr).Port
+	tests := []struct {
+		name string
+		cfg  EmbeddedConfig
+		want string
+	}{
+		{"no dir", EmbeddedConfig{}, "dir is empty"},
+		{"port out of range", EmbeddedConfig{Dir: t.TempDir(), Port: 70000}, "out of range"},
+		{"port in use", EmbeddedConfig{Dir: t.TempDir(), Port: taken}, "cannot listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := StartEmbedded(tt.cfg)
+			if err == nil {
+				e.Shutdown()
+				t.Fatal("StartEmbedded succeeded")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q does not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestOutage stops the server under a writer: publishing while the server is
+// down waits (in the reconnect buffer) or fails at once (without one) and,
+// retried the way the pipeline retries failed records, gets through once the
+// server is back; afterwards the stream holds every record exactly once.
+func TestOutage(t *testing.T) {
+	tests := []struct {
+		name    string
+		bufSize int
+	}{
+		{"reconnect buffer", 0},
+		{"no reconnect buffer", -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { testOutage(t, tt.bufSize) })
+	}
+}
+
+func testOutage(t *testing.T, bufSize int) {
+	dir := t.TempDir()
+	srv := startEmbedded(t, EmbeddedConfig{Dir: dir})
+	port := srv.Port()
+
+	states := make(chan ingest.State, 16)
+	cfg := Config{
+		URLs:             []string{srv.ClientURL()},
+		JetStream:        true,
+		ReconnectWait:    20 * time.Millisecond,
+		AckTimeout:       5 * time.Second,
+		ReconnectBufSize: bufSize,
+		OnState: func(c ingest.StateChange) {
+			select {
+			case states <- c.State:
+			default:
+			}
+		},
+	}
+	s := newSink(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+
+	before := records("restless.orders", "orders", 0, 50)
+	if err := s.Write(ctx, before); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Shutdown()
+	if st := <-states; st != ingest.StateReconnecting {
+		t.Fatalf("state after shutdown = %v, want reconnecting", st)
+	}
+	if s.Connected() {
+		t.Fatal("Connected while the server is down")
+	}
+
+	var up atomic.Bool
+	var attempts atomic.Int32
+	during := records("restless.orders", "orders", 50, 50)
+	done := make(chan error, 1)
+	go func() { done <- writeRetrying(ctx, s, during, &up, &attempts) }()
+
+	// Let the writer meet the outage at least once before the server returns.
+	for attempts.Load() == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("writer finished while the server was down: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	up.Store(true)
+	srv2 := startEmbedded(t, EmbeddedConfig{Dir: dir, Port: port})
+	defer srv2.Shutdown()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := <-states; st != ingest.StateConnected {
+		t.Fatalf("state after restart = %v, want connected", st)
+	}
+	t.Logf("writes: %d, duplicates caught: %d", attempts.Load(), s.Duplicates())
+	// Something resent is fine; the stream must hold each record once.
+	msgs := storedMsgs(t, s)
+	if len(msgs) != 100 {
+		t.Fatalf("stream has %d messages, want 100 (duplicates caught: %d)", len(msgs), s.Duplicates())
+	}
+	for i, m := range msgs {
+		if want := append(before, during...)[i].MsgID; m.Header.Get(jetstream.MsgIDHeader) != want {
+			t.Fatalf("message %d has id %q, want %q", i, m.Header.Get(jetstream.MsgIDHeader), want)
+		}
+	}
+}
+
+// writeRetrying resends the records that failed until all are acknowledged,
+// as the pipeline does. A success while the server is down is an error.
+func writeRetrying(ctx context.Context, s *Sink, recs []ingest.Record, up *atomic.Bool, attempts *atomic.Int32) error {
+	pending := recs
+	for {
+		attempts.Add(1)
+		err := s.Write(ctx, pending)
+		if err == nil {
+			if !up.Load() {
+				return errors.New("Write reported success while the server was down")
+			}
+			return nil
+		}
+		var werr ingest.WriteErrors
+		if !errors.As(err, &werr) {
+			return err
+		}
+		var next []ingest.Record
+		for i, e := range werr {
+			if e != nil {
+				next = append(next, pending[i])
+			}
+		}
+		pending = next
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond): // the pipeline's backoff
+		}
+	}
+}
+
+// TestOutageInFlight stops the server while batches stream in: records whose
+// acknowledgement was lost are resent and the server's duplicate detection
+// keeps each one once.
+func TestOutageInFlight(t *testing.T) {
+	dir := t.TempDir()
+	srv := startEmbedded(t, EmbeddedConfig{Dir: dir})
+	port := srv.Port()
+	s := newSink(t, Config{URLs: []string{srv.ClientURL()}, JetStream: true, ReconnectWait: 20 * time.Millisecond, AckTimeout: 5 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+
+	const batches, size = 20, 100
+	var up atomic.Bool
+	up.Store(true)
+	var attempts atomic.Int32
+	written := make(chan int, batches)
+	done := make(chan error, 1)
+	go func() {
+		for b := range batches {
+			if err := writeRetrying(ctx, s, records("restless.orders", "orders", b*size, size), &up, &attempts); err != nil {
+				done <- err
+				return
+			}
+			written <- b
+		}
+		done <- nil
+	}()
+	<-written
+	<-written
+	srv.Shutdown()
+	srv2 := startEmbedded(t, EmbeddedConfig{Dir: dir, Port: port})
+	defer srv2.Shutdown()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	msgs := storedMsgs(t, s)
+	t.Logf("writes: %d, duplicates caught: %d", attempts.Load(), s.Duplicates())
+	if len(msgs) != batches*size {
+		t.Fatalf("stream has %d messages, want %d", len(msgs), batches*size)
+	}
+	seen := make(map[string]bool)
+	for _, m := range msgs {
+		id := m.Header.Get(jetstream.MsgIDHeader)
+		if seen[id] {
+			t.Fatalf("%s stored twice", id)
+		}
+		seen[id] = true
+	}
+}
