@@ -1,0 +1,229 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/checkpoint"
+	"github.com/restless-stream/ingest/client"
+	"github.com/restless-stream/ingest/internal/backoff"
+)
+
+// Source is where a lane reads frames. The sources of source/sse, source/ws
+// and source/direct satisfy it.
+type Source interface {
+	// Next blocks for the next frame. It returns ingest.ErrStreamEnded when
+	// the server ended the stream for good, ctx.Err() when ctx ends, and any
+	// other error when the source stopped for good. The frame's Data belongs
+	// to the pipeline once Next returns it.
+	Next(ctx context.Context) (ingest.Frame, error)
+	// Close ends the source; no goroutine of it outlives Close.
+	Close() error
+}
+
+// Sink is where lanes write records. Lanes call Write concurrently.
+type Sink interface {
+	// Write returns nil only when the broker acknowledged every record; otherwise an
+	// error, ideally ingest.WriteErrors (index-aligned) so only failed records are resent.
+	//
+	// The pipeline reuses the recs slice after Write returns; the records
+	// themselves (and their Value, Key and Headers) are never changed.
+	Write(ctx context.Context, recs []ingest.Record) error
+}
+
+// VerifyMode says when a stream checks the HMAC signature of its events.
+type VerifyMode string
+
+// Verify modes. The zero value means VerifyRequire when the stream has a
+// Verifier, else VerifyOff.
+const (
+	// VerifyRequire rejects an update event whose signature is missing
+	// (signature_missing) or does not match (signature_invalid).
+	VerifyRequire VerifyMode = "require"
+	// VerifyOptional checks a signature when one is present and rejects it
+	// when it does not match; unsigned events pass, marked unverified.
+	VerifyOptional VerifyMode = "optional"
+	// VerifyOff never checks; every event is marked unverified.
+	VerifyOff VerifyMode = "off"
+)
+
+// KeyMode says which record key a stream's records carry (sink.kafka.key).
+type KeyMode string
+
+// Key modes. The zero value means KeyStream.
+const (
+	// KeyStream keys every record with the stream's name: one stream stays
+	// ordered in one Kafka partition.
+	KeyStream KeyMode = "stream"
+	// KeyEventID keys a record with its event_id (the stream's name when the
+	// event has none): spreads a stream over partitions, giving up its order.
+	KeyEventID KeyMode = "event_id"
+	// KeyNone leaves the key nil.
+	KeyNone KeyMode = "none"
+)
+
+// StreamConfig describes one stream: where it comes from, how its events are
+// checked, and where they go.
+type StreamConfig struct {
+	// Name identifies the stream in records, checkpoints and metrics.
+	// Required; 1–200 characters from [a-z0-9_-]; unique.
+	Name string
+	// Destination is the topic or subject of its records. Default
+	// "restless.<Name>".
+	Destination string
+	// Open opens the stream's source. cursor is the stream's checkpoint, ""
+	// when none exists: then the source starts from its own configured since.
+	// Required. An error ends the stream's lane with that error.
+	Open func(ctx context.Context, cursor string) (Source, error)
+	// Verifier checks HMAC signatures. Required unless VerifyMode is off.
+	Verifier *client.Verifier
+	// VerifyMode: default VerifyRequire with a Verifier, else VerifyOff.
+	VerifyMode VerifyMode
+	// MaxEventBytes rejects larger events as too_large. Default 4194304.
+	MaxEventBytes int
+	// KeyMode chooses the record key. Default KeyStream.
+	KeyMode KeyMode
+}
+
+// DedupeConfig bounds the window of remembered event ids of each stream.
+type DedupeConfig struct {
+	// Size is the most ids remembered per stream. Default 100000.
+	Size int
+	// TTL forgets an id this long after its publish was acknowledged.
+	// Default 24h.
+	TTL time.Duration
+}
+
+// BatchConfig bounds a lane's batches.
+type BatchConfig struct {
+	// MaxEvents is the most events in one Write. Default 512.
+	MaxEvents int
+	// MaxWait is how long a batch waits for more events after its first
+	// one. Default 5ms.
+	MaxWait time.Duration
+}
+
+// Config configures a Pipeline.
+type Config struct {
+	// Streams are the lanes to run; at least one.
+	Streams []StreamConfig
+	// Dedupe bounds each stream's window of remembered event ids.
+	Dedupe DedupeConfig
+	// Batch bounds each lane's batches.
+	Batch BatchConfig
+	// DeadLetter is the destination of rejected events; "" counts and drops
+	// them.
+	DeadLetter string
+	// Retry spaces the retries of a failed Write. MaxAttempts is ignored:
+	// a lane retries until the pipeline stops, so a broker outage never
+	// drops events. Default Initial 100ms, Max 5s.
+	Retry backoff.Policy
+	// CheckpointInterval is the shortest time between two checkpoint saves
+	// of one stream; saves are coalesced in between and run beside the
+	// lane, not in its path. Default 100ms.
+	CheckpointInterval time.Duration
+	// Buffer is how many processed events a lane holds ahead of its writer;
+	// with the batch being written, a lane holds at most Buffer+MaxEvents
+	// events. Default 2×Batch.MaxEvents.
+	Buffer int
+}
+
+// Defaults of Config, as documented on its fields.
+const (
+	DefaultMaxEventBytes      = 4194304
+	DefaultDedupeSize         = 100000
+	DefaultDedupeTTL          = 24 * time.Hour
+	DefaultBatchMaxEvents     = 512
+	DefaultBatchMaxWait       = 5 * time.Millisecond
+	DefaultRetryInitial       = 100 * time.Millisecond
+	DefaultRetryMax           = 5 * time.Second
+	DefaultCheckpointInterval = 100 * time.Millisecond
+)
+
+// normalize fills in defaults and validates a copy of c.
+func (c Config) normalize() (Config, error) {
+	if len(c.Streams) == 0 {
+		return c, errors.New("pipeline: no streams")
+	}
+	if c.Dedupe.Size < 0 || c.Dedupe.TTL < 0 || c.Batch.MaxEvents < 0 || c.Batch.MaxWait < 0 || c.Buffer < 0 || c.CheckpointInterval < 0 {
+		return c, errors.New("pipeline: negative dedupe, batch, buffer or checkpoint interval setting")
+	}
+	if c.Dedupe.Size == 0 {
+		c.Dedupe.Size = DefaultDedupeSize
+	}
+	if c.Dedupe.Size > maxWindow {
+		return c, fmt.Errorf("pipeline: dedupe size %d is above %d", c.Dedupe.Size, maxWindow)
+	}
+	if c.Dedupe.TTL == 0 {
+		c.Dedupe.TTL = DefaultDedupeTTL
+	}
+	if c.Batch.MaxEvents == 0 {
+		c.Batch.MaxEvents = DefaultBatchMaxEvents
+	}
+	if c.Batch.MaxWait == 0 {
+		c.Batch.MaxWait = DefaultBatchMaxWait
+	}
+	if c.Retry.Initial <= 0 {
+		c.Retry.Initial = DefaultRetryInitial
+	}
+	if c.Retry.Max <= 0 {
+		c.Retry.Max = DefaultRetryMax
+	}
+	c.Retry.MaxAttempts = 0
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if c.Buffer == 0 {
+		c.Buffer = 2 * c.Batch.MaxEvents
+	}
+	streams := make([]StreamConfig, len(c.Streams))
+	seen := make(map[string]bool, len(c.Streams))
+	for i, s := range c.Streams {
+		if err := checkpoint.ValidateStream(s.Name); err != nil {
+			return c, fmt.Errorf("pipeline: streams[%d].name: %w", i, err)
+		}
+		if seen[s.Name] {
+			return c, fmt.Errorf("pipeline: streams[%d].name: %q is used twice", i, s.Name)
+		}
+		seen[s.Name] = true
+		if s.Open == nil {
+			return c, fmt.Errorf("pipeline: stream %q: no Open function", s.Name)
+		}
+		if s.Destination == "" {
+			s.Destination = "restless." + s.Name
+		}
+		switch s.VerifyMode {
+		case "":
+			s.VerifyMode = VerifyOff
+			if s.Verifier != nil {
+				s.VerifyMode = VerifyRequire
+			}
+		case VerifyRequire, VerifyOptional:
+			if s.Verifier == nil {
+				return c, fmt.Errorf("pipeline: stream %q: verify mode %q needs a Verifier (secrets)", s.Name, s.VerifyMode)
+			}
+		case VerifyOff:
+		default:
+			return c, fmt.Errorf("pipeline: stream %q: unknown verify mode %q (want require, optional or off)", s.Name, s.VerifyMode)
+		}
+		switch s.KeyMode {
+		case "":
+			s.KeyMode = KeyStream
+		case KeyStream, KeyEventID, KeyNone:
+		default:
+			return c, fmt.Errorf("pipeline: stream %q: unknown key mode %q (want stream, event_id or none)", s.Name, s.KeyMode)
+		}
+		if s.MaxEventBytes < 0 {
+			return c, fmt.Errorf("pipeline: stream %q: negative max event bytes", s.Name)
+		}
+		if s.MaxEventBytes == 0 {
+			s.MaxEventBytes = DefaultMaxEventBytes
+		}
+		streams[i] = s
+	}
+	c.Streams = streams
+	return c, nil
+}

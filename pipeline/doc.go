@@ -1,0 +1,120 @@
+// Package pipeline moves events from Restless Stream sources to a broker
+// sink: parse → verify → dedupe → route → batch → write → acknowledge →
+// checkpoint, in one ordered lane per stream.
+//
+// # Lanes
+//
+// Each stream of [Config.Streams] gets a lane; lanes run in parallel and
+// share the one [Sink]. A lane is three goroutines:
+//
+//   - the reader calls [Source.Next], turns each frame into a record (or a
+//     rejection, or a duplicate) and hands it on through a buffer of
+//     [Config.Buffer] events;
+//   - the writer gathers up to [BatchConfig.MaxEvents] events, waiting at
+//     most [BatchConfig.MaxWait] after the first, and writes them;
+//   - the checkpointer saves the acknowledged position beside them.
+//
+// A lane therefore holds at most Buffer + MaxEvents events. While the writer
+// waits for a slow broker, or retries, the buffer fills and the reader stops
+// calling Next: a slow broker slows reading, memory stays flat.
+//
+// # Per event
+//
+// A frame whose source marked it TooLarge, or whose Data exceeds
+// [StreamConfig.MaxEventBytes], is rejected as too_large. Otherwise it is
+// decoded with client.DecodeEvent (an error: parse_error). Update events are
+// verified per [StreamConfig.VerifyMode]: require rejects a missing
+// (signature_missing) or wrong (signature_invalid) signature, optional
+// rejects only a wrong one, off checks nothing. Error events are never
+// signed: they always pass, unverified.
+//
+// An accepted event becomes an ingest.Record with Value = the frame's bytes
+// unchanged (no copy), Dest = [StreamConfig.Destination], Key per
+// [StreamConfig.KeyMode], MsgID = "<stream>:<event_id>" (JetStream's
+// Nats-Msg-Id) and the headers restless-stream, restless-event-id,
+// restless-event-type, restless-timestamp, restless-verified ("true" only
+// when a signature was checked and matched) and content-type
+// application/json; restless-event-id and restless-timestamp are left out
+// when the event has none.
+//
+// A rejected event goes to [Config.DeadLetter] when set, as a record with
+// the original bytes (for too_large the first MaxEventBytes bytes), key the
+// stream name, no MsgID, and the headers restless-stream,
+// restless-event-id (only when it could be read), restless-dlq-reason and
+// restless-dlq-error. Without a dead-letter destination it is counted and
+// dropped.
+//
+// # Deduplication
+//
+// Each stream remembers the event ids it published in a window bounded by
+// [DedupeConfig.Size] ids and [DedupeConfig.TTL] age. An id enters the
+// window only once the sink acknowledged its record, so a failed publish is
+// retried, never mistaken for a duplicate. An id whose record is still in
+// flight (read, not yet acknowledged) is a duplicate too. Events without an
+// event_id pass through undeduplicated and are counted
+// ([StreamObserver.NoEventID]).
+//
+// The window stores 128-bit fingerprints of the ids (two independently
+// seeded hash/maphash values) in a ring with an open-addressing index:
+// about 33–35 bytes per id (BenchmarkWindow100k, BenchmarkWindow1M). A false
+// duplicate needs a 128-bit collision: below 1e-22 over a year of events at
+// 1000/s with a million ids remembered, where 64 bits would give about 1 in
+// 600.
+//
+// # Writing, retries and order
+//
+// The writer hands the batch's records to [Sink.Write] in event order, and
+// writes nothing newer until every record of the batch is acknowledged.
+// When Write fails it retries after a jittered backoff ([Config.Retry]),
+// for as long as the pipeline runs (a broker outage never drops events):
+//
+//   - when the error is an ingest.WriteErrors aligned with the records, only
+//     the records that failed are written again, in their original order;
+//   - any other error means the whole batch failed and is written again.
+//
+// "Without reordering" means: the pipeline never hands a record to the sink
+// before an earlier record of its stream, except that a record the sink
+// already acknowledged is not sent again when an earlier one of the same
+// Write failed. If a sink acknowledges record i+1 while record i fails, the
+// broker already holds i+1 before i; resending i+1 behind i would not undo
+// that, it would only add a copy (which JetStream drops by Nats-Msg-Id
+// anyway). Sinks that keep a stream in one partition or subject fail a
+// Write from the first failed record on, in which case the rule resends
+// exactly that suffix and order is kept end to end.
+//
+// # Checkpoints
+//
+// A stream's checkpoint is the cursor of its last contiguous handled event:
+// published and acknowledged, dead-lettered and acknowledged, dropped as a
+// rejection, or a duplicate. The cursor of an event is its event_id, or
+// when it has none (or it could not be read) the cursor the source gave
+// with the frame; an event with neither leaves the checkpoint where it is.
+// The checkpoint never passes an event that was not acknowledged, even when
+// later events of the same batch were.
+//
+// Saving runs beside the lane: after each acknowledgement the position is
+// saved at most once per [Config.CheckpointInterval] (coalesced), and a
+// last time when the lane ends. After a crash the stream resumes from its
+// last saved checkpoint, so at most the events acknowledged in the last
+// interval plus the batch in flight are read again: JetStream drops them
+// by Nats-Msg-Id; on Kafka they may appear twice. On start, a stream with
+// no checkpoint opens its source with cursor "" and so starts from the
+// source's configured since. A checkpoint that cannot be loaded (a corrupt
+// file) fails the lane instead of silently starting over.
+//
+// # Stopping
+//
+// [Pipeline.Shutdown] stops reading, lets every lane write what it holds
+// until the given context ends, saves the final checkpoints and returns
+// once [Pipeline.Run] has. Nothing acknowledged is lost; nothing
+// unacknowledged is checkpointed. A stream whose source returns
+// ingest.ErrStreamEnded ends cleanly after handling what it read; a source
+// that fails for good ends its lane with the error, which Run reports as a
+// [*StreamError] once every lane has ended.
+//
+// # Metrics
+//
+// The pipeline reports every outcome to an [Observer]: received,
+// published, duplicate, no event id, rejected by reason, publish latency,
+// failed writes, event lag (now − meta.timestamp) and checkpoints.
+package pipeline

@@ -1,0 +1,194 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+
+	"github.com/restless-stream/ingest/checkpoint"
+)
+
+// Pipeline runs one lane per stream between the streams' sources and one
+// shared sink. Build it with New, run it with Run, stop it with Shutdown.
+type Pipeline struct {
+	cfg   Config
+	lanes []*lane
+
+	mu       sync.Mutex
+	started  bool
+	stopping bool
+	cancelR  context.CancelFunc // stops reading
+	cancelW  context.CancelFunc // stops writing
+	done     chan struct{}      // closed when Run returns
+}
+
+// New checks cfg, fills in its defaults and builds a pipeline writing to
+// sink and keeping checkpoints in store. obs may be nil. The pipeline does
+// not close sink or store.
+func New(cfg Config, sink Sink, store checkpoint.Store, obs Observer) (*Pipeline, error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	if sink == nil {
+		return nil, errors.New("pipeline: no sink")
+	}
+	if store == nil {
+		return nil, errors.New("pipeline: no checkpoint store")
+	}
+	if obs == nil {
+		obs = NopObserver{}
+	}
+	p := &Pipeline{cfg: cfg, done: make(chan struct{})}
+	for _, s := range cfg.Streams {
+		so := obs.Stream(s.Name)
+		if so == nil {
+			so = NopObserver{}
+		}
+		p.lanes = append(p.lanes, newLane(s, &p.cfg, sink, store, so))
+	}
+	return p, nil
+}
+
+// Run runs every lane until each has ended, and returns then. A lane ends
+// when its server ends the stream (ingest.ErrStreamEnded), when its source
+// fails for good, or when the pipeline stops: Shutdown drains it, the end
+// of ctx stops it at once. Either way its last checkpoint is saved.
+//
+// Run returns nil when every lane ended cleanly (ended by its server or
+// stopped), else the errors of the failed lanes joined, each a
+// *StreamError. Run may be called once; after Shutdown it returns nil at
+// once.
+func (p *Pipeline) Run(ctx context.Context) error {
+	p.mu.Lock()
+	if p.started {
+		p.mu.Unlock()
+		return errors.New("pipeline: Run called twice")
+	}
+	p.started = true
+	if p.stopping {
+		p.mu.Unlock()
+		close(p.done)
+		return nil
+	}
+	readCtx, cancelR := context.WithCancel(ctx)
+	writeCtx, cancelW := context.WithCancel(ctx)
+	p.cancelR, p.cancelW = cancelR, cancelW
+	p.mu.Unlock()
+	defer close(p.done)
+	defer cancelW()
+	defer cancelR()
+
+	errs := make([]error, len(p.lanes))
+	var wg sync.WaitGroup
+	for i, l := range p.lanes {
+		wg.Go(func() {
+			if err := l.run(ctx, readCtx, writeCtx); err != nil {
+				errs[i] = &StreamError{Stream: l.cfg.Name, Err: err}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Shutdown stops reading from every source, lets the lanes write what they
+// hold until ctx ends, saves the final checkpoints and returns once Run has
+// returned. It returns ctx.Err() when ctx ended before everything was
+// written (what was not acknowledged is not checkpointed and is read again
+// on the next start), else nil.
+func (p *Pipeline) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	p.stopping = true
+	started, cancelR, cancelW := p.started, p.cancelR, p.cancelW
+	p.mu.Unlock()
+	if !started {
+		return nil
+	}
+	if cancelR != nil {
+		cancelR()
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+	}
+	if cancelW != nil {
+		cancelW()
+	}
+	<-p.done
+	return ctx.Err()
+}
+
+// Status returns the state of every stream, in configuration order.
+func (p *Pipeline) Status() []StreamStatus {
+	out := make([]StreamStatus, len(p.lanes))
+	for i, l := range p.lanes {
+		out[i] = l.status()
+	}
+	return out
+}
+
+// StreamStatus is a snapshot of one stream's lane.
+type StreamStatus struct {
+	Name  string
+	State LaneState
+	// Err is why the lane failed (LaneFailed only).
+	Err error
+	// Acknowledged is the cursor of the last event handled with every
+	// event before it (published and acknowledged, rejected or duplicate).
+	Acknowledged string
+	// Checkpoint is the cursor last saved to the store.
+	Checkpoint string
+}
+
+// LaneState is where a stream's lane stands.
+type LaneState int32
+
+// Lane states.
+const (
+	// LaneIdle: Run has not started the lane.
+	LaneIdle LaneState = iota
+	// LaneStarting: loading the checkpoint and opening the source.
+	LaneStarting
+	// LaneRunning: reading and writing.
+	LaneRunning
+	// LaneEnded: the server ended the stream and everything read was handled.
+	LaneEnded
+	// LaneStopped: the pipeline stopped the lane.
+	LaneStopped
+	// LaneFailed: the lane stopped for good on an error (StreamStatus.Err).
+	LaneFailed
+)
+
+func (s LaneState) String() string {
+	switch s {
+	case LaneIdle:
+		return "idle"
+	case LaneStarting:
+		return "starting"
+	case LaneRunning:
+		return "running"
+	case LaneEnded:
+		return "ended"
+	case LaneStopped:
+		return "stopped"
+	case LaneFailed:
+		return "failed"
+	}
+	return "LaneState(" + strconv.Itoa(int(s)) + ")"
+}
+
+// StreamError is the error of one failed lane, as joined into Run's result.
+type StreamError struct {
+	Stream string
+	Err    error
+}
+
+func (e *StreamError) Error() string {
+	return "pipeline: stream " + strconv.Quote(e.Stream) + ": " + e.Err.Error()
+}
+
+// Unwrap returns the lane's error.
+func (e *StreamError) Unwrap() error { return e.Err }

@@ -1,0 +1,250 @@
+package pipeline
+
+import (
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/client"
+)
+
+// itemKind says what the writer does with an item.
+type itemKind uint8
+
+const (
+	// kindPublish: rec goes to the stream's destination.
+	kindPublish itemKind = iota
+	// kindDeadLetter: rec goes to the dead-letter destination.
+	kindDeadLetter
+	// kindDrop: nothing to write (a duplicate, or a rejected event without
+	// a dead-letter destination); handled as soon as it is reached.
+	kindDrop
+)
+
+// item is one frame after processing, on its way through the lane in order.
+type item struct {
+	rec      ingest.Record
+	cursor   string    // checkpoint position once handled; "" leaves it
+	received time.Time // when the source read the frame
+	fp       fingerprint
+	hasFP    bool // fp is in the lane's in-flight set until rec is acknowledged
+	kind     itemKind
+	done     bool // acknowledged or needing no write
+}
+
+// dedupe is a stream's memory of event ids: those acknowledged (the window)
+// and those on their way (in flight). The processor checks and fills the
+// in-flight set; the writer moves ids into the window on acknowledgement.
+type dedupe struct {
+	mu       sync.Mutex
+	win      *window
+	inflight map[fingerprint]int32
+}
+
+// seenOrClaim reports whether fp is a duplicate; when it is not, it claims
+// fp as in flight.
+func (d *dedupe) seenOrClaim(fp fingerprint, now int64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.inflight[fp] > 0 || d.win.Contains(fp, now) {
+		return true
+	}
+	d.inflight[fp]++
+	return false
+}
+
+// acknowledge moves the claimed fingerprints of acknowledged items into the
+// window.
+func (d *dedupe) acknowledge(items []item, idx []int, acked func(i int) bool, now int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i, j := range idx {
+		it := &items[j]
+		if !it.hasFP || !acked(i) {
+			continue
+		}
+		if c := d.inflight[it.fp]; c > 1 {
+			d.inflight[it.fp] = c - 1
+		} else {
+			delete(d.inflight, it.fp)
+		}
+		d.win.Add(it.fp, now)
+		it.hasFP = false
+	}
+}
+
+// headerSlabSize is how many records' headers share one allocation.
+const headerSlabSize = 128
+
+const headersPerRecord = 6
+
+// processor turns frames into items. It belongs to one lane's reader
+// goroutine; only its dedupe is shared.
+type processor struct {
+	cfg        StreamConfig
+	deadLetter string
+	key        []byte // the stream name, shared by every record keyed by it
+	obs        StreamObserver
+	dd         *dedupe
+	now        func() time.Time
+
+	ev   client.Event    // reused for every frame
+	slab []ingest.Header // headers are cut from here
+}
+
+func newProcessor(cfg StreamConfig, deadLetter string, obs StreamObserver, dd *dedupe) *processor {
+	return &processor{cfg: cfg, deadLetter: deadLetter, key: []byte(cfg.Name), obs: obs, dd: dd, now: time.Now}
+}
+
+func (p *processor) headers(n int) []ingest.Header {
+	if len(p.slab) < n {
+		p.slab = make([]ingest.Header, headersPerRecord*headerSlabSize)
+	}
+	h := p.slab[:0:n] // full slice expression: an append by a sink copies
+	p.slab = p.slab[n:]
+	return h
+}
+
+var nullJSON = []byte("null")
+
+// process turns frame f into *it. f.Data becomes the record's value without
+// a copy.
+func (p *processor) process(f ingest.Frame, it *item) {
+	p.obs.Received()
+	now := p.now()
+	*it = item{received: f.Received, cursor: f.Cursor}
+	if it.received.IsZero() {
+		it.received = now
+	}
+
+	if f.TooLarge || len(f.Data) > p.cfg.MaxEventBytes {
+		data := f.Data
+		if len(data) > p.cfg.MaxEventBytes {
+			data = data[:p.cfg.MaxEventBytes]
+		}
+		id, _ := client.EventIDOf(data)
+		if id != "" {
+			it.cursor = id
+		}
+		p.reject(it, ingest.ReasonTooLarge, p.tooLargeError(len(f.Data), f.TooLarge), data, id)
+		return
+	}
+
+	ev := &p.ev
+	if err := client.DecodeEvent(f.Data, ev); err != nil {
+		id, _ := client.EventIDOf(f.Data)
+		if id != "" {
+			it.cursor = id
+		}
+		p.reject(it, ingest.ReasonParseError, err.Error(), f.Data, id)
+		return
+	}
+	if ev.EventID != "" {
+		it.cursor = ev.EventID
+	}
+
+	verified := false
+	if ev.Type == client.EventUpdate && p.cfg.VerifyMode != VerifyOff {
+		// Error events carry no data and are never signed: they pass
+		// unverified whatever the mode (PROTOCOL.md §4).
+		switch {
+		case ev.Signature == "" && p.cfg.VerifyMode == VerifyRequire:
+			p.reject(it, ingest.ReasonSignatureMissing, "event has no signature", f.Data, ev.EventID)
+			return
+		case ev.Signature != "":
+			data := []byte(ev.Data)
+			if data == nil {
+				data = nullJSON
+			}
+			if err := p.cfg.Verifier.Verify(data, ev.Signature); err != nil {
+				reason := ingest.ReasonSignatureInvalid
+				if errors.Is(err, client.ErrSignatureMissing) {
+					reason = ingest.ReasonSignatureMissing
+				}
+				p.reject(it, reason, err.Error(), f.Data, ev.EventID)
+				return
+			}
+			verified = true
+		}
+	}
+
+	if ev.EventID == "" {
+		p.obs.NoEventID()
+	} else {
+		it.fp = fingerprintOf(ev.EventID)
+		if p.dd.seenOrClaim(it.fp, now.UnixNano()) {
+			p.obs.Duplicate()
+			it.kind = kindDrop
+			return
+		}
+		it.hasFP = true
+	}
+
+	if ts := ev.Meta.Timestamp; ts != "" {
+		if t, err := time.Parse(time.RFC3339, ts); err == nil {
+			p.obs.EventLag(now.Sub(t))
+		}
+	}
+
+	it.kind = kindPublish
+	r := &it.rec
+	r.Dest = p.cfg.Destination
+	r.Value = f.Data
+	h := p.headers(headersPerRecord)
+	h = append(h, ingest.Header{Key: ingest.HeaderStream, Value: p.cfg.Name})
+	if ev.EventID != "" {
+		h = append(h, ingest.Header{Key: ingest.HeaderEventID, Value: ev.EventID})
+		r.MsgID = p.cfg.Name + ":" + ev.EventID
+	}
+	h = append(h, ingest.Header{Key: ingest.HeaderEventType, Value: ev.Type})
+	if ev.Meta.Timestamp != "" {
+		h = append(h, ingest.Header{Key: ingest.HeaderTimestamp, Value: ev.Meta.Timestamp})
+	}
+	v := "false"
+	if verified {
+		v = "true"
+	}
+	h = append(h, ingest.Header{Key: ingest.HeaderVerified, Value: v},
+		ingest.Header{Key: ingest.HeaderContentType, Value: ingest.ContentTypeJSON})
+	r.Headers = h
+	switch p.cfg.KeyMode {
+	case KeyStream:
+		r.Key = p.key
+	case KeyEventID:
+		if ev.EventID != "" {
+			r.Key = []byte(ev.EventID)
+		} else {
+			r.Key = p.key
+		}
+	}
+}
+
+func (p *processor) tooLargeError(n int, cut bool) string {
+	limit := strconv.Itoa(p.cfg.MaxEventBytes)
+	if cut {
+		return "event is larger than max_event_bytes (" + limit + "); the first " + limit + " bytes are kept"
+	}
+	return "event of " + strconv.Itoa(n) + " bytes is larger than max_event_bytes (" + limit + ")"
+}
+
+// reject makes *it a dead-letter record, or a drop when there is no
+// dead-letter destination.
+func (p *processor) reject(it *item, reason, msg string, data []byte, eventID string) {
+	dlq := p.deadLetter != ""
+	p.obs.Rejected(reason, dlq)
+	if !dlq {
+		it.kind = kindDrop
+		return
+	}
+	it.kind = kindDeadLetter
+	h := p.headers(4)
+	h = append(h, ingest.Header{Key: ingest.HeaderStream, Value: p.cfg.Name})
+	if eventID != "" {
+		h = append(h, ingest.Header{Key: ingest.HeaderEventID, Value: eventID})
+	}
+	h = append(h, ingest.Header{Key: ingest.HeaderDLQReason, Value: reason},
+		ingest.Header{Key: ingest.HeaderDLQError, Value: msg})
+	it.rec = ingest.Record{Dest: p.deadLetter, Key: p.key, Headers: h, Value: data}
+}
