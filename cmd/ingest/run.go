@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// cmdRun is `ingest run -c FILE`: the daemon.
+func cmdRun(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("run", e.stderr)
+	var cf configFlags
+	cf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	log := newLogger(e.stderr, cfg.Log)
+	stop, force, release := signals()
+	defer release()
+	d, err := newDaemon(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return d.run(ctx, stop, force)
+}
+
+// signals returns a channel closed on the first SIGINT or SIGTERM and one closed
+// on the second; release stops listening.
+func signals() (stop, force <-chan struct{}, release func()) {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	s, f := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		n := 0
+		for {
+			select {
+			case <-ch:
+				n++
+				switch n {
+				case 1:
+					close(s)
+				case 2:
+					close(f)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return s, f, func() {
+		signal.Stop(ch)
+		close(done)
+		<-exited
+	}
+}
