@@ -102,15 +102,35 @@ func DecodeEvent(b []byte, ev *Event) error {
 	}
 	n, err := d.object(i, ev)
 	if err != nil {
+		if pe, ok := err.(*ParseError); ok && !pe.syntax {
+			// A malformed document is reported as such, wherever it breaks.
+			if serr := validateDocument(b); serr != nil {
+				return serr
+			}
+		}
+		*ev = Event{}
 		return err
 	}
 	if n = skipWS(b, n); n < len(b) {
 		return syntaxErr(n, "invalid character '%s' after the top-level value", printable(b[n]))
 	}
 	if d.seen&fType == 0 {
+		*ev = Event{}
 		return fieldErr(i, "type", "missing")
 	}
 	d.materialise(ev)
+	return nil
+}
+
+// validateDocument reports the first syntax error of the JSON document b.
+func validateDocument(b []byte) error {
+	n, err := skipValue(b, skipWS(b, 0), 0)
+	if err != nil {
+		return err
+	}
+	if n = skipWS(b, n); n < len(b) {
+		return syntaxErr(n, "invalid character '%s' after the top-level value", printable(b[n]))
+	}
 	return nil
 }
 

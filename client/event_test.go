@@ -136,6 +136,7 @@ func TestDecodeEventBad(t *testing.T) {
 		{"event_id bool", `{"type":"update","event_id":true}`, false, "event_id", "must be a string or a number, got a boolean"},
 		{"event_id array", `{"type":"update","eventId":["1"]}`, false, "eventId", "must be a string or a number, got an array"},
 		{"error number", `{"type":"error","error":5}`, false, "error", "must be an object or a string, got a number"},
+		{"syntax error after a wrong type wins", `{"meta":0000`, true, "", "expected ',' or '}'"},
 		{"syntax error inside wrong type wins", `{"type":"update","signature":{"a":}}`, true, "", "beginning of a value"},
 	}
 	for _, tt := range tests {
