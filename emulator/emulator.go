@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -316,10 +315,4 @@ func (e *Emulator) dropLocked(st *stream) *poller {
 
 func (e *Emulator) isKey(k string) bool {
 	return k != "" && e.keys[k]
-}
-
-// dirExists reports whether the directory of path exists (state file checks).
-func dirExists(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.IsDir()
 }

@@ -102,7 +102,10 @@ func pump(ctx context.Context, fw frameWriter, src eventSource, f *Faults, keepa
 						}
 						return errAbort
 					}
-					return fw.flush()
+					if err := fw.flush(); err != nil {
+						return err
+					}
+					return errFaultClose
 				}
 			}
 			k := sent + 1
