@@ -137,17 +137,27 @@ type NATSSinkConfig struct {
 
 // KafkaSinkConfig configures the Kafka sink.
 type KafkaSinkConfig struct {
-	Brokers           []string   `koanf:"brokers" yaml:"brokers"`             // default [127.0.0.1:9092]
-	RequiredAcks      string     `koanf:"required_acks" yaml:"required_acks"` // all | one | none; default all
-	Compression       string     `koanf:"compression" yaml:"compression"`     // none | gzip | snappy | lz4 | zstd; default snappy
-	Key               string     `koanf:"key" yaml:"key"`                     // stream | event_id | none; default stream
-	CreateTopics      bool       `koanf:"create_topics" yaml:"create_topics"`
-	Partitions        int        `koanf:"partitions" yaml:"partitions"`                 // default 3
-	ReplicationFactor int        `koanf:"replication_factor" yaml:"replication_factor"` // default 1
-	BatchSize         int        `koanf:"batch_size" yaml:"batch_size"`                 // default 1000
-	BatchTimeout      Duration   `koanf:"batch_timeout" yaml:"batch_timeout"`           // default 5ms
-	SASL              SASLConfig `koanf:"sasl" yaml:"sasl"`
-	TLS               TLSConfig  `koanf:"tls" yaml:"tls"`
+	Brokers           []string       `koanf:"brokers" yaml:"brokers"`             // default [127.0.0.1:9092]
+	RequiredAcks      string         `koanf:"required_acks" yaml:"required_acks"` // all | one | none; default all
+	Compression       string         `koanf:"compression" yaml:"compression"`     // none | gzip | snappy | lz4 | zstd; default snappy
+	Key               string         `koanf:"key" yaml:"key"`                     // stream | event_id | none; default stream
+	CreateTopics      bool           `koanf:"create_topics" yaml:"create_topics"`
+	Partitions        int            `koanf:"partitions" yaml:"partitions"`                 // default 3
+	ReplicationFactor int            `koanf:"replication_factor" yaml:"replication_factor"` // default 1
+	BatchSize         int            `koanf:"batch_size" yaml:"batch_size"`                 // default 1000
+	BatchTimeout      Duration       `koanf:"batch_timeout" yaml:"batch_timeout"`           // default 5ms
+	SASL              SASLConfig     `koanf:"sasl" yaml:"sasl"`
+	TLS               KafkaTLSConfig `koanf:"tls" yaml:"tls"`
+}
+
+// KafkaTLSConfig is TLSConfig plus Enabled, for brokers with publicly signed
+// certificates (TLS with the system roots and no file).
+type KafkaTLSConfig struct {
+	// Enabled turns TLS on without any file; any file set turns it on too.
+	Enabled  bool   `koanf:"enabled" yaml:"enabled"`
+	CAFile   string `koanf:"ca_file" yaml:"ca_file"`
+	CertFile string `koanf:"cert_file" yaml:"cert_file"`
+	KeyFile  string `koanf:"key_file" yaml:"key_file"`
 }
 
 // SASLConfig is Kafka SASL authentication; Mechanism "" disables it.
@@ -236,7 +246,7 @@ sink:
     batch_size: 1000
     batch_timeout: 5ms
     sasl: {mechanism: "", username: "", password: ""}
-    tls: {ca_file: "", cert_file: "", key_file: ""}
+    tls: {enabled: false, ca_file: "", cert_file: "", key_file: ""}
   file: {path: ./events.jsonl}
 checkpoint:
   type: file

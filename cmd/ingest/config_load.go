@@ -43,6 +43,18 @@ type LoadOptions struct {
 	Data []byte
 	// Overrides are the flags, applied last.
 	Overrides []Override
+	// OnlyRestless reads and checks only the restless section (ingest streams).
+	OnlyRestless bool
+}
+
+// LoadRestless loads only the restless section, from file ("" = none), the
+// environment and flags: what `ingest streams` needs.
+func LoadRestless(file string, ov []Override) (*RestlessConfig, error) {
+	cfg, err := LoadConfig(LoadOptions{File: file, Overrides: ov, OnlyRestless: true})
+	if err != nil {
+		return nil, err
+	}
+	return &cfg.Restless, nil
 }
 
 // textValue is a value that arrived as text from the environment or a flag. Unlike
@@ -95,6 +107,9 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 	}
 
 	raw := k.Raw()
+	if opts.OnlyRestless {
+		raw = map[string]any{"restless": raw["restless"]}
+	}
 	if err := applyStreamDefaults(raw); err != nil {
 		return nil, err
 	}
@@ -119,6 +134,15 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 	}
 	if cfg.Restless.APIKey == "" {
 		cfg.Restless.APIKey = ingest.Secret(os.Getenv(envAPIKey))
+	}
+	if opts.OnlyRestless {
+		v := &validator{}
+		v.httpURL("restless.base_url", cfg.Restless.BaseURL)
+		v.httpURL("restless.stream_base_url", cfg.Restless.StreamBaseURL)
+		if len(errs)+len(v.errs) > 0 {
+			return nil, &ConfigError{Errs: append(errs, v.errs...)}
+		}
+		return &cfg, nil
 	}
 	if err := cfg.normalize(); err != nil {
 		var ce *ConfigError

@@ -321,7 +321,7 @@ func (c *Config) normalizeSink(v *validator) {
 				v.add("sink.kafka.sasl.password", "required when sink.kafka.sasl.mechanism is set")
 			}
 		}
-		v.tls("sink.kafka.tls", k.TLS)
+		v.tls("sink.kafka.tls", TLSConfig{CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile})
 	case "file":
 		if s.File.Path == "" {
 			v.add("sink.file.path", "required when sink.type is file")
