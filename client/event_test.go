@@ -246,3 +246,14 @@ func TestDecodeEventAllocs(t *testing.T) {
 		t.Errorf("DecodeEvent makes %v allocations per event, want at most 1", n)
 	}
 }
+
+func TestDecodeEventDepthLimit(t *testing.T) {
+	for _, n := range []int{maxDepth - 1, maxDepth} {
+		in := []byte(`{"type":"update","data":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}`)
+		var ev Event
+		err := DecodeEvent(in, &ev)
+		if (err == nil) != json.Valid(in) {
+			t.Errorf("depth %d: DecodeEvent error %v, encoding/json valid %v", n+1, err, json.Valid(in))
+		}
+	}
+}

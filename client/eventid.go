@@ -51,6 +51,16 @@ func EventIDOf(b []byte) (id string, ok bool) {
 func quickString(b []byte, i int) (int, bool) {
 	esc := false
 	for i++; i < len(b); i++ {
+		for i+8 <= len(b) {
+			x := leUint64(b[i:])
+			if hasZeroByte(x^(lo8*'"')) || hasZeroByte(x^(lo8*'\\')) {
+				break
+			}
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		switch b[i] {
 		case '\\':
 			esc = true
@@ -67,6 +77,20 @@ func quickString(b []byte, i int) (int, bool) {
 func quickSkip(b []byte, i int) int {
 	depth := 0
 	for i < len(b) {
+		if depth > 0 {
+			// Inside a container only quotes and brackets matter.
+			for i+8 <= len(b) {
+				x := leUint64(b[i:])
+				y := x &^ (lo8 * 0x20) // '{' → '[', '}' → ']'
+				if hasZeroByte(x^(lo8*'"')) || hasZeroByte(y^(lo8*'[')) || hasZeroByte(y^(lo8*']')) {
+					break
+				}
+				i += 8
+			}
+			if i >= len(b) {
+				break
+			}
+		}
 		switch b[i] {
 		case '"':
 			end, _ := quickString(b, i)

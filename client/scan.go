@@ -180,92 +180,103 @@ func scanLiteral(b []byte, i int, lit string) (int, error) {
 
 // skipValue validates the value starting at b[i] (whitespace already
 // skipped) and returns the index past it. depth is the nesting depth of the
-// containers around it.
+// containers around it. It walks nested containers in one loop, keeping
+// the open brackets on a small stack, because this is where DecodeEvent
+// spends its time (the event's data).
 func skipValue(b []byte, i, depth int) (int, error) {
-	if i >= len(b) {
-		return i, syntaxErr(i, "unexpected end of input, expected a value")
+	var arr [32]byte
+	open := arr[:0] // '{' or '[' of each open container
+	var err error
+	for {
+		// A value starts at b[i].
+		if i >= len(b) {
+			return i, syntaxErr(i, "unexpected end of input, expected a value")
+		}
+		switch c := b[i]; c {
+		case '"':
+			if i, _, err = scanString(b, i); err != nil {
+				return i, err
+			}
+		case '{', '[':
+			if depth+len(open)+1 > maxDepth {
+				return i, syntaxErr(i, "nesting deeper than %d", maxDepth)
+			}
+			i = skipWS(b, i+1)
+			if i < len(b) && b[i] == c+2 { // '}' or ']'
+				i++
+				break
+			}
+			open = append(open, c)
+			if c == '{' {
+				if i, err = objectKey(b, i); err != nil {
+					return i, err
+				}
+			}
+			continue
+		case 't':
+			if i, err = scanLiteral(b, i, "true"); err != nil {
+				return i, err
+			}
+		case 'f':
+			if i, err = scanLiteral(b, i, "false"); err != nil {
+				return i, err
+			}
+		case 'n':
+			if i, err = scanLiteral(b, i, "null"); err != nil {
+				return i, err
+			}
+		default:
+			if c != '-' && (c < '0' || c > '9') {
+				return i, syntaxErr(i, "invalid character '%s' looking for the beginning of a value", printable(c))
+			}
+			if i, err = scanNumber(b, i); err != nil {
+				return i, err
+			}
+		}
+		// A value ended at b[i]: close containers until one continues.
+		for {
+			if len(open) == 0 {
+				return i, nil
+			}
+			i = skipWS(b, i)
+			top := open[len(open)-1]
+			if i < len(b) && b[i] == ',' {
+				i = skipWS(b, i+1)
+				if top == '{' {
+					if i, err = objectKey(b, i); err != nil {
+						return i, err
+					}
+				}
+				break
+			}
+			if i < len(b) && b[i] == top+2 {
+				i++
+				open = open[:len(open)-1]
+				continue
+			}
+			if top == '{' {
+				return i, expected(b, i, "',' or '}' after an object value")
+			}
+			return i, expected(b, i, "',' or ']' after an array element")
+		}
 	}
-	switch c := b[i]; c {
-	case '"':
-		n, _, err := scanString(b, i)
+}
+
+// objectKey validates an object key and its colon at b[i] and returns the
+// index of the value (whitespace skipped).
+func objectKey(b []byte, i int) (int, error) {
+	if i >= len(b) || b[i] != '"' {
+		return i, expected(b, i, "a string key")
+	}
+	n, _, err := scanString(b, i)
+	if err != nil {
 		return n, err
-	case '{':
-		return skipObject(b, i, depth+1)
-	case '[':
-		return skipArray(b, i, depth+1)
-	case 't':
-		return scanLiteral(b, i, "true")
-	case 'f':
-		return scanLiteral(b, i, "false")
-	case 'n':
-		return scanLiteral(b, i, "null")
-	default:
-		if c == '-' || ('0' <= c && c <= '9') {
-			return scanNumber(b, i)
-		}
-		return i, syntaxErr(i, "invalid character '%s' looking for the beginning of a value", printable(c))
 	}
-}
-
-func skipObject(b []byte, i, depth int) (int, error) {
-	if depth > maxDepth {
-		return i, syntaxErr(i, "nesting deeper than %d", maxDepth)
+	i = skipWS(b, n)
+	if i >= len(b) || b[i] != ':' {
+		return i, expected(b, i, "':' after an object key")
 	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return i + 1, nil
-	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return i, expected(b, i, "a string key")
-		}
-		n, _, err := scanString(b, i)
-		if err != nil {
-			return n, err
-		}
-		i = skipWS(b, n)
-		if i >= len(b) || b[i] != ':' {
-			return i, expected(b, i, "':' after an object key")
-		}
-		i = skipWS(b, i+1)
-		if i, err = skipValue(b, i, depth); err != nil {
-			return i, err
-		}
-		i = skipWS(b, i)
-		if i < len(b) && b[i] == ',' {
-			i = skipWS(b, i+1)
-			continue
-		}
-		if i < len(b) && b[i] == '}' {
-			return i + 1, nil
-		}
-		return i, expected(b, i, "',' or '}' after an object value")
-	}
-}
-
-func skipArray(b []byte, i, depth int) (int, error) {
-	if depth > maxDepth {
-		return i, syntaxErr(i, "nesting deeper than %d", maxDepth)
-	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		return i + 1, nil
-	}
-	for {
-		var err error
-		if i, err = skipValue(b, i, depth); err != nil {
-			return i, err
-		}
-		i = skipWS(b, i)
-		if i < len(b) && b[i] == ',' {
-			i = skipWS(b, i+1)
-			continue
-		}
-		if i < len(b) && b[i] == ']' {
-			return i + 1, nil
-		}
-		return i, expected(b, i, "',' or ']' after an array element")
-	}
+	return skipWS(b, i+1), nil
 }
 
 // expected builds the error for a missing piece of syntax at b[i].
@@ -333,3 +344,6 @@ func hex4(s []byte) rune {
 }
 
 func leUint64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+
+// hasZeroByte reports whether any of the 8 bytes of x is zero.
+func hasZeroByte(x uint64) bool { return (x-lo8)&^x&hi8 != 0 }
