@@ -6,6 +6,8 @@ package file
 // whether any whitespace outside strings needs removing; UTF-8 validity is
 // checked separately with utf8.Valid.
 
+import "encoding/binary"
+
 // maxDepth bounds nesting as encoding/json does; deeper values are written as
 // strings rather than risk deep recursion.
 const maxDepth = 10000
@@ -126,10 +128,29 @@ func (s *jsonScan) array(depth int) bool {
 	}
 }
 
+// plain marks the bytes a JSON string holds as they are: not a quote, a
+// backslash or a control character.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 func (s *jsonScan) str() bool {
 	b := s.b
 	i := s.i + 1 // opening quote
 	for i < len(b) {
+		// Skip plain bytes eight at a time: most of an event is string content.
+		for i+8 <= len(b) && !special8(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return false
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -157,6 +178,21 @@ func (s *jsonScan) str() bool {
 		}
 	}
 	return false
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special8 reports whether any of the eight bytes in x is a control
+// character, a quote or a backslash (bit tricks from "Bit Twiddling Hacks":
+// exact for an any-byte test).
+func special8(x uint64) bool {
+	less := (x - 0x20*ones) & ^x & highs
+	q := x ^ ('"' * ones)
+	bs := x ^ ('\\' * ones)
+	return less|((q-ones) & ^q & highs)|((bs-ones) & ^bs & highs) != 0
 }
 
 func isHex(c byte) bool {
