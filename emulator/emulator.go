@@ -101,6 +101,9 @@ type Emulator struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // pollers and the janitor
+	// handlers counts runtime connections being served; Add only under mu
+	// while not closed, so Close can wait for them.
+	handlers sync.WaitGroup
 	mux    *http.ServeMux
 
 	mu        sync.Mutex
@@ -246,6 +249,7 @@ func (e *Emulator) Close() error {
 		_ = srv.Close()
 		<-done
 	}
+	e.handlers.Wait()
 	e.wg.Wait()
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRESTAuth(t *testing.T) {
@@ -354,5 +355,49 @@ func TestRuntimeRequests(t *testing.T) {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.want)
 			}
 		})
+	}
+}
+
+// Close ends every connection and waits for them; the emulator cannot be
+// started again.
+func TestCloseEndsConnections(t *testing.T) {
+	e, err := New(Options{APIKeys: []string{testKey}, DemoAPI: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start("127.0.0.1:0"); err == nil {
+		t.Fatal("second Start succeeded")
+	}
+	info, _ := e.CreateStream(StreamSpec{URL: "http://127.0.0.1:1/", Inactive: true})
+	if err := e.SetFaults(info.ID, Faults{Stall: true}); err != nil {
+		t.Fatal(err)
+	}
+	subs := []*subscriber{
+		subscribeSSE(t, sseURL(e, DemoStreamID), nil),
+		subscribeWS(t, wsURL(e, DemoStreamID)),
+		subscribeSSE(t, sseURL(e, info.ID), nil),
+	}
+	subs[0].next(t)
+	subs[1].next(t)
+	for e.Connections() != 3 {
+		time.Sleep(time.Millisecond) // the stalled connection registers asynchronously
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.Connections(); n != 0 {
+		t.Fatalf("%d connections after Close", n)
+	}
+	for _, s := range subs {
+		s.end(t)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := e.Start("127.0.0.1:0"); err == nil {
+		t.Fatal("Start after Close succeeded")
 	}
 }

@@ -106,6 +106,15 @@ func (e *Emulator) handleWS(w http.ResponseWriter, r *http.Request) {
 
 // serve streams st's events on one SSE or WebSocket connection.
 func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, st *stream, ws bool) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		writeError(w, http.StatusServiceUnavailable, "emulator shutting down")
+		return
+	}
+	e.handlers.Add(1)
+	e.mu.Unlock()
+	defer e.handlers.Done()
 	pos, err := readPosition(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
