@@ -104,7 +104,7 @@ type Emulator struct {
 	// handlers counts runtime connections being served; Add only under mu
 	// while not closed, so Close can wait for them.
 	handlers sync.WaitGroup
-	mux    *http.ServeMux
+	mux      *http.ServeMux
 
 	mu        sync.Mutex
 	streams   map[string]*stream // managed, demo and firehose streams
