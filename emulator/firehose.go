@@ -14,7 +14,8 @@ import (
 // events for load tests, generated for each connection on its own, so that
 // every connection sees every event and a reconnecting one resumes exactly.
 //
-// Event n (1, 2, ...) has event_id StartID+n and data
+// A connection without a cursor starts at event 1; one with a cursor (or a
+// since) right after it. Event n (1, 2, ...) has event_id StartID+n and data
 // {"n":<n>,"pad":"xxx…"}, padded so the whole event JSON is EventBytes long.
 type FirehoseConfig struct {
 	// ID is the stream id. "" = generated ("fh_" + hex).
