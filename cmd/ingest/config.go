@@ -123,9 +123,12 @@ type SinkConfig struct {
 
 // NATSSinkConfig configures the NATS sink.
 type NATSSinkConfig struct {
-	URL             string        `koanf:"url" yaml:"url"`                           // default nats://127.0.0.1:4222
-	JetStream       bool          `koanf:"jetstream" yaml:"jetstream"`               // default true
-	Stream          string        `koanf:"stream" yaml:"stream"`                     // default RESTLESS
+	URL       string `koanf:"url" yaml:"url"`             // default nats://127.0.0.1:4222
+	JetStream bool   `koanf:"jetstream" yaml:"jetstream"` // default true
+	Stream    string `koanf:"stream" yaml:"stream"`       // default RESTLESS
+	// BaseSubject is the wildcard subject the stream always has besides the
+	// destinations. Default "restless.>".
+	BaseSubject     string        `koanf:"base_subject" yaml:"base_subject"`
 	DuplicateWindow Duration      `koanf:"duplicate_window" yaml:"duplicate_window"` // default 10m
 	Embedded        bool          `koanf:"embedded" yaml:"embedded"`
 	EmbeddedDir     string        `koanf:"embedded_dir" yaml:"embedded_dir"`   // default ./data/nats
@@ -228,6 +231,7 @@ sink:
     url: nats://127.0.0.1:4222
     jetstream: true
     stream: RESTLESS
+    base_subject: restless.>
     duplicate_window: 10m
     embedded: false
     embedded_dir: ./data/nats

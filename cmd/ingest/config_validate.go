@@ -277,6 +277,9 @@ func (c *Config) normalizeSink(v *validator) {
 				v.add("sink.nats.stream", "%q is not a JetStream stream name", n.Stream)
 			}
 			v.positive("sink.nats.duplicate_window", n.DuplicateWindow)
+			if n.BaseSubject == "" || strings.ContainsAny(n.BaseSubject, " \t") {
+				v.add("sink.nats.base_subject", "%q is not a subject (e.g. restless.>)", n.BaseSubject)
+			}
 		}
 		if n.Embedded {
 			if n.EmbeddedPort < 0 || n.EmbeddedPort > 65535 {

@@ -83,6 +83,7 @@ func (d *daemon) openNATS(ctx context.Context) (sink, func() bool, error) {
 		URLs:            urls,
 		JetStream:       n.JetStream,
 		Stream:          n.Stream,
+		BaseSubject:     n.BaseSubject,
 		Subjects:        d.destinations(),
 		DuplicateWindow: n.DuplicateWindow.D(),
 		Token:           n.Token,
