@@ -174,9 +174,9 @@ func readFileSink(t *testing.T, path string) []landed {
 // tally is what the delivery of one stream came to.
 type tally struct {
 	sent, inBroker, lost, dup int64
-	outOfOrder               int
-	unexpected               int
-	firstLost                string
+	outOfOrder                int
+	unexpected                int
+	firstLost                 string
 }
 
 func (a *tally) add(b tally) {

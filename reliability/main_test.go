@@ -71,16 +71,16 @@ func TestMain(m *testing.M) {
 
 // Row is one line of the results table.
 type Row struct {
-	Scenario   string `json:"scenario"`
-	Runs       int    `json:"runs"`   // faults injected (drops, kills, outages, cases)
-	Sent       int64  `json:"sent"`   // distinct events the upstream offered that must land
-	InBroker   int64  `json:"in_broker"`
-	Lost       int64  `json:"lost"`
-	Duplicated int64  `json:"duplicated"`
-	Bound      string `json:"bound,omitempty"` // what the guarantee allows
-	Mode       string `json:"mode"`
+	Scenario   string  `json:"scenario"`
+	Runs       int     `json:"runs"` // faults injected (drops, kills, outages, cases)
+	Sent       int64   `json:"sent"` // distinct events the upstream offered that must land
+	InBroker   int64   `json:"in_broker"`
+	Lost       int64   `json:"lost"`
+	Duplicated int64   `json:"duplicated"`
+	Bound      string  `json:"bound,omitempty"` // what the guarantee allows
+	Mode       string  `json:"mode"`
 	Seconds    float64 `json:"seconds"`
-	Passed     bool   `json:"passed"`
+	Passed     bool    `json:"passed"`
 }
 
 var (
