@@ -169,7 +169,7 @@ func (c *Config) normalizeStream(v *validator, i int, seen map[string]int) {
 		v.add(fmt.Sprintf("streams[%d]", i), "no target: set exactly one of stream_id, session_id, url, direct")
 	case 1:
 	default:
-		v.add(fmt.Sprintf("streams[%d]", i), "%s are all set: set exactly one of stream_id, session_id, url, direct", strings.Join(targets, " and "))
+		v.add(fmt.Sprintf("streams[%d]", i), "%s are set: set exactly one of stream_id, session_id, url, direct", strings.Join(targets, " and "))
 	}
 	if s.URL != "" {
 		u, err := url.Parse(s.URL)
