@@ -27,7 +27,9 @@ func evt(id, data string) string {
 	return "id: " + id + "\nevent: update\ndata: " + data + "\n\n"
 }
 
-func body(id string) string { return fmt.Sprintf(`{"type":"update","data":{"n":%q},"event_id":%q}`, id, id) }
+func body(id string) string {
+	return fmt.Sprintf(`{"type":"update","data":{"n":%q},"event_id":%q}`, id, id)
+}
 
 type request struct {
 	query  map[string][]string
