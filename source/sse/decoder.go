@@ -108,8 +108,11 @@ const (
 // ErrEventTooLarge; DecodeLimited returns it with tooLarge set and a nil
 // error. Either way the next call continues with the next event.
 //
-// The decoder reads r through its own buffer; it makes one allocation per
-// event for its strings. A Decoder is not safe for concurrent use.
+// The decoder reads r through its own 32 KiB buffer and reuses its other
+// buffers from event to event (the data buffer grows to the largest event
+// seen, at most n+1 bytes). An event costs one allocation, for its strings,
+// unless its data is over 16 KiB and its ID or Type is new (then two or
+// three). A Decoder is not safe for concurrent use.
 type Decoder struct {
 	r       io.Reader
 	buf     []byte // read buffer; buf[rpos:wpos] is unread
@@ -168,7 +171,8 @@ func (d *Decoder) SetMaxEventBytes(n int) {
 	if n <= 0 {
 		n = DefaultMaxEventBytes
 	}
-	d.max = n
+	d.max = min(n, math.MaxInt-1) // max+1 bytes of data are kept
+
 }
 
 // Retry returns the reconnection time set by the last valid retry field read

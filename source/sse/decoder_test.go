@@ -336,6 +336,11 @@ func TestSetMaxEventBytesDefault(t *testing.T) {
 	if d.max != DefaultMaxEventBytes {
 		t.Fatalf("max = %d after SetMaxEventBytes(0), want %d", d.max, DefaultMaxEventBytes)
 	}
+	d = NewDecoder(strings.NewReader("data:abc\n\n"))
+	d.SetMaxEventBytes(math.MaxInt)
+	if ev, err := d.Decode(); err != nil || ev.Data != "abc" {
+		t.Fatalf("with the largest limit: Decode = %+v, %v", ev, err)
+	}
 	if DefaultMaxEventBytes != 4194304 {
 		t.Fatalf("DefaultMaxEventBytes = %d, want 4194304", DefaultMaxEventBytes)
 	}
