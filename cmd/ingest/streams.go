@@ -383,7 +383,8 @@ func writeRaw(w io.Writer, raw json.RawMessage) error {
 		buf.Write(raw)
 	}
 	buf.WriteByte('\n')
-	_, err := w.Write(buf.Bytes())
+	// Some answers echo the key (validate-key: {"id": <key>}); it never prints.
+	_, err := io.WriteString(w, redactText(buf.String()))
 	return err
 }
 
@@ -392,7 +393,7 @@ func writeJSON(w io.Writer, v any) error {
 	if err != nil {
 		return err
 	}
-	_, err = w.Write(append(b, '\n'))
+	_, err = io.WriteString(w, redactText(string(b)+"\n"))
 	return err
 }
 
