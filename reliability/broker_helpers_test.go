@@ -245,3 +245,52 @@ func checkExactlyOnce(t *testing.T, name string, tl tally) {
 			name, tl.sent, tl.inBroker, tl.lost, tl.firstLost, tl.dup, tl.outOfOrder, tl.unexpected)
 	}
 }
+
+// jsCount returns how many messages a JetStream stream on the shared server
+// holds (0 when it does not exist yet).
+func jsCount(t *testing.T, stream string) int64 {
+	t.Helper()
+	nc, err := nats.Connect(sharedNATS, nats.Timeout(5*time.Second))
+	if err != nil {
+		return 0
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0
+	}
+	return int64(info.State.Msgs)
+}
+
+// kafkaCount returns the sum of the end offsets of topics (0 on error).
+func kafkaCount(t *testing.T, broker string, topics []string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	if err != nil {
+		return 0
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil {
+			n += o.Offset
+		}
+	})
+	return n
+}

@@ -126,6 +126,7 @@ type streamCfg struct {
 	transport   string // "" = sse
 	streamID    string
 	url         string
+	dest        string // destination; "" = restless.<name>
 	secret      string // verify.secrets; "" = none
 	idle        string // idle_timeout; "" = 5s
 	maxEvent    int    // max_event_bytes; 0 = default
@@ -156,6 +157,9 @@ func (c daemonCfg) yaml() string {
 		}
 		if s.url != "" {
 			fmt.Fprintf(&b, "    url: %q\n", s.url)
+		}
+		if s.dest != "" {
+			fmt.Fprintf(&b, "    destination: %q\n", s.dest)
 		}
 		if s.secret != "" {
 			fmt.Fprintf(&b, "    verify: {secrets: [%q]}\n", s.secret)
