@@ -68,7 +68,7 @@ func (d *daemon) openNATS(ctx context.Context) (sink, func() bool, error) {
 		emb, err := natssink.StartEmbedded(natssink.EmbeddedConfig{
 			Dir:    n.EmbeddedDir,
 			Port:   n.EmbeddedPort,
-			Logger: d.log.With("component", "nats-server"),
+			Logger: d.log,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("sink.nats.embedded_port: %w", err)
