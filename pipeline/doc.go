@@ -88,7 +88,8 @@
 // published and acknowledged, dead-lettered and acknowledged, dropped as a
 // rejection, or a duplicate. The cursor of an event is its event_id, or
 // when it has none (or it could not be read) the cursor the source gave
-// with the frame; an event with neither leaves the checkpoint where it is.
+// with the frame; an event with neither leaves the checkpoint where it is,
+// and so does a duplicate (it repeats an older position).
 // The checkpoint never passes an event that was not acknowledged, even when
 // later events of the same batch were.
 //

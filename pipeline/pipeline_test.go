@@ -352,14 +352,14 @@ func TestPartialFailureHoldsCheckpoint(t *testing.T) {
 		if obs.dup != 1 {
 			t.Errorf("the repeat of 3 counted %d duplicates, want 1", obs.dup)
 		}
-		if c := loadCursor(t, store, "orders"); c != "3" {
-			t.Errorf("checkpoint %q, want 3 (the duplicate's cursor)", c)
+		if c := loadCursor(t, store, "orders"); c != "4" {
+			t.Errorf("checkpoint %q, want 4 (a duplicate does not move it back)", c)
 		}
 	})
 }
 
 // TestInFlightDuplicate: a repeat of an id whose record is not yet
-// acknowledged is a duplicate.
+// acknowledged is a duplicate, and so is one of an acknowledged id.
 func TestInFlightDuplicate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
@@ -389,6 +389,12 @@ func TestInFlightDuplicate(t *testing.T) {
 			t.Errorf("duplicates %d while the first copy is in flight, want 1", obs.dup)
 		}
 		close(release)
+		synctest.Wait() // 1 and 2 are acknowledged
+		src.ch <- frame(event("1"))
+		synctest.Wait()
+		if obs.dup != 2 {
+			t.Errorf("duplicates %d after a repeat of an acknowledged id, want 2", obs.dup)
+		}
 		close(src.ch)
 		if err := <-done; err != nil {
 			t.Fatal(err)

@@ -177,6 +177,9 @@ func (p *processor) process(f ingest.Frame, it *item) {
 		if p.dd.seenOrClaim(it.fp, now.UnixNano()) {
 			p.obs.Duplicate()
 			it.kind = kindDrop
+			// A repeat stands for an older position: it must not move the
+			// checkpoint back.
+			it.cursor = ""
 			return
 		}
 		it.hasFP = true
