@@ -23,7 +23,7 @@ const testSecret = "secret"
 type evOpt func(*evSpec)
 
 type evSpec struct {
-	typ, data, sig, ts  string
+	typ, ts             string
 	noID, badSig, noSig bool
 	pad                 int
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/checkpoint"
@@ -406,4 +407,55 @@ func TestInFlightDuplicate(t *testing.T) {
 			t.Errorf("checkpoint %q, want 2", c)
 		}
 	})
+}
+
+type lagObserver struct {
+	NopObserver
+	lags []time.Duration
+}
+
+func (o *lagObserver) EventLag(d time.Duration) { o.lags = append(o.lags, d) }
+
+// TestEventLag: lag is now − meta.timestamp, for RFC 3339 with offsets and
+// fractions; unparsable or absent timestamps are skipped.
+func TestEventLag(t *testing.T) {
+	now := time.Date(2026, 6, 7, 0, 49, 40, 0, time.UTC)
+	cases := []struct {
+		ts   string
+		want time.Duration
+		ok   bool
+	}{
+		{"2026-06-07T00:49:36.562+00:00", 3438 * time.Millisecond, true},
+		{"2026-06-07T00:49:36Z", 4 * time.Second, true},
+		{"2026-06-07T02:49:39.5+02:00", 500 * time.Millisecond, true},
+		{"2026-06-07 00:49:36", 0, false},
+		{"yesterday", 0, false},
+		{"", 0, false},
+	}
+	for _, c := range cases {
+		t.Run(c.ts, func(t *testing.T) {
+			obs := &lagObserver{}
+			cfg, err := testConfig(t, "s", nil).normalize()
+			if err != nil {
+				t.Fatal(err)
+			}
+			dd := &dedupe{win: newWindow(10, int64(time.Hour)), inflight: map[fingerprint]int32{}}
+			p := newProcessor(cfg.Streams[0], "", obs, dd)
+			p.now = func() time.Time { return now }
+			var it item
+			p.process(frame(event("1", timestamp(c.ts))), &it)
+			if it.kind != kindPublish {
+				t.Fatalf("not published: kind %d", it.kind)
+			}
+			if !c.ok {
+				if len(obs.lags) != 0 {
+					t.Errorf("lag %v reported for an unusable timestamp", obs.lags)
+				}
+				return
+			}
+			if len(obs.lags) != 1 || obs.lags[0] != c.want {
+				t.Errorf("lags %v, want [%v]", obs.lags, c.want)
+			}
+		})
+	}
 }
