@@ -83,6 +83,9 @@ func (l *lane) run(runCtx, readCtx, writeCtx context.Context) (err error) {
 		l.ckMu.Unlock()
 	}
 	src, err := l.cfg.Open(readCtx, cursor)
+	if err == nil && src == nil {
+		err = errors.New("the Open function returned no source")
+	}
 	if err != nil {
 		if readCtx.Err() != nil {
 			return nil

@@ -275,6 +275,7 @@ func TestLaneEnds(t *testing.T) {
 		{Name: "failed", Verifier: v, Open: open(failed)},
 		{Name: "noopen", Verifier: v, Open: func(context.Context, string) (Source, error) { return nil, errors.New("bad url") }},
 		{Name: "corrupt", Verifier: v, Open: open(&fakeSource{end: ingest.ErrStreamEnded})},
+		{Name: "nilsrc", Verifier: v, Open: func(context.Context, string) (Source, error) { return nil, nil }},
 	}}
 	store := &brokenStore{Memory: checkpoint.NewMemory(), broken: "corrupt"}
 	sink := &fakeSink{}
@@ -284,7 +285,7 @@ func TestLaneEnds(t *testing.T) {
 	if !errors.As(err, &se) || !errors.Is(err, authErr) || !errors.Is(err, checkpoint.ErrCorrupt) {
 		t.Fatalf("Run = %v; want StreamErrors for failed, noopen and corrupt", err)
 	}
-	for _, want := range []string{`stream "failed"`, `stream "noopen": bad url`, `stream "corrupt"`} {
+	for _, want := range []string{`stream "failed"`, `stream "noopen": bad url`, `stream "corrupt"`, `stream "nilsrc": the Open function returned no source`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q does not contain %q", err, want)
 		}
@@ -299,7 +300,7 @@ func TestLaneEnds(t *testing.T) {
 			t.Errorf("%s: state %v with error %v", s.Name, s.State, s.Err)
 		}
 	}
-	want := map[string]LaneState{"ended": LaneEnded, "failed": LaneFailed, "noopen": LaneFailed, "corrupt": LaneFailed}
+	want := map[string]LaneState{"ended": LaneEnded, "failed": LaneFailed, "noopen": LaneFailed, "corrupt": LaneFailed, "nilsrc": LaneFailed}
 	if fmt.Sprint(states) != fmt.Sprint(want) {
 		t.Errorf("states %v, want %v", states, want)
 	}

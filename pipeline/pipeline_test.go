@@ -459,3 +459,45 @@ func TestEventLag(t *testing.T) {
 		})
 	}
 }
+
+// FuzzProcess: any frame becomes exactly one outcome; accepted records carry
+// the frame's bytes unchanged and dead-letter records a reason.
+func FuzzProcess(f *testing.F) {
+	f.Add(event("1"), false)
+	f.Add(event("2", badSig()), false)
+	f.Add(event("3", errorEvent()), false)
+	f.Add(event("4", noID(), unsigned()), true)
+	f.Add([]byte(`{"type":"update","event_id":12}`), false)
+	f.Add([]byte(`{"type":"update","data":"\u00e9","signature":"sha256=AAAA"}`), false)
+	cfg, err := testConfig(f, "s", nil).normalize()
+	if err != nil {
+		f.Fatal(err)
+	}
+	cfg.Streams[0].MaxEventBytes = 4096
+	f.Fuzz(func(t *testing.T, data []byte, tooLarge bool) {
+		obs := newCounters()
+		dd := &dedupe{win: newWindow(10, int64(time.Hour)), inflight: map[fingerprint]int32{}}
+		p := newProcessor(cfg.Streams[0], "dlq", obs, dd)
+		var it item
+		p.process(ingest.Frame{Data: data, TooLarge: tooLarge}, &it)
+		switch it.kind {
+		case kindPublish:
+			if !bytes.Equal(it.rec.Value, data) || tooLarge {
+				t.Fatal("published a changed or too-large event")
+			}
+			if v, _ := it.rec.Header(ingest.HeaderVerified); v != "true" && v != "false" {
+				t.Fatalf("verified header %q", v)
+			}
+		case kindDeadLetter:
+			reason, _ := it.rec.Header(ingest.HeaderDLQReason)
+			if obs.rejected[reason] != 1 || len(it.rec.Value) > 4096 {
+				t.Fatalf("dead letter with reason %q, counted %v, %d bytes", reason, obs.rejected, len(it.rec.Value))
+			}
+		default:
+			t.Fatalf("kind %d for a first event", it.kind)
+		}
+		if obs.received != 1 {
+			t.Fatal("not counted as received")
+		}
+	})
+}
