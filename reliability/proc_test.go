@@ -289,6 +289,24 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
+// waitForWhy is waitFor with a cond that says what it still waits for ("" = done).
+func waitForWhy(t *testing.T, timeout time.Duration, what string, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		why := cond()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, why)
+		}
+		<-tick.C
+	}
+}
+
 // writeFile writes a file in dir and returns its path.
 func writeFile(t *testing.T, dir, name, text string) string {
 	t.Helper()

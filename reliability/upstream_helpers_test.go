@@ -131,6 +131,7 @@ type streamCfg struct {
 	idle        string // idle_timeout; "" = 5s
 	maxEvent    int    // max_event_bytes; 0 = default
 	maxAttempts int
+	reconnMax   string // reconnect.max; "" = 200ms
 }
 
 // daemonCfg is the configuration of one daemon.
@@ -169,7 +170,11 @@ func (c daemonCfg) yaml() string {
 			idle = "5s"
 		}
 		fmt.Fprintf(&b, "    idle_timeout: %s\n", idle)
-		fmt.Fprintf(&b, "    reconnect: {initial: 20ms, max: 200ms, max_attempts: %d}\n", s.maxAttempts)
+		rmax := s.reconnMax
+		if rmax == "" {
+			rmax = "200ms"
+		}
+		fmt.Fprintf(&b, "    reconnect: {initial: 20ms, max: %s, max_attempts: %d}\n", rmax, s.maxAttempts)
 		if s.maxEvent > 0 {
 			fmt.Fprintf(&b, "    max_event_bytes: %d\n", s.maxEvent)
 		}
