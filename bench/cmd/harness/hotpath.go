@@ -13,12 +13,6 @@ import (
 	"strings"
 )
 
-// benchLine is one parsed line of `go test -bench` output.
-type benchLine struct {
-	name    string
-	metrics map[string]float64 // unit → value (ns/op, B/op, allocs/op, events/s, ...)
-}
-
 // benchSet gathers the runs of each benchmark.
 type benchSet map[string]map[string]sample // name → unit → values
 

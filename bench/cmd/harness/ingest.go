@@ -14,15 +14,14 @@ import (
 // env is what every section shares: the work directory, the built binaries
 // and the emulator.
 type env struct {
-	dir     string
-	ingest  string // path of the built ingest binary
-	self    string // path of this harness binary (for the bound)
-	emu     *emulator.Emulator
-	apiKey  string
-	runs    int
-	quick   bool
-	verbose bool
-	seq     int
+	dir    string
+	ingest string // path of the built ingest binary
+	self   string // path of this harness binary (for the bound)
+	emu    *emulator.Emulator
+	apiKey string
+	runs   int
+	quick  bool
+	seq    int
 }
 
 // runID returns a fresh name for a run: lowercase letters and digits.

@@ -46,14 +46,13 @@ func main() {
 
 // options are the harness's flags.
 type options struct {
-	runs    int
-	quick   bool
-	only    string
-	out     string
-	n       int64
-	peerN   int64
-	keep    bool
-	verbose bool
+	runs  int
+	quick bool
+	only  string
+	out   string
+	n     int64
+	peerN int64
+	keep  bool
 }
 
 func (o options) want(section string) bool {
@@ -174,6 +173,9 @@ func run() error {
 			return err
 		}
 		if err := runScaleDedupe(ctx, e, 10, ids, rep.scale); err != nil {
+			return err
+		}
+		if err := runScaleBreakdown(ctx, e, root, rep.scale); err != nil {
 			return err
 		}
 	}

@@ -13,10 +13,9 @@ import (
 
 // peerOutcome is the peer section: Benthos and ingest on the same job.
 type peerOutcome struct {
-	n                      int64
-	benthosVersion         string
-	benthos, ingest        e2eCase
-	benthosCPU, ingestCPUs sample // CPU seconds per run
+	n               int64
+	benthosVersion  string
+	benthos, ingest e2eCase
 }
 
 // runPeer runs the job on Benthos and on ingest, interleaved: the firehose

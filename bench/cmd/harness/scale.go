@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -19,6 +20,24 @@ type scaleOutcome struct {
 
 	dedupeStreams, dedupeIDs int
 	dedupeRSS                sample // bytes, ru_maxrss
+
+	breakdown benchSet // BenchmarkDedupeMemory and BenchmarkIdleLanes, in process
+	command   string
+}
+
+// runScaleBreakdown runs the in-process memory benchmarks of bench/hotpath
+// once: where the memory of a full dedupe window and of an idle lane goes.
+func runScaleBreakdown(ctx context.Context, e *env, root string, out *scaleOutcome) error {
+	args := []string{"-run", "^$", "-bench", "^(BenchmarkDedupeMemory|BenchmarkIdleLanes)$", "-benchtime", "1x", "-count", "1", "./bench/hotpath"}
+	e.logf("go test %s", strings.Join(args, " "))
+	res, err := goTest(ctx, root, args...)
+	if err != nil {
+		return err
+	}
+	out.breakdown = benchSet{}
+	parseBench(res, out.breakdown)
+	out.command = "go test " + strings.Join(args, " ")
+	return nil
 }
 
 // runScaleStreams runs one ingest with many firehose streams at 1 event/s
