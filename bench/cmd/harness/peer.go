@@ -88,7 +88,7 @@ func peerRun(ctx context.Context, e *env, who, benthosBin, benthosCfg string, n 
 		size int64
 	}
 	var seen []obs
-	tick := time.NewTicker(10 * time.Millisecond)
+	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
 poll:
 	for {
@@ -116,7 +116,11 @@ poll:
 		return runResult{}, fmt.Errorf("%s wrote %d lines, want %d", who, lines, n)
 	}
 	final := int64(len(data))
-	if len(seen) < 2 || seen[len(seen)-1].size != final {
+	if len(seen) > 0 && seen[len(seen)-1].size != final {
+		// The last bytes came after the last poll: the exit bounds them.
+		seen = append(seen, obs{pr.Exit, final})
+	}
+	if len(seen) < 2 {
 		return runResult{}, fmt.Errorf("%s: too few size samples to time the run (%d)", who, len(seen))
 	}
 	perLine := float64(final) / float64(n)

@@ -248,7 +248,7 @@ func (r *report) writePeer(b *strings.Builder, o *peerOutcome) {
 	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("## 5. Peer: Benthos %s on the same job\n\n", o.benthosVersion)
 	w("Both read one firehose of %d 1 KiB signed events over WebSocket, check each event's HMAC, dedupe on `event_id` and append JSON lines to a file; runs alternate between the two. ", o.n)
-	w("events/s = lines between the first poll of the output file that sees bytes and the first that sees its final size (10 ms polls); CPU and peak RSS = the child's rusage (Benthos uses both cores).\n\n")
+	w("events/s = lines between the first poll of the output file that sees bytes and the first that sees its final size (2 ms polls; the exit when the last bytes came after the last poll); CPU and peak RSS = the child's rusage (Benthos uses both cores).\n\n")
 	w("| job | events/s | CPU s / M events | peak RSS |\n| --- | --- | --- | --- |\n")
 	w("| Benthos (bench/peer/benthos) | %s | %s | %s |\n", o.benthos.rate.spread(fmtRate), o.benthos.cpuPM.spread(fmtFloat(2)), o.benthos.rss.spread(fmtMiB))
 	w("| ingest, file sink | %s | %s | %s |\n\n", o.ingest.rate.spread(fmtRate), o.ingest.cpuPM.spread(fmtFloat(2)), o.ingest.rss.spread(fmtMiB))
