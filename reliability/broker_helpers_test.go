@@ -177,6 +177,7 @@ type tally struct {
 	outOfOrder                int
 	unexpected                int
 	firstLost                 string
+	firstUnexpected           string
 }
 
 func (a *tally) add(b tally) {
@@ -204,6 +205,9 @@ func count(expected []string, got []landed) tally {
 		id := r.id()
 		p, ok := pos[id]
 		if !ok {
+			if tl.unexpected == 0 {
+				tl.firstUnexpected = fmt.Sprintf("id %q: %.300s", id, r.value)
+			}
 			tl.unexpected++
 			continue
 		}
@@ -241,8 +245,8 @@ func byStream(recs []landed) map[string][]landed {
 func checkExactlyOnce(t *testing.T, name string, tl tally) {
 	t.Helper()
 	if tl.lost != 0 || tl.dup != 0 || tl.outOfOrder != 0 || tl.unexpected != 0 {
-		t.Errorf("%s: offered %d, in broker %d: %d lost (first %s), %d duplicated, %d out of order, %d unexpected; want every event exactly once, in order",
-			name, tl.sent, tl.inBroker, tl.lost, tl.firstLost, tl.dup, tl.outOfOrder, tl.unexpected)
+		t.Errorf("%s: offered %d, in broker %d: %d lost (first %s), %d duplicated, %d out of order, %d unexpected (first %s); want every event exactly once, in order",
+			name, tl.sent, tl.inBroker, tl.lost, tl.firstLost, tl.dup, tl.outOfOrder, tl.unexpected, tl.firstUnexpected)
 	}
 }
 

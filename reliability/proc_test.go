@@ -300,6 +300,9 @@ func waitForWhy(t *testing.T, timeout time.Duration, what string, cond func() st
 		if why == "" {
 			return
 		}
+		if t.Failed() {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, why)
 		}
