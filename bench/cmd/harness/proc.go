@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -26,12 +27,17 @@ type proc struct {
 	done    chan struct{}
 	err     error
 	exited  time.Time
+	hwm     atomic.Int64 // the largest VmHWM seen, bytes
 }
 
 // procResult is what a child cost.
 type procResult struct {
-	CPU    time.Duration // user + system
-	MaxRSS int64         // bytes (ru_maxrss: the peak resident set)
+	CPU time.Duration // user + system, from the child's rusage
+	// MaxRSS is the peak resident set in bytes: the last VmHWM read from
+	// /proc before the child exited (read every 20ms). Not ru_maxrss: Linux
+	// carries the parent's resident set into it through fork and exec, so it
+	// would count the harness.
+	MaxRSS int64
 	Exit   time.Time
 }
 
@@ -59,6 +65,7 @@ func startProc(ctx context.Context, dir, name string, timeout time.Duration, std
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &proc{cmd: cmd, name: name, logPath: logPath, done: make(chan struct{})}
+	go p.sampleHWM()
 	go func() {
 		p.err = cmd.Wait()
 		p.exited = time.Now()
@@ -67,6 +74,22 @@ func startProc(ctx context.Context, dir, name string, timeout time.Duration, std
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// sampleHWM reads the child's VmHWM every 20ms until it exits.
+func (p *proc) sampleHWM() {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if st, err := procStatus(p.pid()); err == nil && st["VmHWM"] > p.hwm.Load() {
+			p.hwm.Store(st["VmHWM"])
+		}
+		select {
+		case <-p.done:
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // pid returns the child's process id.
@@ -89,8 +112,8 @@ func (p *proc) wait() (procResult, error) {
 	r.Exit = p.exited
 	if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		r.MaxRSS = ru.Maxrss * 1024
 	}
+	r.MaxRSS = p.hwm.Load()
 	if p.err != nil {
 		return r, fmt.Errorf("%s: %w (log: %s)", p.name, p.err, p.tail())
 	}

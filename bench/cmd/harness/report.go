@@ -186,7 +186,7 @@ func (r *report) writeE2E(b *strings.Builder, o *e2eOutcome) {
 	w("## 2. End to end: emulator firehose → `ingest run` → broker\n\n")
 	w("%d events of 1 KiB, signed, per run; the emulator's firehose sends as fast as the client reads; one stream, verify require, dedupe on, checkpoints in files, every other setting the daemon's default (batch 512 / 5 ms; JetStream: Nats-Msg-Id, 4096 pending acks; Kafka: acks=all, snappy, key = stream, batch 1000 / 5 ms, 3 partitions). ", o.n)
 	w("JetStream: an embedded nats-server %s in the harness process, file storage; Kafka: a kfake cluster (one broker) in the harness process, new for each run. ", "v2.15.3")
-	w("events/s = records counted on the broker between the first poll that sees records and the first that sees all (10 ms polls); CPU and peak RSS = the child's rusage. ")
+	w("events/s = records counted on the broker between the first poll that sees records and the first that sees all (10 ms polls); CPU = the child's user + system time (rusage); peak RSS = the child's VmHWM, read every 20 ms. ")
 	w("The bound publishes the same records (same bytes, headers, message ids, keys), pre-built, with the broker's own client (nats.go `PublishMsgAsync`, kafka-go `Writer`) in batches of 512 awaited one after the other, as a lane does; its CPU leaves out building the records.\n\n")
 	w("| broker | job | events/s | CPU s / M events | peak RSS | ratio to bound (goal ≥ 60%%) | verdict |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, kind := range []string{kindJetStream, kindKafka} {
@@ -228,7 +228,7 @@ func (r *report) writeScale(b *strings.Builder, o *scaleOutcome) {
 	w("| events/s stored | %s |\n\n", o.rate.spread(fmtFloat(0)))
 	if o.dedupeStreams > 0 {
 		ok := o.dedupeRSS.median() < goalDedupeRSS
-		w("%d streams each reading %d events with distinct ids (dedupe window 100000, the default), so that the process ends holding %d×%d remembered ids; stdout sink into a pipe that only counts lines. Peak RSS = the child's rusage.\n\n", o.dedupeStreams, o.dedupeIDs, o.dedupeStreams, o.dedupeIDs)
+		w("%d streams each reading %d events with distinct ids (dedupe window 100000, the default), so that the process ends holding %d×%d remembered ids; stdout sink into a pipe that only counts lines. Peak RSS = the child's VmHWM.\n\n", o.dedupeStreams, o.dedupeIDs, o.dedupeStreams, o.dedupeIDs)
 		w("| measure | goal | median (min–max) | ratio to goal | verdict |\n| --- | --- | --- | --- | --- |\n")
 		w("| peak RSS, %d streams × %d ids | < 64 MiB | %s | %s | %s |\n\n", o.dedupeStreams, o.dedupeIDs, o.dedupeRSS.spread(fmtMiB), fmtPct(o.dedupeRSS.median()/goalDedupeRSS), verdict(ok))
 	}
@@ -248,7 +248,7 @@ func (r *report) writePeer(b *strings.Builder, o *peerOutcome) {
 	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("## 5. Peer: Benthos %s on the same job\n\n", o.benthosVersion)
 	w("Both read one firehose of %d 1 KiB signed events over WebSocket, check each event's HMAC, dedupe on `event_id` and append JSON lines to a file; runs alternate between the two. ", o.n)
-	w("events/s = lines between the first poll of the output file that sees bytes and the first that sees its final size (2 ms polls; the exit when the last bytes came after the last poll); CPU and peak RSS = the child's rusage (Benthos uses both cores).\n\n")
+	w("events/s = lines between the first poll of the output file that sees bytes and the first that sees its final size (2 ms polls; the exit when the last bytes came after the last poll); CPU = the child's rusage, peak RSS = its VmHWM (Benthos uses both cores).\n\n")
 	w("| job | events/s | CPU s / M events | peak RSS |\n| --- | --- | --- | --- |\n")
 	w("| Benthos (bench/peer/benthos) | %s | %s | %s |\n", o.benthos.rate.spread(fmtRate), o.benthos.cpuPM.spread(fmtFloat(2)), o.benthos.rss.spread(fmtMiB))
 	w("| ingest, file sink | %s | %s | %s |\n\n", o.ingest.rate.spread(fmtRate), o.ingest.cpuPM.spread(fmtFloat(2)), o.ingest.rss.spread(fmtMiB))

@@ -19,7 +19,7 @@ type scaleOutcome struct {
 	rate                 sample // events/s published during the window
 
 	dedupeStreams, dedupeIDs int
-	dedupeRSS                sample // bytes, ru_maxrss
+	dedupeRSS                sample // bytes, VmHWM
 
 	breakdown benchSet // BenchmarkDedupeMemory and BenchmarkIdleLanes, in process
 	command   string
