@@ -121,9 +121,13 @@ type Config struct {
 	// a lane retries until the pipeline stops, so a broker outage never
 	// drops events. Default Initial 100ms, Max 5s.
 	Retry backoff.Policy
-	// CheckpointInterval is the shortest time between two checkpoint saves
-	// of one stream; saves are coalesced in between and run beside the
-	// lane, not in its path. Default 100ms.
+	// CheckpointInterval chooses how checkpoints are saved. 0, the default,
+	// saves after every acknowledged batch, before the lane writes the next
+	// one: after a crash at most the batch that was in flight is written
+	// again, which is what bounds repeats on brokers without duplicate
+	// detection (Kafka). A positive value instead saves beside the lane, at
+	// most once per interval, coalescing in between: fewer disk writes, but
+	// a crash then repeats what was acknowledged in the last interval too.
 	CheckpointInterval time.Duration
 	// Buffer is how many processed events a lane holds ahead of its writer;
 	// with the batch being written, a lane holds at most Buffer+MaxEvents
@@ -133,14 +137,13 @@ type Config struct {
 
 // Defaults of Config, as documented on its fields.
 const (
-	DefaultMaxEventBytes      = 4194304
-	DefaultDedupeSize         = 100000
-	DefaultDedupeTTL          = 24 * time.Hour
-	DefaultBatchMaxEvents     = 512
-	DefaultBatchMaxWait       = 5 * time.Millisecond
-	DefaultRetryInitial       = 100 * time.Millisecond
-	DefaultRetryMax           = 5 * time.Second
-	DefaultCheckpointInterval = 100 * time.Millisecond
+	DefaultMaxEventBytes  = 4194304
+	DefaultDedupeSize     = 100000
+	DefaultDedupeTTL      = 24 * time.Hour
+	DefaultBatchMaxEvents = 512
+	DefaultBatchMaxWait   = 5 * time.Millisecond
+	DefaultRetryInitial   = 100 * time.Millisecond
+	DefaultRetryMax       = 5 * time.Second
 )
 
 // normalize fills in defaults and validates a copy of c.
@@ -173,9 +176,6 @@ func (c Config) normalize() (Config, error) {
 		c.Retry.Max = DefaultRetryMax
 	}
 	c.Retry.MaxAttempts = 0
-	if c.CheckpointInterval == 0 {
-		c.CheckpointInterval = DefaultCheckpointInterval
-	}
 	if c.Buffer == 0 {
 		c.Buffer = 2 * c.Batch.MaxEvents
 	}

@@ -93,13 +93,15 @@
 // The checkpoint never passes an event that was not acknowledged, even when
 // later events of the same batch were.
 //
-// Saving runs beside the lane: after each acknowledgement the position is
-// saved at most once per [Config.CheckpointInterval] (coalesced), and a
-// last time when the lane ends. After a crash the stream resumes from its
-// last saved checkpoint, so at most the events acknowledged in the last
-// interval plus the batch in flight are read again: JetStream drops them
-// by Nats-Msg-Id; on Kafka they may appear twice. On start, a stream with
-// no checkpoint opens its source with cursor "" and so starts from the
+// By default the writer saves the position after every acknowledged batch,
+// before it writes the next one ([Config.CheckpointInterval] 0), and a last
+// time when the lane ends. After a crash the stream resumes from its last
+// saved checkpoint, so at most the batch that was in flight is read and
+// written again: JetStream drops it by Nats-Msg-Id; on Kafka it may appear
+// twice. A positive CheckpointInterval saves beside the lane instead, at
+// most once per interval, and then a crash can also repeat what was
+// acknowledged within the last interval. On start, a stream with no
+// checkpoint opens its source with cursor "" and so starts from the
 // source's configured since. A checkpoint that cannot be loaded (a corrupt
 // file) fails the lane instead of silently starting over.
 //

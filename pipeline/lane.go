@@ -30,6 +30,7 @@ type lane struct {
 	state atomic.Int32 // a LaneState
 	err   atomic.Pointer[error]
 
+	saveMu   sync.Mutex // serialises saves, so an older cursor never overwrites a newer one
 	ckMu     sync.Mutex
 	acked    string    // cursor of the last contiguous handled event
 	ackedAt  time.Time // when that event was received
@@ -187,6 +188,12 @@ func (l *lane) write(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if l.pcfg.CheckpointInterval == 0 {
+			// Save before the next batch goes out, so a crash repeats at most
+			// one batch. A failed save is reported and tried again after the
+			// next batch; the lane keeps going.
+			_ = l.save(context.WithoutCancel(ctx))
+		}
 		if closed {
 			return nil
 		}
@@ -293,6 +300,9 @@ func (l *lane) setAcked(cursor string, at time.Time) {
 	l.ckMu.Lock()
 	l.acked, l.ackedAt = cursor, at
 	l.ckMu.Unlock()
+	if l.pcfg.CheckpointInterval == 0 {
+		return // the writer saves after each batch
+	}
 	select {
 	case l.ckNotify <- struct{}{}:
 	default:
@@ -300,8 +310,9 @@ func (l *lane) setAcked(cursor string, at time.Time) {
 }
 
 // checkpointer saves the acknowledged cursor when it changes, at most once
-// per CheckpointInterval, and a last time when stop is closed. It returns
-// the error of that last save.
+// per CheckpointInterval (when that is positive; otherwise the writer saves
+// after each batch), and a last time when stop is closed. It returns the
+// error of that last save.
 func (l *lane) checkpointer(ctx context.Context, stop <-chan struct{}) error {
 	ctx = context.WithoutCancel(ctx) // the final save happens after a stop
 	var last time.Time
@@ -333,6 +344,8 @@ func (l *lane) checkpointer(ctx context.Context, stop <-chan struct{}) error {
 
 // save stores the acknowledged cursor if it moved since the last save.
 func (l *lane) save(ctx context.Context) error {
+	l.saveMu.Lock()
+	defer l.saveMu.Unlock()
 	l.ckMu.Lock()
 	cursor, at, saved := l.acked, l.ackedAt, l.saved
 	l.ckMu.Unlock()

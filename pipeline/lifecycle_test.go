@@ -449,3 +449,38 @@ func TestLaneStateString(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointEveryBatch: with the default CheckpointInterval (0) the
+// checkpoint of a batch is saved before the next batch is written, so a crash
+// repeats at most the batch in flight.
+func TestCheckpointEveryBatch(t *testing.T) {
+	const n, batch = 95, 10
+	store := checkpoint.NewMemory()
+	var lastAcked string // last id of the previous acknowledged Write
+	var violations []string
+	sink := &fakeSink{}
+	sink.fail = func(call int, recs []ingest.Record) error {
+		if call > 1 {
+			if got := loadCursor(t, store, "orders"); got != lastAcked {
+				violations = append(violations, fmt.Sprintf("write %d saw checkpoint %q, want %q", call, got, lastAcked))
+			}
+		}
+		lastAcked, _ = recs[len(recs)-1].Header(ingest.HeaderEventID)
+		return nil
+	}
+	cfg := testConfig(t, "orders", &fakeSource{frames: frames(seq(1, n)...), end: ingest.ErrStreamEnded})
+	cfg.CheckpointInterval = 0
+	cfg.Batch.MaxEvents = batch
+	if err := mustNew(t, cfg, sink, store, nil).Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(violations) > 0 {
+		t.Fatalf("checkpoint lagged behind acknowledged batches:\n%s", strings.Join(violations, "\n"))
+	}
+	if sink.calls < n/batch {
+		t.Fatalf("%d writes for %d events in batches of %d", sink.calls, n, batch)
+	}
+	if c := loadCursor(t, store, "orders"); c != strconv.Itoa(n) {
+		t.Fatalf("final checkpoint %q, want %d", c, n)
+	}
+}
