@@ -78,3 +78,10 @@ const (
 	ReasonSignatureMissing = "signature_missing"
 	ReasonSignatureInvalid = "signature_invalid"
 )
+
+// ReasonPublishRejected counts a record the broker refused for good (the sink
+// returned an ingest.PermanentError for it, e.g. a record larger than the
+// broker accepts). It is counted and dropped rather than retried forever,
+// which would stall its stream; it is not dead-lettered, since the broker
+// would refuse the same bytes there too.
+const ReasonPublishRejected = "publish_rejected"

@@ -70,7 +70,12 @@
 //
 //   - when the error is an ingest.WriteErrors aligned with the records, only
 //     the records that failed are written again, in their original order;
-//   - any other error means the whole batch failed and is written again.
+//   - any other error means the whole batch failed and is written again;
+//   - a record whose error is an ingest.PermanentError (the broker will
+//     never take it) is not retried: it is rejected as
+//     ingest.ReasonPublishRejected, counted, and handled, so it cannot stall
+//     its stream. It is not dead-lettered: the broker would refuse the
+//     same bytes there too.
 //
 // "Without reordering" means: the pipeline never hands a record to the sink
 // before an earlier record of its stream, except that a record the sink

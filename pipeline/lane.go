@@ -233,6 +233,24 @@ func (w *batchWriter) flush(ctx context.Context) error {
 		var werrs ingest.WriteErrors
 		perRecord := err != nil && errors.As(err, &werrs) && len(werrs) == len(w.recs)
 		acked := func(i int) bool { return err == nil || (perRecord && werrs[i] == nil) }
+		// A record the sink refuses for good (ingest.PermanentError: an
+		// unusable destination, a record larger than the broker takes) would
+		// stall the stream forever if retried; it is rejected instead.
+		refused := func(i int) bool { return perRecord && werrs[i] != nil && ingest.IsPermanent(werrs[i]) }
+		if perRecord {
+			nRefused := 0
+			for i, j := range w.idx {
+				if refused(i) {
+					w.batch[j].done = true
+					nRefused++
+					l.obs.Rejected(ingest.ReasonPublishRejected, false)
+				}
+			}
+			if nRefused > 0 {
+				l.dd.release(w.batch, w.idx, refused)
+				l.obs.WriteFailed(nRefused, err)
+			}
+		}
 
 		published := 0
 		for i, j := range w.idx {
@@ -252,10 +270,10 @@ func (w *batchWriter) flush(ctx context.Context) error {
 			}
 			attempt = 0
 		}
-		// Keep only what failed, in order.
+		// Keep only what failed and may succeed later, in order.
 		n := 0
 		for i := range w.recs {
-			if !acked(i) {
+			if !acked(i) && !refused(i) {
 				w.recs[n], w.idx[n] = w.recs[i], w.idx[i]
 				n++
 			}
@@ -267,6 +285,9 @@ func (w *batchWriter) flush(ctx context.Context) error {
 			return nil
 		}
 
+		if perRecord {
+			err = firstError(werrs, refused)
+		}
 		l.obs.WriteFailed(n, err)
 		attempt++
 		t := time.NewTimer(l.pcfg.Retry.Delay(attempt))
@@ -278,6 +299,17 @@ func (w *batchWriter) flush(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// firstError returns the first error of werrs that is not refused, so the
+// retry is reported with its own cause.
+func firstError(werrs ingest.WriteErrors, refused func(i int) bool) error {
+	for i, e := range werrs {
+		if e != nil && !refused(i) {
+			return e
+		}
+	}
+	return werrs
 }
 
 // advance moves the lane's acknowledged cursor over the handled prefix of

@@ -484,3 +484,42 @@ func TestCheckpointEveryBatch(t *testing.T) {
 		t.Fatalf("final checkpoint %q, want %d", c, n)
 	}
 }
+
+// TestBrokerRefusesForGood: a record the sink refuses with an
+// ingest.PermanentError is rejected as publish_rejected instead of being
+// retried forever; the records around it are published and the checkpoint
+// moves past it.
+func TestBrokerRefusesForGood(t *testing.T) {
+	sink := &fakeSink{fail: func(call int, recs []ingest.Record) error {
+		werrs := make(ingest.WriteErrors, len(recs))
+		bad := false
+		for i, r := range recs {
+			if id, _ := r.Header(ingest.HeaderEventID); id == "3" {
+				werrs[i], bad = &ingest.PermanentError{Err: errors.New("record too large for the broker")}, true
+			}
+		}
+		if bad {
+			return werrs
+		}
+		return nil
+	}}
+	store := checkpoint.NewMemory()
+	obs := newCounters()
+	cfg := testConfig(t, "orders", &fakeSource{frames: frames(1, 2, 3, 4, 5), end: ingest.ErrStreamEnded})
+	cfg.CheckpointInterval = 0
+	if err := mustNew(t, cfg, sink, store, obs).Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(sink.records(), "restless.orders"); !equal(got, idStrings(1, 2, 4, 5)) {
+		t.Fatalf("published %v, want [1 2 4 5]", got)
+	}
+	if sink.calls != 1 {
+		t.Fatalf("%d writes: a refused record must not be retried", sink.calls)
+	}
+	if obs.rejected[ingest.ReasonPublishRejected] != 1 || obs.writeFailed != 1 {
+		t.Fatalf("rejected %v, write failures %d", obs.rejected, obs.writeFailed)
+	}
+	if c := loadCursor(t, store, "orders"); c != "5" {
+		t.Fatalf("checkpoint %q, want 5", c)
+	}
+}

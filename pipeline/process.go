@@ -58,11 +58,21 @@ func (d *dedupe) seenOrClaim(fp fingerprint, now int64) bool {
 // acknowledge moves the claimed fingerprints of acknowledged items into the
 // window.
 func (d *dedupe) acknowledge(items []item, idx []int, acked func(i int) bool, now int64) {
+	d.settle(items, idx, acked, now, true)
+}
+
+// release gives up the claims of items the broker refused for good: they
+// were not published, so a later copy of the same id is not a duplicate.
+func (d *dedupe) release(items []item, idx []int, refused func(i int) bool) {
+	d.settle(items, idx, refused, 0, false)
+}
+
+func (d *dedupe) settle(items []item, idx []int, pick func(i int) bool, now int64, remember bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for i, j := range idx {
 		it := &items[j]
-		if !it.hasFP || !acked(i) {
+		if !it.hasFP || !pick(i) {
 			continue
 		}
 		if c := d.inflight[it.fp]; c > 1 {
@@ -70,7 +80,9 @@ func (d *dedupe) acknowledge(items []item, idx []int, acked func(i int) bool, no
 		} else {
 			delete(d.inflight, it.fp)
 		}
-		d.win.Add(it.fp, now)
+		if remember {
+			d.win.Add(it.fp, now)
+		}
 		it.hasFP = false
 	}
 }

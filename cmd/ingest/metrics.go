@@ -51,7 +51,7 @@ func NewMetrics() *Metrics {
 		published:     counter("events_published_total", "Records acknowledged by the broker (dead-letter records excluded).", "stream"),
 		duplicate:     counter("events_duplicate_total", "Events dropped because their event_id was already published.", "stream"),
 		noEventID:     counter("events_without_id_total", "Events without an event_id, published without deduplication.", "stream"),
-		rejected:      counter("events_rejected_total", "Events rejected, by reason (parse_error, too_large, signature_missing, signature_invalid).", "stream", "reason"),
+		rejected:      counter("events_rejected_total", "Events rejected, by reason (parse_error, too_large, signature_missing, signature_invalid, publish_rejected).", "stream", "reason"),
 		deadLettered:  counter("events_dead_lettered_total", "Rejected events sent to pipeline.dead_letter.", "stream"),
 		writeFailed:   counter("sink_write_failures_total", "Records whose write failed and is retried.", "stream"),
 		checkpointErr: counter("checkpoint_failures_total", "Checkpoint saves that failed and are retried.", "stream"),
@@ -101,7 +101,7 @@ func (m *Metrics) Stream(name string) *StreamMetrics {
 		lag:          m.lag.WithLabelValues(name),
 		rejected:     map[string]prometheus.Counter{},
 	}
-	for _, r := range []string{ingest.ReasonParseError, ingest.ReasonTooLarge, ingest.ReasonSignatureMissing, ingest.ReasonSignatureInvalid} {
+	for _, r := range []string{ingest.ReasonParseError, ingest.ReasonTooLarge, ingest.ReasonSignatureMissing, ingest.ReasonSignatureInvalid, ingest.ReasonPublishRejected} {
 		s.rejected[r] = m.rejected.WithLabelValues(name, r)
 	}
 	m.streams[name] = s
