@@ -242,10 +242,10 @@ func (c *counters) Checkpointed(cur string, _ time.Time) {
 	c.checkpoints = append(c.checkpoints, cur)
 	c.mu.Unlock()
 }
-func (c *counters) Rejected(reason string, dl bool) {
+func (c *counters) Rejected(r Rejection) {
 	c.mu.Lock()
-	c.rejected[reason]++
-	if dl {
+	c.rejected[r.Reason]++
+	if r.DeadLettered {
 		c.dlq++
 	}
 	c.mu.Unlock()

@@ -243,7 +243,8 @@ func (w *batchWriter) flush(ctx context.Context) error {
 				if refused(i) {
 					w.batch[j].done = true
 					nRefused++
-					l.obs.Rejected(ingest.ReasonPublishRejected, false)
+					id, _ := w.recs[i].Header(ingest.HeaderEventID)
+					l.obs.Rejected(Rejection{Reason: ingest.ReasonPublishRejected, Err: werrs[i].Error(), EventID: id})
 				}
 			}
 			if nRefused > 0 {

@@ -25,9 +25,9 @@ type StreamObserver interface {
 	// NoEventID counts one event that had no event_id and so passed
 	// through without deduplication.
 	NoEventID()
-	// Rejected counts one event rejected for reason (ingest.Reason*), and
-	// whether it goes to the dead-letter destination.
-	Rejected(reason string, deadLettered bool)
+	// Rejected reports one rejected event: why, and whether it goes to the
+	// dead-letter destination.
+	Rejected(r Rejection)
 	// PublishLatency is the duration of one Write call that acknowledged
 	// at least one record.
 	PublishLatency(d time.Duration)
@@ -42,6 +42,19 @@ type StreamObserver interface {
 	Checkpointed(cursor string, eventReceived time.Time)
 	// CheckpointFailed reports a failed save; it is retried.
 	CheckpointFailed(err error)
+}
+
+// Rejection describes one rejected event.
+type Rejection struct {
+	// Reason is one of the ingest.Reason* constants.
+	Reason string
+	// Err says what was wrong, as in the restless-dlq-error header.
+	Err string
+	// EventID is the event's event_id when it could be read, else "".
+	EventID string
+	// DeadLettered reports whether the event goes to the dead-letter
+	// destination; otherwise it is dropped.
+	DeadLettered bool
 }
 
 // NopObserver ignores everything. It is the default Observer.
@@ -63,7 +76,7 @@ func (NopObserver) Duplicate() {}
 func (NopObserver) NoEventID() {}
 
 // Rejected does nothing.
-func (NopObserver) Rejected(string, bool) {}
+func (NopObserver) Rejected(Rejection) {}
 
 // PublishLatency does nothing.
 func (NopObserver) PublishLatency(time.Duration) {}

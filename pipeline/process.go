@@ -248,7 +248,7 @@ func (p *processor) tooLargeError(n int, cut bool) string {
 // dead-letter destination.
 func (p *processor) reject(it *item, reason, msg string, data []byte, eventID string) {
 	dlq := p.deadLetter != ""
-	p.obs.Rejected(reason, dlq)
+	p.obs.Rejected(Rejection{Reason: reason, Err: msg, EventID: eventID, DeadLettered: dlq})
 	if !dlq {
 		it.kind = kindDrop
 		return

@@ -102,7 +102,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 		}
 		pcfg.Streams = append(pcfg.Streams, sc)
 	}
-	if d.pipe, err = pipeline.New(pcfg, d.sink, d.store, observer{d.metrics}); err != nil {
+	if d.pipe, err = pipeline.New(pcfg, d.sink, d.store, observer{m: d.metrics, log: d.log}); err != nil {
 		return nil, err
 	}
 
@@ -365,11 +365,6 @@ func (d *daemon) close() {
 	}
 	d.closers = nil
 }
-
-// observer adapts Metrics to the pipeline's Observer.
-type observer struct{ m *Metrics }
-
-func (o observer) Stream(name string) pipeline.StreamObserver { return o.m.Stream(name) }
 
 // isTerminal reports whether f is a character device (a terminal).
 func isTerminal(f *os.File) bool {

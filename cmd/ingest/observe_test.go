@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/pipeline"
 )
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -119,5 +121,48 @@ func TestLoggerRedactsSecrets(t *testing.T) {
 		if !strings.Contains(out, "[REDACTED]") {
 			t.Errorf("%s log lacks the redaction marker: %s", format, out)
 		}
+	}
+}
+
+func TestRejectedEventsAreLoggedOnceWithTheirReason(t *testing.T) {
+	var buf bytes.Buffer
+	o := observer{m: NewMetrics(), log: slog.New(slog.NewJSONHandler(&buf, nil))}
+	s := o.Stream("orders")
+	s.Rejected(pipeline.Rejection{Reason: ingest.ReasonSignatureInvalid, Err: "signature does not match", EventID: "17", DeadLettered: true})
+	s.WriteFailed(3, errors.New("nats: timeout"))
+	s.CheckpointFailed(errors.New("disk full"))
+
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want 3 log lines, got %d:\n%s", len(lines), buf.String())
+	}
+	var rej map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &rej); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{"msg": "event rejected", "stream": "orders", "reason": "signature_invalid", "event_id": "17", "error": "signature does not match", "dead_lettered": true} {
+		if rej[k] != want {
+			t.Errorf("rejection line %s = %v, want %v", k, rej[k], want)
+		}
+	}
+	if !strings.Contains(lines[1], "nats: timeout") || !strings.Contains(lines[2], "disk full") {
+		t.Errorf("write and checkpoint failures not logged with their errors:\n%s", buf.String())
+	}
+	if _, _, _, rejected := o.m.Totals(); rejected != 1 {
+		t.Errorf("rejected total %d, want 1", rejected)
+	}
+}
+
+func TestRejectionLogIsRateLimited(t *testing.T) {
+	l := logLimit{every: time.Second, burst: 2}
+	t0 := time.Unix(1000, 0)
+	for i, want := range []bool{true, true, false, false} {
+		if ok, _ := l.allow(t0); ok != want {
+			t.Fatalf("line %d allowed=%v, want %v", i, ok, want)
+		}
+	}
+	ok, skipped := l.allow(t0.Add(time.Second))
+	if !ok || skipped != 2 {
+		t.Fatalf("after the period: allowed=%v skipped=%d, want true 2", ok, skipped)
 	}
 }

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/restless-stream/ingest/pipeline"
+)
+
+// observer adapts Metrics to the pipeline's Observer and adds the log lines
+// INGEST.md promises: every rejected event is logged once with its reason,
+// and failed writes and checkpoint saves are logged too.
+type observer struct {
+	m   *Metrics
+	log *slog.Logger
+}
+
+func (o observer) Stream(name string) pipeline.StreamObserver {
+	return &loggedStream{
+		StreamMetrics: o.m.Stream(name),
+		log:           o.log.With("stream", name),
+		limit:         logLimit{every: time.Second, burst: logBurst},
+	}
+}
+
+// logBurst is how many rejection lines a stream logs per second; beyond it
+// lines are counted and the next logged line says how many were left out,
+// so a flood of bad events cannot flood the log.
+const logBurst = 20
+
+// loggedStream is one stream's metrics plus its log lines.
+type loggedStream struct {
+	*StreamMetrics
+	log   *slog.Logger
+	limit logLimit
+}
+
+// Rejected counts the event and logs it (rate-limited).
+func (s *loggedStream) Rejected(r pipeline.Rejection) {
+	s.StreamMetrics.Rejected(r.Reason, r.DeadLettered)
+	if ok, skipped := s.limit.allow(time.Now()); ok {
+		attrs := []any{"reason", r.Reason, "error", r.Err, "dead_lettered", r.DeadLettered}
+		if r.EventID != "" {
+			attrs = append(attrs, "event_id", r.EventID)
+		}
+		if skipped > 0 {
+			attrs = append(attrs, "not_logged_before", skipped)
+		}
+		s.log.Warn("event rejected", attrs...)
+	}
+}
+
+// WriteFailed counts the records and logs the broker's error; the pipeline
+// retries them with backoff, so this logs at most once per retry.
+func (s *loggedStream) WriteFailed(n int, err error) {
+	s.StreamMetrics.WriteFailed(n, err)
+	s.log.Warn("write failed", "records", n, "err", err)
+}
+
+// CheckpointFailed counts the failure and logs it; the save is retried.
+func (s *loggedStream) CheckpointFailed(err error) {
+	s.StreamMetrics.CheckpointFailed(err)
+	s.log.Error("checkpoint save failed", "err", err)
+}
+
+// logLimit allows burst lines per period and counts the rest.
+type logLimit struct {
+	mu      sync.Mutex
+	every   time.Duration
+	burst   int
+	start   time.Time
+	used    int
+	skipped int
+}
+
+// allow reports whether a line may be logged now, and how many lines were
+// left out since the last one that was.
+func (l *logLimit) allow(now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.start) >= l.every {
+		l.start, l.used = now, 0
+	}
+	if l.used >= l.burst {
+		l.skipped++
+		return false, 0
+	}
+	l.used++
+	skipped := l.skipped
+	l.skipped = 0
+	return true, skipped
+}
