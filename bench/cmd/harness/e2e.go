@@ -17,12 +17,16 @@ type runResult struct {
 	rss    float64       // peak RSS, bytes
 	cpu    time.Duration // total CPU of the process
 	events int64
+	// hostPM is the harness's own CPU seconds per million events during the
+	// run: the emulator and the broker (and the polls).
+	hostPM float64
 }
 
 // e2eCase is one line of the end-to-end table.
 type e2eCase struct {
 	broker, transport string // transport "" = the bound
 	rate, cpuPM, rss  sample
+	hostPM            sample
 }
 
 // e2eOutcome is the end-to-end section: per broker, the ingest cases (SSE,
@@ -56,6 +60,7 @@ func runE2E(ctx context.Context, e *env, js *broker, n int64) (*e2eOutcome, erro
 				}
 				c := out.get(b.kind, tr)
 				c.rate, c.cpuPM, c.rss = append(c.rate, res.rate), append(c.cpuPM, res.cpuPM), append(c.rss, res.rss)
+				c.hostPM = append(c.hostPM, res.hostPM)
 				e.logf("e2e %s %s run %d: %.0f events/s, %.2f CPU s/M, %.1f MiB", b.kind, tr, r+1, res.rate, res.cpuPM, res.rss/(1<<20))
 			}
 			res, err := boundThroughput(ctx, e, b, n)
@@ -64,6 +69,7 @@ func runE2E(ctx context.Context, e *env, js *broker, n int64) (*e2eOutcome, erro
 			}
 			c := out.get(b.kind, "")
 			c.rate, c.cpuPM, c.rss = append(c.rate, res.rate), append(c.cpuPM, res.cpuPM), append(c.rss, res.rss)
+			c.hostPM = append(c.hostPM, res.hostPM)
 			e.logf("e2e %s bound run %d: %.0f events/s, %.2f CPU s/M", b.kind, r+1, res.rate, res.cpuPM)
 		}
 	}
@@ -99,11 +105,13 @@ func ingestThroughput(ctx context.Context, e *env, b *broker, transport string, 
 	}
 	wctx, cancel := context.WithTimeout(ctx, 120*time.Second)
 	defer cancel()
+	host0 := selfCPU()
 	p, err := e.startIngest(wctx, "ingest-"+run, cfg, 150*time.Second)
 	if err != nil {
 		return runResult{}, err
 	}
 	prog, werr := watch(wctx, n, t.count)
+	host := selfCPU() - host0
 	if werr != nil {
 		p.stop()
 		return runResult{}, fmt.Errorf("%w (ingest log: %s)", werr, p.tail())
@@ -115,7 +123,8 @@ func ingestThroughput(ctx context.Context, e *env, b *broker, transport string, 
 	if got, err := t.count(ctx); err != nil || got != n {
 		return runResult{}, fmt.Errorf("broker holds %d records, want %d (%v)", got, n, err)
 	}
-	return runResult{rate: prog.rate(), cpuPM: pr.CPU.Seconds() / float64(n) * 1e6, rss: float64(pr.MaxRSS), cpu: pr.CPU, events: n}, nil
+	return runResult{rate: prog.rate(), cpuPM: pr.CPU.Seconds() / float64(n) * 1e6, rss: float64(pr.MaxRSS), cpu: pr.CPU, events: n,
+		hostPM: host.Seconds() / float64(n) * 1e6}, nil
 }
 
 // boundReport is what `harness bound` prints: the CPU it spent publishing
@@ -142,7 +151,9 @@ func boundThroughput(ctx context.Context, e *env, b *broker, n int64) (runResult
 	if err != nil {
 		return runResult{}, err
 	}
+	host0 := selfCPU()
 	prog, werr := watch(wctx, n, t.count)
+	host := selfCPU() - host0
 	if werr != nil {
 		p.stop()
 		return runResult{}, fmt.Errorf("%w (bound log: %s)", werr, p.tail())
@@ -156,5 +167,6 @@ func boundThroughput(ctx context.Context, e *env, b *broker, n int64) (runResult
 		return runResult{}, fmt.Errorf("bound report %q: %w", stdout.String(), err)
 	}
 	cpu := time.Duration(rep.CPUNanos)
-	return runResult{rate: prog.rate(), cpuPM: cpu.Seconds() / float64(n) * 1e6, rss: float64(pr.MaxRSS), cpu: cpu, events: n}, nil
+	return runResult{rate: prog.rate(), cpuPM: cpu.Seconds() / float64(n) * 1e6, rss: float64(pr.MaxRSS), cpu: cpu, events: n,
+		hostPM: host.Seconds() / float64(n) * 1e6}, nil
 }
