@@ -106,7 +106,7 @@ func TestUpstreamMisbehaviour(t *testing.T) {
 			}
 		}
 	})
-	cfg.streams = append(cfg.streams, streamCfg{name: "huge", url: big.url, secret: hmacSecretA})
+	cfg.streams = append(cfg.streams, streamCfg{name: "huge", url: big.url, secret: hmacSecretA, maxEvent: 1 << 20})
 
 	p := runDaemon(t, 4*time.Minute, writeFile(t, dir, "ingest.yaml", cfg.yaml()), true)
 	scrape := func() metrics {
