@@ -27,9 +27,6 @@ const (
 // after `return nil, err` has set the named result d to nil, so every start-up
 // failure (a refused NATS token or Kafka password, an unreachable broker)
 // panics with a stack trace instead of reporting the error.
-const bugNilDaemonClose = "BUG(cmd/ingest/daemon.go newDaemon): start-up failures panic in (*daemon).close on a nil daemon, " +
-	"hiding the reason. Remove this Skip once fixed."
-
 func init() { allSecrets = append(allSecrets, wrongAPIKey, wrongToken, wrongPassword) }
 
 // startTokenNATS runs a NATS server with JetStream that requires natsToken.
@@ -147,12 +144,10 @@ sink: {type: kafka, kafka: {sasl: {mechanism: plain, username: u, password: %q}}
 		refused(t, map[string]string{"RESTLESS_API_KEY": wrongAPIKey}, "type: stdout", regexp.MustCompile(`401`))
 	})
 	t.Run("wrong NATS token", func(t *testing.T) {
-		t.Skip(bugNilDaemonClose)
 		url := startTokenNATS(t)
 		refused(t, nil, fmt.Sprintf("type: nats\n  nats: {url: %q, token: %q, stream: SECRETS}", url, wrongToken), regexp.MustCompile(`(?i)authori`))
 	})
 	t.Run("wrong Kafka password", func(t *testing.T) {
-		t.Skip(bugNilDaemonClose)
 		_, broker := startKfake(t, kfake.EnableSASL(), kfake.Superuser("PLAIN", "ingest", kafkaPassword))
 		refused(t, nil, fmt.Sprintf("type: kafka\n  kafka: {brokers: [%q], create_topics: true, sasl: {mechanism: plain, username: ingest, password: %q}}", broker, wrongPassword),
 			regexp.MustCompile(`(?i)sasl|authenticat`))

@@ -49,8 +49,10 @@ type daemon struct {
 
 // newDaemon opens the sink, the checkpoint store and the HTTP server and builds
 // the pipeline. On error everything opened is closed again.
-func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(*daemon)) (d *daemon, err error) {
-	d = &daemon{cfg: cfg, log: log, metrics: NewMetrics()}
+func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(*daemon)) (_ *daemon, err error) {
+	// d is not the named result: "return nil, err" must not clear it before
+	// the deferred close runs.
+	d := &daemon{cfg: cfg, log: log, metrics: NewMetrics()}
 	for _, o := range opts {
 		o(d)
 	}

@@ -45,6 +45,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -201,6 +202,12 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	}
 	if _, err := s.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}}); err != nil {
 		transport.CloseIdleConnections()
+		if cfg.SASL.Mechanism != "" && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+			// Some brokers answer a refused SASL handshake by closing the
+			// connection, which kafka-go reports as a bare EOF.
+			return nil, fmt.Errorf("kafka: reach brokers %s: the broker closed the connection during SASL %s authentication of user %q (wrong username or password?): %w",
+				strings.Join(cfg.Brokers, ","), cfg.SASL.Mechanism, cfg.SASL.Username, err)
+		}
 		return nil, fmt.Errorf("kafka: reach brokers %s: %w", strings.Join(cfg.Brokers, ","), err)
 	}
 	s.seen(true)

@@ -35,6 +35,9 @@ func TestSASL(t *testing.T) {
 			if strings.Contains(err.Error(), "wrong-password") {
 				t.Fatalf("error leaks the password: %v", err)
 			}
+			if !strings.Contains(err.Error(), "authentication") {
+				t.Fatalf("error does not point at the authentication: %v", err)
+			}
 		})
 	}
 }
