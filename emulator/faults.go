@@ -51,7 +51,9 @@ type Faults struct {
 	OversizedBytes int `json:"oversizedBytes,omitempty"`
 
 	// Stall stops sending anything (no events, no keepalives) after StallAfter
-	// events, holding the connection open until the client leaves.
+	// events, holding the connection open until the client leaves. Over
+	// WebSocket it sends no pings and answers none of the client's (the
+	// connection is not read), and holds the connection for at most 5 minutes.
 	Stall bool `json:"stall,omitempty"`
 	// StallAfter is the number of events sent before a Stall. 0 = right after
 	// the response headers.

@@ -214,6 +214,23 @@ func TestFaultStallAndContentType(t *testing.T) {
 		resp.Body.Close()
 		<-got
 	})
+	t.Run("stall over WebSocket answers no ping", func(t *testing.T) {
+		e := startEmu(t, Options{PingInterval: 5 * time.Millisecond})
+		info, _ := faultStream(t, e, Faults{Stall: true})
+		c, _, err := websocket.Dial(context.Background(), wsURL(e, info.ID), &websocket.DialOptions{
+			HTTPHeader: http.Header{"Authorization": {"Bearer " + e.APIKey()}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		c.CloseRead(context.Background()) // read, so that a pong (or a ping) would be seen
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		if err := c.Ping(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("ping on a stalled connection: %v, want no pong before the deadline", err)
+		}
+	})
 	t.Run("stallHeaders", func(t *testing.T) {
 		info, _ := faultStream(t, e, Faults{StallHeaders: true})
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

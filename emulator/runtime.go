@@ -178,6 +178,11 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, st *stream, ws 
 	_ = sw.close()
 }
 
+// stallLimit bounds how long a WebSocket connection under a Stall fault is
+// held: it is not read (so its close is not noticed), and must not be held
+// for ever.
+const stallLimit = 5 * time.Minute
+
 func (e *Emulator) serveWS(ctx context.Context, w http.ResponseWriter, r *http.Request, src eventSource, f *Faults) {
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		OriginPatterns:  []string{"*"},
@@ -189,10 +194,21 @@ func (e *Emulator) serveWS(ctx context.Context, w http.ResponseWriter, r *http.R
 	}
 	defer c.CloseNow()
 	c.SetReadLimit(64 << 10)
-	ctx = c.CloseRead(ctx) // the client sends nothing; this notices its close
+	// A stall must send no byte at all: no pings of ours, and no pongs to the
+	// client's pings, which coder/websocket answers only while the
+	// connection is read. So a stalling connection is neither read nor
+	// pinged, and is held for at most stallLimit.
+	stall := f != nil && f.Stall
+	if stall {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, stallLimit)
+		defer cancel()
+	} else {
+		ctx = c.CloseRead(ctx) // the client sends nothing; this notices its close
+	}
 	var pings sync.WaitGroup
 	pctx, stopPings := context.WithCancel(ctx)
-	if d := e.opts.PingInterval; d > 0 {
+	if d := e.opts.PingInterval; d > 0 && !stall {
 		pings.Go(func() {
 			t := time.NewTicker(d)
 			defer t.Stop()

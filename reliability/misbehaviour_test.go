@@ -67,6 +67,7 @@ func TestUpstreamMisbehaviour(t *testing.T) {
 		{name: "ws429", transport: "websocket", fault: emulator.Faults{Status: 429, RetryAfter: 1, Connections: 2}, outcome: "all", minReconnects: 2, logHas: "429", reconnMax: "5s"},
 		{name: "ws500", transport: "websocket", fault: emulator.Faults{Status: 500, Connections: storm}, outcome: "all", minReconnects: storm, logHas: "500"},
 		{name: "ws204", transport: "websocket", fault: emulator.Faults{Status: 204}, outcome: "ended", logHas: "stream ended by its server"},
+		{name: "wsstall", transport: "websocket", fault: emulator.Faults{Stall: true, StallAfter: 30, Connections: 1}, idle: "1s", outcome: "all", minReconnects: 1, logHas: "idle timeout"},
 	}
 	fhs := map[string]firehose{}
 	cfg := daemonCfg{upstream: u.url, checkpoint: filepath.Join(dir, "cp"), http: true,

@@ -13,9 +13,8 @@ import (
 
 // soakFault picks the fault of one connection: every connection of the soak
 // ends early one way or another, so faults recur for the whole run. Stalls
-// go to SSE only: the emulator keeps pinging a stalled WebSocket (and
-// answers the client's pings), which by INGEST.md's idle rule ("heartbeats
-// count") is a live connection, not a stall.
+// go to SSE only, to keep the soak's wall time bounded: TestUpstreamMisbehaviour
+// covers a stalled WebSocket.
 func soakFault(rng *rand.Rand, ws bool) emulator.Faults {
 	after := 100 + rng.IntN(300)
 	switch r := rng.IntN(10); {
