@@ -81,3 +81,19 @@ func BenchmarkKafkaRaw(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// BenchmarkKafkaSinkSmallWrite writes 5 records per call, as the pipeline does
+// at a low event rate: ns/op is the latency one Write adds.
+func BenchmarkKafkaSinkSmallWrite(b *testing.B) {
+	_, addr := newCluster(b, kfake.BlackholeProduce())
+	s := newSink(b, benchConfig(addr))
+	recs := benchRecords()[:5]
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.Write(ctx, recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
