@@ -2,12 +2,20 @@
 //
 // # Safe defaults
 //
-// kafka-go's Writer defaults are unsafe for this job: it does not wait for
-// acknowledgements and it holds a partial batch for a second. This sink
-// waits for every in-sync replica (required_acks all) and flushes partial
-// batches after 5ms. Write returns nil only when the broker acknowledged
-// every record; otherwise it returns an ingest.WriteErrors whose entry i
-// says why record i failed, so that only failed records are resent.
+// The sink waits for every in-sync replica (required_acks all). Write
+// returns nil only when the broker acknowledged every record; otherwise it
+// returns an ingest.WriteErrors whose entry i says why record i failed, so
+// that only failed records are resent.
+//
+// # Sending at once
+//
+// The caller batches (the pipeline's batch.max_events and batch.max_wait),
+// so Write sends what it is given at once: produce requests per partition,
+// the partitions concurrently, with no timer of its own. (kafka-go's Writer,
+// which this sink no longer uses, would hold a batch smaller than BatchSize
+// for BatchTimeout again.) Partition counts and leaders come from metadata
+// cached by kafka-go's Transport for up to 6s; an error that says a leader
+// moved or a broker is gone makes the next request fetch it afresh.
 //
 // # Keys and partitions
 //
@@ -50,6 +58,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -95,20 +104,24 @@ type Config struct {
 	Partitions int
 	// ReplicationFactor of a created topic. Default 1.
 	ReplicationFactor int
-	// BatchSize is the most messages sent to one partition in one request.
-	// Default 1000.
+	// BatchSize is the most records in one produce request (to one
+	// partition); a Write with more records for a partition sends several
+	// requests, one after the other. Default 1000.
 	BatchSize int
-	// BatchBytes is the largest request to one partition, and so the
-	// largest record. Default 1 MiB (1048576). A larger record fails with
-	// an ingest.PermanentError.
+	// BatchBytes is the largest produce request to one partition, and so
+	// the largest record. Default 1 MiB (1048576). A larger record fails
+	// with an ingest.PermanentError.
 	BatchBytes int64
-	// BatchTimeout is how long a partial batch waits for more records.
-	// Default 5ms (kafka-go's own default is 1s).
+	// BatchTimeout is unused: Write sends at once and never waits for more
+	// records; the caller's batching (the pipeline's batch.max_wait) is the
+	// only wait. It is still accepted (and must not be negative) so that
+	// existing configurations keep working. Default 5ms.
 	BatchTimeout time.Duration
 	// WriteTimeout bounds one produce request. Default 10s.
 	WriteTimeout time.Duration
-	// MaxAttempts is how often kafka-go tries a batch before the records
-	// fail; the caller retries them after that. Default 3.
+	// MaxAttempts is how often Write tries a produce request whose error
+	// is retriable (a moved leader, a timeout, a refused connection) before
+	// its records fail; the caller retries them after that. Default 3.
 	MaxAttempts int
 	// DialTimeout bounds connecting to a broker. Default 5s.
 	DialTimeout time.Duration
@@ -150,9 +163,15 @@ type Sink struct {
 	cfg       Config
 	transport *kafka.Transport
 	client    *kafka.Client
-	w         *kafka.Writer
+	acks      kafka.RequiredAcks
+	codec     kafka.Compression
+	metaGen   atomic.Uint64 // metadata generation: see refreshMetadata
 
 	topics sync.Map // topic name → struct{}: known to exist
+
+	closeMu  sync.Mutex
+	closed   bool
+	inflight sync.WaitGroup // Writes in progress
 
 	mu       sync.Mutex
 	healthy  bool
@@ -186,19 +205,8 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		cfg:       cfg,
 		transport: transport,
 		client:    &kafka.Client{Addr: addr, Transport: transport, Timeout: cfg.WriteTimeout},
-		w: &kafka.Writer{
-			Addr:                   addr,
-			Balancer:               &kafka.Murmur2Balancer{},
-			MaxAttempts:            cfg.MaxAttempts,
-			BatchSize:              cfg.BatchSize,
-			BatchBytes:             cfg.BatchBytes,
-			BatchTimeout:           cfg.BatchTimeout,
-			WriteTimeout:           cfg.WriteTimeout,
-			RequiredAcks:           acks,
-			Compression:            codec,
-			Transport:              transport,
-			AllowAutoTopicCreation: false,
-		},
+		acks:      acks,
+		codec:     codec,
 	}
 	if _, err := s.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}}); err != nil {
 		transport.CloseIdleConnections()
@@ -491,12 +499,24 @@ func (s *Sink) seen(ok bool) {
 	s.mu.Unlock()
 }
 
-// Close flushes what is in flight and closes the connections.
-func (s *Sink) Close() error {
-	err := s.w.Close()
-	s.transport.CloseIdleConnections()
-	if err != nil {
-		return fmt.Errorf("kafka: close: %w", err)
+// enter registers a Write, unless the sink is closed.
+func (s *Sink) enter() bool {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return false
 	}
+	s.inflight.Add(1)
+	return true
+}
+
+// Close waits for the Writes in progress and closes the connections. A
+// Write after Close fails.
+func (s *Sink) Close() error {
+	s.closeMu.Lock()
+	s.closed = true
+	s.closeMu.Unlock()
+	s.inflight.Wait()
+	s.transport.CloseIdleConnections()
 	return nil
 }
