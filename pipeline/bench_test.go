@@ -47,6 +47,7 @@ func BenchmarkProcess(b *testing.B) {
 				if i%n == 0 && i > 0 {
 					// Forget the ids each round, so nothing is a duplicate.
 					b.StopTimer()
+					dd.win.close()
 					dd.win = newWindow(cfg.Dedupe.Size, int64(cfg.Dedupe.TTL))
 					b.StartTimer()
 				}
@@ -57,6 +58,7 @@ func BenchmarkProcess(b *testing.B) {
 				dd.acknowledge(items, idx, all, 0)
 				i++
 			}
+			dd.close()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}

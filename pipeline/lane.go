@@ -61,6 +61,9 @@ func newLane(cfg StreamConfig, pcfg *Config, sink Sink, store checkpoint.Store, 
 // before it returns.
 func (l *lane) run(runCtx, readCtx, writeCtx context.Context) (err error) {
 	l.state.Store(int32(LaneStarting))
+	// Every path out of run has its reader and writer done: the window's
+	// memory (off the Go heap) is given back here.
+	defer l.dd.close()
 	defer func() {
 		switch {
 		case err != nil:

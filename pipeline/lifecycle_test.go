@@ -37,9 +37,11 @@ func TestConcurrentLanes(t *testing.T) {
 	}}
 	store := checkpoint.NewMemory()
 	obs := newCounters()
-	if err := mustNew(t, cfg, sink, store, obs).Run(t.Context()); err != nil {
+	p := mustNew(t, cfg, sink, store, obs)
+	if err := p.Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	checkWindowsFreed(t, p, true)
 	recs := sink.records()
 	for s := range streams {
 		name := "s" + strconv.Itoa(s)
@@ -189,6 +191,7 @@ func TestShutdownDrains(t *testing.T) {
 	if st := p.Status()[0]; st.State != LaneStopped {
 		t.Errorf("state %v, want stopped", st.State)
 	}
+	checkWindowsFreed(t, p, true)
 }
 
 // TestShutdownDeadline: with the broker down, Shutdown gives up at its
@@ -220,6 +223,7 @@ func TestShutdownDeadline(t *testing.T) {
 		if c := loadCursor(t, store, "orders"); c != "10" {
 			t.Errorf("checkpoint %q, want 10 (the acknowledged batch)", c)
 		}
+		checkWindowsFreed(t, p, true)
 	})
 }
 
@@ -313,6 +317,25 @@ func TestLaneEnds(t *testing.T) {
 	}
 	if !ended.closed.Load() || !failed.closed.Load() {
 		t.Error("a source was not closed")
+	}
+	// Lanes that published (ended, failed) and lanes that never opened
+	// their source all gave their window back.
+	checkWindowsFreed(t, p, false)
+}
+
+// checkWindowsFreed checks that every lane of p, whose Run returned, closed
+// its dedupe window and keeps no view into its memory; with used, that each
+// window had held ids (so memory was really allocated and freed).
+func checkWindowsFreed(t *testing.T, p *Pipeline, used bool) {
+	t.Helper()
+	for _, l := range p.lanes {
+		w := l.dd.win
+		if !w.closed || w.mem.b != nil || w.fps != nil || w.ats != nil || w.table != nil {
+			t.Errorf("%s: window not freed after Run returned", l.cfg.Name)
+		}
+		if used && w.epoch == 0 {
+			t.Errorf("%s: window never held an id", l.cfg.Name)
+		}
 	}
 }
 

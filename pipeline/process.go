@@ -67,6 +67,14 @@ func (d *dedupe) release(items []item, idx []int, refused func(i int) bool) {
 	d.settle(items, idx, refused, 0, false)
 }
 
+// close frees the window's memory once the lane's reader and writer are
+// done with it.
+func (d *dedupe) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.win.close()
+}
+
 func (d *dedupe) settle(items []item, idx []int, pick func(i int) bool, now int64, remember bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
