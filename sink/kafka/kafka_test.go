@@ -248,9 +248,14 @@ func TestTooLargeRecord(t *testing.T) {
 func TestMessageSizeMatchesKafkaGo(t *testing.T) {
 	// kafka-go refuses a message over BatchBytes with MessageTooLargeError;
 	// our estimate must agree at the limit.
+	// recordSize is that estimate for an ingest.Record.
 	_, addr := newCluster(t)
 	m := kafka.Message{Topic: testTopic, Key: []byte("k"), Value: make([]byte, 1000), Headers: []kafka.Header{{Key: "h", Value: []byte("v")}}}
+	r := ingest.Record{Dest: testTopic, Key: m.Key, Value: m.Value, Headers: []ingest.Header{{Key: "h", Value: "v"}}}
 	size := messageSize(&m)
+	if n := recordSize(&r); n != size {
+		t.Fatalf("recordSize = %d, messageSize = %d", n, size)
+	}
 	for _, limit := range []int64{size - 1, size} {
 		w := &kafka.Writer{Addr: kafka.TCP(addr), BatchBytes: limit, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 		err := w.WriteMessages(context.Background(), m)
@@ -260,6 +265,17 @@ func TestMessageSizeMatchesKafkaGo(t *testing.T) {
 			t.Fatalf("limit %d, size %d: WriteMessages = %v", limit, size, err)
 		}
 	}
+}
+
+// messageSize is kafka-go's unexported Message.totalSize: the size its
+// Writer compares with BatchBytes.
+func messageSize(m *kafka.Message) int64 {
+	n := int64(4 + 1 + 1 + 4 + len(m.Key) + 4 + len(m.Value) + 8)
+	n += int64(varintLen(len(m.Headers)))
+	for _, h := range m.Headers {
+		n += int64(varintLen(len(h.Key)) + len(h.Key) + varintLen(len(h.Value)) + len(h.Value))
+	}
+	return n
 }
 
 func TestConnected(t *testing.T) {

@@ -418,23 +418,13 @@ func (s *Sink) produceError(topic string, err error) error {
 	return fmt.Errorf("kafka: produce to %q: %w", topic, err)
 }
 
-// recordSize is the size of r as a kafka-go message (kafka-go's unexported
-// Message.totalSize): what counts against BatchBytes.
+// recordSize is the size of r as kafka-go counts a message against
+// BatchBytes (its unexported Message.totalSize), so that batch_bytes keeps
+// the meaning it had with kafka-go's Writer.
 func recordSize(r *ingest.Record) int64 {
 	n := int64(4 + 1 + 1 + 4 + len(r.Key) + 4 + len(r.Value) + 8)
 	n += int64(varintLen(len(r.Headers)))
 	for _, h := range r.Headers {
-		n += int64(varintLen(len(h.Key)) + len(h.Key) + varintLen(len(h.Value)) + len(h.Value))
-	}
-	return n
-}
-
-// messageSize is recordSize of a kafka.Message: the size kafka-go compares
-// with BatchBytes (over it, its Writer fails the whole call).
-func messageSize(m *kafka.Message) int64 {
-	n := int64(4 + 1 + 1 + 4 + len(m.Key) + 4 + len(m.Value) + 8)
-	n += int64(varintLen(len(m.Headers)))
-	for _, h := range m.Headers {
 		n += int64(varintLen(len(h.Key)) + len(h.Key) + varintLen(len(h.Value)) + len(h.Value))
 	}
 	return n

@@ -1,0 +1,312 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/restless-stream/ingest"
+)
+
+// produced is what a broker saw of the produce requests: per request, the
+// partition and the number of records.
+type produced struct {
+	mu   sync.Mutex
+	reqs []producedReq
+}
+
+type producedReq struct {
+	partition int32
+	records   int
+}
+
+func (p *produced) all() []producedReq {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]producedReq(nil), p.reqs...)
+}
+
+// watchProduce records every produce request of c; refuse, when set, may
+// make the broker refuse the n-th request (counting from 1) with the given
+// error code.
+func watchProduce(tb testing.TB, c *kfake.Cluster, refuse func(n int) int16) *produced {
+	p := &produced{}
+	n := 0
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		preq := req.(*kmsg.ProduceRequest)
+		n++
+		p.mu.Lock()
+		for _, tp := range preq.Topics {
+			for _, pp := range tp.Partitions {
+				var rb kmsg.RecordBatch
+				if err := rb.ReadFrom(pp.Records); err != nil {
+					tb.Errorf("produce request %d: record batch: %v", n, err)
+				}
+				p.reqs = append(p.reqs, producedReq{pp.Partition, int(rb.NumRecords)})
+			}
+		}
+		p.mu.Unlock()
+		if refuse == nil {
+			return nil, nil, false
+		}
+		code := refuse(n)
+		if code == 0 {
+			return nil, nil, false
+		}
+		resp := preq.ResponseKind().(*kmsg.ProduceResponse)
+		for _, tp := range preq.Topics {
+			rt := kmsg.NewProduceResponseTopic()
+			rt.Topic, rt.TopicID = tp.Topic, tp.TopicID
+			for _, pp := range tp.Partitions {
+				rp := kmsg.NewProduceResponseTopicPartition()
+				rp.Partition = pp.Partition
+				rp.ErrorCode = code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
+	return p
+}
+
+// eventIDs returns the restless-event-id of each record, in order.
+func eventIDs(recs []*kgo.Record) []string {
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		for _, h := range r.Headers {
+			if h.Key == ingest.HeaderEventID {
+				ids[i] = string(h.Value)
+			}
+		}
+	}
+	return ids
+}
+
+// TestWriteSendsAtOnce: with a batch timeout of an hour, a Write of a few
+// records is still sent in one request and acknowledged: the sink has no
+// timer of its own (kafka-go's Writer would hold these records for the
+// hour).
+func TestWriteSendsAtOnce(t *testing.T) {
+	c, addr := newCluster(t)
+	p := watchProduce(t, c, nil)
+	s := newSink(t, Config{Brokers: []string{addr}, BatchTimeout: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.Write(ctx, records(testTopic, []string{"orders"}, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if reqs := p.all(); len(reqs) != 1 || reqs[0].records != 5 {
+		t.Fatalf("produce requests %+v, want one of 5 records", reqs)
+	}
+	if got := consume(t, addr, testTopic, 5); len(got) != 5 {
+		t.Fatalf("consumed %d records", len(got))
+	}
+}
+
+// TestPartitionsLikeJava: each key lands in the partition that the Java
+// client's default partitioner picks (murmur2, as kafka-go's
+// Murmur2Balancer and franz-go's StickyKeyPartitioner compute it), for
+// several partition counts.
+func TestPartitionsLikeJava(t *testing.T) {
+	for _, n := range []int{1, 3, 7, 16} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			topic := fmt.Sprintf("keys.%d", n)
+			_, addr := newCluster(t, kfake.SeedTopics(int32(n), topic))
+			s := newSink(t, Config{Brokers: []string{addr}})
+			var keys []string
+			for i := range 40 {
+				keys = append(keys, fmt.Sprintf("stream-%d", i))
+			}
+			keys = append(keys, "", "orders", "ü-ñ", strings.Repeat("k", 300))
+			recs := records(topic, keys, 3*len(keys))
+			if err := s.Write(context.Background(), recs); err != nil {
+				t.Fatal(err)
+			}
+			java := kgo.StickyKeyPartitioner(nil).ForTopic(topic)
+			parts := make([]int, n)
+			for i := range parts {
+				parts[i] = i
+			}
+			got := consume(t, addr, topic, len(recs))
+			if len(got) != len(recs) {
+				t.Fatalf("consumed %d records, want %d", len(got), len(recs))
+			}
+			for _, r := range got {
+				want := java.Partition(&kgo.Record{Key: r.Key}, n)
+				if kg := (kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: r.Key}, parts...); kg != want {
+					t.Fatalf("key %q: kafka-go picks %d, franz-go %d", r.Key, kg, want)
+				}
+				if int(r.Partition) != want {
+					t.Fatalf("key %q in partition %d, want %d", r.Key, r.Partition, want)
+				}
+			}
+		})
+	}
+}
+
+// TestSplitKeepsOrder: records of one partition beyond batch_size or
+// batch_bytes go out in several requests, within the limits, and arrive in
+// write order.
+func TestSplitKeepsOrder(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		n    int
+		// maxRecords and maxBytes bound each request; minRequests is the
+		// fewest requests the limits allow.
+		maxRecords  int
+		minRequests int
+	}{
+		{"batch_size", Config{BatchSize: 3}, 10, 3, 4},
+		{"batch_bytes", Config{BatchBytes: 4 << 10}, 20, 3, 7}, // ~1.3 KiB records: 3 per request
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, addr := newCluster(t)
+			p := watchProduce(t, c, nil)
+			cfg := tt.cfg
+			cfg.Brokers = []string{addr}
+			s := newSink(t, cfg)
+			recs := records(testTopic, []string{"one-key"}, tt.n)
+			for i := range recs {
+				recs[i].Value = fmt.Appendf(nil, `{"event_id":"%d","pad":"%s"}`, i, strings.Repeat("x", 1024))
+			}
+			if err := s.Write(context.Background(), recs); err != nil {
+				t.Fatal(err)
+			}
+			reqs := p.all()
+			total := 0
+			for _, r := range reqs {
+				if r.records > tt.maxRecords {
+					t.Fatalf("a request of %d records, want at most %d: %+v", r.records, tt.maxRecords, reqs)
+				}
+				total += r.records
+			}
+			if len(reqs) < tt.minRequests || total != tt.n {
+				t.Fatalf("%d requests with %d records, want at least %d with %d", len(reqs), total, tt.minRequests, tt.n)
+			}
+			got := consume(t, addr, testTopic, tt.n)
+			for i, id := range eventIDs(got) {
+				if id != fmt.Sprint(i) || got[i].Partition != got[0].Partition {
+					t.Fatalf("record %d is event %s in partition %d", i, id, got[i].Partition)
+				}
+			}
+		})
+	}
+}
+
+// TestFailedRequestStopsItsPartition: when a request of a partition fails,
+// the records after it are not sent, so a retry keeps the partition's order.
+func TestFailedRequestStopsItsPartition(t *testing.T) {
+	c, addr := newCluster(t)
+	p := watchProduce(t, c, func(n int) int16 {
+		if n == 2 {
+			return kerr.PolicyViolation.Code
+		}
+		return 0
+	})
+	s := newSink(t, Config{Brokers: []string{addr}, BatchSize: 2, MaxAttempts: 1})
+	recs := records(testTopic, []string{"one-key"}, 6)
+	err := s.Write(context.Background(), recs)
+	var werr ingest.WriteErrors
+	if !errors.As(err, &werr) || len(werr) != 6 {
+		t.Fatalf("Write = %v", err)
+	}
+	for i, e := range werr {
+		switch {
+		case i < 2 && e != nil:
+			t.Fatalf("record %d of the first request: %v", i, e)
+		case i >= 2 && (!errors.Is(e, kafka.PolicyViolation) || !strings.Contains(e.Error(), testTopic) || ingest.IsPermanent(e)):
+			t.Fatalf("record %d: %v", i, e)
+		case i >= 4 && !strings.Contains(e.Error(), "not sent"):
+			t.Fatalf("record %d after the failed request: %v", i, e)
+		}
+	}
+	if reqs := p.all(); len(reqs) != 2 {
+		t.Fatalf("produce requests %+v, want 2", reqs)
+	}
+	// The retry of the failed records lands after the acknowledged ones.
+	if err := s.Write(context.Background(), recs[2:]); err != nil {
+		t.Fatal(err)
+	}
+	got := consume(t, addr, testTopic, 6)
+	for i, id := range eventIDs(got) {
+		if id != fmt.Sprint(i) {
+			t.Fatalf("record %d is event %s", i, id)
+		}
+	}
+}
+
+// TestLeaderMoves moves every partition to the other broker: the stale
+// leader answers NOT_LEADER_FOR_PARTITION, the sink fetches the layout
+// afresh, and the next attempt reaches the new leader.
+func TestLeaderMoves(t *testing.T) {
+	tests := []struct {
+		name        string
+		maxAttempts int
+	}{
+		// One attempt: the Write fails with a retriable error, and the
+		// caller's retry reaches the new leader.
+		{"caller retries", 1},
+		// Default attempts: the Write itself tries again, after the refresh.
+		{"write retries", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, addr := newCluster(t, kfake.NumBrokers(2))
+			s := newSink(t, Config{Brokers: []string{addr}, MaxAttempts: tt.maxAttempts})
+			streams := []string{"a", "b", "c", "d", "e", "f"}
+			if err := s.Write(context.Background(), records(testTopic, streams, 12)); err != nil {
+				t.Fatal(err)
+			}
+			for p := range int32(3) {
+				if err := c.MoveTopicPartition(testTopic, p, 1-c.LeaderFor(testTopic, p)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			recs := records(testTopic, streams, 12)
+			err := s.Write(context.Background(), recs)
+			if tt.maxAttempts == 1 {
+				var werr ingest.WriteErrors
+				if !errors.As(err, &werr) || werr.Count() != len(recs) {
+					t.Fatalf("Write to the old leaders = %v", err)
+				}
+				for i, e := range werr {
+					if !errors.Is(e, kafka.NotLeaderForPartition) || ingest.IsPermanent(e) {
+						t.Fatalf("record %d: %v", i, e)
+					}
+				}
+				err = s.Write(context.Background(), recs)
+			}
+			if err != nil {
+				t.Fatalf("Write after the leaders moved = %v", err)
+			}
+			if got := consume(t, addr, testTopic, 24); len(got) != 24 {
+				t.Fatalf("consumed %d records", len(got))
+			}
+		})
+	}
+}
+
+func TestWriteAfterClose(t *testing.T) {
+	_, addr := newCluster(t)
+	s := newSink(t, Config{Brokers: []string{addr}})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(context.Background(), records(testTopic, []string{"a"}, 1)); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("Write after Close = %v", err)
+	}
+}
