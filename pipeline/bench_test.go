@@ -36,7 +36,7 @@ func BenchmarkProcess(b *testing.B) {
 			}
 			dd := &dedupe{win: newWindow(cfg.Dedupe.Size, int64(cfg.Dedupe.TTL)), inflight: map[fingerprint]int32{}}
 			p := newProcessor(cfg.Streams[0], "", NopObserver{}, dd)
-			items := make([]item, 1)
+			items := []*item{new(item)}
 			idx := []int{0}
 			all := func(int) bool { return true }
 			b.SetBytes(int64(len(fs[0].Data)))
@@ -51,7 +51,7 @@ func BenchmarkProcess(b *testing.B) {
 					dd.win = newWindow(cfg.Dedupe.Size, int64(cfg.Dedupe.TTL))
 					b.StartTimer()
 				}
-				p.process(f, &items[0])
+				p.process(f, items[0])
 				if items[0].kind != kindPublish {
 					b.Fatalf("event %d not published", i)
 				}

@@ -25,7 +25,7 @@ type lane struct {
 	obs   StreamObserver
 	dd    *dedupe
 	proc  *processor
-	items chan item
+	items chan *item // from itemPool; the writer puts them back
 
 	state atomic.Int32 // a LaneState
 	err   atomic.Pointer[error]
@@ -51,7 +51,7 @@ func newLane(cfg StreamConfig, pcfg *Config, sink Sink, store checkpoint.Store, 
 		obs:      obs,
 		dd:       dd,
 		proc:     newProcessor(cfg, pcfg.DeadLetter, obs, dd),
-		items:    make(chan item, pcfg.Buffer),
+		items:    make(chan *item, pcfg.Buffer),
 		ckNotify: make(chan struct{}, 1),
 	}
 }
@@ -131,7 +131,6 @@ func (l *lane) run(runCtx, readCtx, writeCtx context.Context) (err error) {
 // error is returned) or ctx ends (nil).
 func (l *lane) read(ctx context.Context, src Source) error {
 	defer close(l.items)
-	var it item
 	for {
 		f, err := src.Next(ctx)
 		if err != nil {
@@ -140,10 +139,12 @@ func (l *lane) read(ctx context.Context, src Source) error {
 			}
 			return err
 		}
-		l.proc.process(f, &it)
+		it := getItem()
+		l.proc.process(f, it)
 		select {
 		case l.items <- it:
 		case <-ctx.Done():
+			putItem(it)
 			return nil
 		}
 	}
@@ -153,11 +154,15 @@ func (l *lane) read(ctx context.Context, src Source) error {
 // item is handled, or ctx ends.
 func (l *lane) write(ctx context.Context) error {
 	maxEvents := l.pcfg.Batch.MaxEvents
-	w := &batchWriter{lane: l, batch: make([]item, 0, maxEvents), recs: make([]ingest.Record, 0, maxEvents), idx: make([]int, 0, maxEvents)}
+	// The batch, record and index slices start empty and grow with the
+	// batches that come, then are kept: a lane that reads nothing holds
+	// none of them.
+	w := &batchWriter{lane: l}
+	defer w.recycle()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		var first item
+		var first *item
 		var ok bool
 		select {
 		case first, ok = <-l.items:
@@ -187,7 +192,7 @@ func (l *lane) write(ctx context.Context) error {
 		}
 		timer.Stop()
 		err := w.flush(ctx)
-		clear(w.batch) // let the event bytes go
+		w.recycle()
 		if err != nil {
 			return err
 		}
@@ -203,10 +208,20 @@ func (l *lane) write(ctx context.Context) error {
 	}
 }
 
+// recycle hands the batch's items back to the pool, letting their event
+// bytes go.
+func (w *batchWriter) recycle() {
+	for _, it := range w.batch {
+		putItem(it)
+	}
+	clear(w.batch)
+	w.batch = w.batch[:0]
+}
+
 // batchWriter writes one batch at a time, retrying what failed.
 type batchWriter struct {
 	lane    *lane
-	batch   []item
+	batch   []*item
 	recs    []ingest.Record // records still to write
 	idx     []int           // recs[i] is batch[idx[i]]
 	handled int             // batch[:handled] is done

@@ -34,6 +34,20 @@ type item struct {
 	done     bool // acknowledged or needing no write
 }
 
+// itemPool holds the items of every lane: a lane's channel carries
+// pointers (8 bytes a slot rather than the item's 168), and an idle lane
+// holds no items at all. A lane has at most Buffer + MaxEvents + 1 items out
+// of the pool.
+var itemPool = sync.Pool{New: func() any { return new(item) }}
+
+func getItem() *item { return itemPool.Get().(*item) }
+
+// putItem clears it, so that it keeps no event bytes alive, and pools it.
+func putItem(it *item) {
+	*it = item{}
+	itemPool.Put(it)
+}
+
 // dedupe is a stream's memory of event ids: those acknowledged (the window)
 // and those on their way (in flight). The processor checks and fills the
 // in-flight set; the writer moves ids into the window on acknowledgement.
@@ -57,13 +71,13 @@ func (d *dedupe) seenOrClaim(fp fingerprint, now int64) bool {
 
 // acknowledge moves the claimed fingerprints of acknowledged items into the
 // window.
-func (d *dedupe) acknowledge(items []item, idx []int, acked func(i int) bool, now int64) {
+func (d *dedupe) acknowledge(items []*item, idx []int, acked func(i int) bool, now int64) {
 	d.settle(items, idx, acked, now, true)
 }
 
 // release gives up the claims of items the broker refused for good: they
 // were not published, so a later copy of the same id is not a duplicate.
-func (d *dedupe) release(items []item, idx []int, refused func(i int) bool) {
+func (d *dedupe) release(items []*item, idx []int, refused func(i int) bool) {
 	d.settle(items, idx, refused, 0, false)
 }
 
@@ -75,11 +89,11 @@ func (d *dedupe) close() {
 	d.win.close()
 }
 
-func (d *dedupe) settle(items []item, idx []int, pick func(i int) bool, now int64, remember bool) {
+func (d *dedupe) settle(items []*item, idx []int, pick func(i int) bool, now int64, remember bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for i, j := range idx {
-		it := &items[j]
+		it := items[j]
 		if !it.hasFP || !pick(i) {
 			continue
 		}
