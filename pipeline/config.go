@@ -131,7 +131,9 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// Buffer is how many processed events a lane holds ahead of its writer;
 	// with the batch being written, a lane holds at most Buffer+MaxEvents
-	// events. Default 2×Batch.MaxEvents.
+	// events. Default Batch.MaxEvents: the reader fills the next batch while
+	// the writer writes one, and a busy lane holds at most two batches of
+	// event bytes (1 MiB of 1 KiB events with the defaults).
 	Buffer int
 }
 
@@ -177,7 +179,7 @@ func (c Config) normalize() (Config, error) {
 	}
 	c.Retry.MaxAttempts = 0
 	if c.Buffer == 0 {
-		c.Buffer = 2 * c.Batch.MaxEvents
+		c.Buffer = c.Batch.MaxEvents
 	}
 	streams := make([]StreamConfig, len(c.Streams))
 	seen := make(map[string]bool, len(c.Streams))
