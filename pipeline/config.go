@@ -92,8 +92,9 @@ type StreamConfig struct {
 type DedupeConfig struct {
 	// Size is the most ids remembered per stream. Default 100000.
 	Size int
-	// TTL forgets an id this long after its publish was acknowledged.
-	// Default 24h.
+	// TTL forgets an id this long after its publish was acknowledged,
+	// counted in whole seconds: an id is forgotten at the latest TTL rounded
+	// up to a second, plus one second, after. Default 24h.
 	TTL time.Duration
 }
 

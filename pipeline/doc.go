@@ -18,6 +18,13 @@
 // waits for a slow broker, or retries, the buffer fills and the reader stops
 // calling Next: a slow broker slows reading, memory stays flat.
 //
+// A lane costs what it holds. One that has read nothing holds about 13 KiB
+// of heap (its channel of Buffer item pointers, its processor and
+// checkpoint state; BenchmarkIdleLanes in bench/hotpath) and three
+// goroutines; the items, the writer's batch slices and the dedupe window
+// grow as events come, and the items go back to a shared pool after each
+// batch.
+//
 // # Per event
 //
 // A frame whose source marked it TooLarge, or whose Data exceeds
@@ -55,11 +62,21 @@
 // ([StreamObserver.NoEventID]).
 //
 // The window stores 128-bit fingerprints of the ids (two independently
-// seeded hash/maphash values) in a ring with an open-addressing index:
-// about 33–35 bytes per id (BenchmarkWindow100k, BenchmarkWindow1M). A false
+// seeded hash/maphash values) with their acknowledgement second in a ring,
+// and an open-addressing index: 28 bytes per id (20 in the ring, 8 in the
+// index; BenchmarkWindow100k and BenchmarkWindow1M measure 28.0 bytes of
+// resident memory per id). Ring and index live outside the Go heap, in
+// memory from mmap where the system has it, so that they do not raise the
+// garbage collector's heap target; they grow by doubling from 1024 ids up
+// to Size as ids come, and are unmapped when the lane ends. A false
 // duplicate needs a 128-bit collision: below 1e-22 over a year of events at
 // 1000/s with a million ids remembered, where 64 bits would give about 1 in
 // 600.
+//
+// Ages are kept in whole seconds: an id is remembered at least TTL after
+// its acknowledgement, and forgotten at the latest when it is TTL rounded
+// up to a whole second, plus one second, old. A TTL under a second acts as
+// one second.
 //
 // # Writing, retries and order
 //
