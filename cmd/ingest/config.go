@@ -148,7 +148,7 @@ type KafkaSinkConfig struct {
 	Partitions        int            `koanf:"partitions" yaml:"partitions"`                 // default 3
 	ReplicationFactor int            `koanf:"replication_factor" yaml:"replication_factor"` // default 1
 	BatchSize         int            `koanf:"batch_size" yaml:"batch_size"`                 // default 1000
-	BatchTimeout      Duration       `koanf:"batch_timeout" yaml:"batch_timeout"`           // default 5ms
+	BatchTimeout      Duration       `koanf:"batch_timeout" yaml:"batch_timeout"`           // default 5ms; accepted, unused: the sink sends each write at once
 	SASL              SASLConfig     `koanf:"sasl" yaml:"sasl"`
 	TLS               KafkaTLSConfig `koanf:"tls" yaml:"tls"`
 }
