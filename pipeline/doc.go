@@ -18,7 +18,7 @@
 // waits for a slow broker, or retries, the buffer fills and the reader stops
 // calling Next: a slow broker slows reading, memory stays flat.
 //
-// A lane costs what it holds. One that has read nothing holds about 13 KiB
+// A lane costs what it holds. One that has read nothing holds about 9 KiB
 // of heap (its channel of Buffer item pointers, its processor and
 // checkpoint state; BenchmarkIdleLanes in bench/hotpath) and three
 // goroutines; the items, the writer's batch slices and the dedupe window
