@@ -12,7 +12,9 @@ import "time"
 type Frame struct {
 	// Data is the event exactly as received: the SSE data field or the
 	// WebSocket text message. When TooLarge is set it holds only the first
-	// MaxEventBytes bytes.
+	// MaxEventBytes bytes. Data is read-only: a source may hand out memory it
+	// shares with immutable strings, and the pipeline passes it on to the sink
+	// as Record.Value without copying.
 	Data []byte
 	// Cursor is the resume position in effect after this event: the SSE id
 	// field, or the event_id read from the message. "" when the stream gave none.
@@ -35,7 +37,7 @@ type Record struct {
 	MsgID string
 	// Headers travel with the record, in order.
 	Headers []Header
-	// Value is the payload, byte for byte.
+	// Value is the payload, byte for byte. Sinks must not modify it.
 	Value []byte
 }
 

@@ -134,3 +134,20 @@ http: {addr: ""}
 		t.Fatalf("exit code %d, want 0", code)
 	}
 }
+
+// TestRunCPUProfileFlag: --cpuprofile to a file that cannot be created is a
+// usage error naming the flag, before anything starts.
+func TestRunCPUProfileFlag(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, `
+restless: {api_key: rs_profile_0123456789}
+streams:
+  - name: orders
+    stream_id: stream_123
+sink: {type: stdout}
+`)
+	code, _, stderr := runIngest(t, nil, nil, "run", "-c", cfg, "--cpuprofile", filepath.Join(dir, "no", "such", "dir", "cpu.prof"))
+	if code != 2 || !strings.Contains(stderr, "--cpuprofile") {
+		t.Fatalf("exit %d, stderr %q: want 2 and a message naming --cpuprofile", code, stderr)
+	}
+}

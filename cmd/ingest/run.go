@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -12,12 +13,24 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("run", e.stderr)
 	var cf configFlags
 	cf.register(fs)
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole run to this file (for go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg, err := cf.load()
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return usagef("--cpuprofile: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return usagef("--cpuprofile: %v", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	log := newLogger(e.stderr, cfg.Log)
 	stop, force, release := signals()

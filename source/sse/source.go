@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+	"unsafe"
 
 	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/client"
@@ -237,7 +238,9 @@ func (c *conn) Read() (stream.Event, error) {
 		}
 		return stream.Event{}, c.d.hint(c.readErr(err))
 	}
-	data := []byte(ev.Data)
+	// The frame aliases the decoder's string instead of copying it: the
+	// string is never modified, and ingest.Frame's Data is read-only.
+	data := unsafe.Slice(unsafe.StringData(ev.Data), len(ev.Data))
 	cursor := ev.ID
 	if cursor == "" {
 		cursor, _ = client.EventIDOf(data)
