@@ -1,6 +1,7 @@
 package file
 
 import (
+	"bytes"
 	"unicode/utf8"
 	"unsafe"
 
@@ -8,6 +9,15 @@ import (
 )
 
 const hexDigits = "0123456789abcdef"
+
+// plainASCII marks the bytes a JSON string holds as they are: printable
+// ASCII but for the quote and the backslash.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // encoder builds the lines of one batch. It is not safe for concurrent use.
 type encoder struct {
@@ -29,10 +39,13 @@ func (e *encoder) appendLine(dst []byte, r *ingest.Record) []byte {
 		dst = appendString(dst, view(r.Key))
 	}
 	dst = append(dst, `,"headers":{`...)
-	first := true
+	first, trusted := true, false
 	for i, h := range r.Headers {
 		if shadowed(r.Headers, i) {
 			continue
+		}
+		if h.Key == ingest.HeaderContentType && h.Value == ingest.ContentTypeJSON {
+			trusted = true
 		}
 		if !first {
 			dst = append(dst, ',')
@@ -43,7 +56,11 @@ func (e *encoder) appendLine(dst []byte, r *ingest.Record) []byte {
 		dst = appendString(dst, h.Value)
 	}
 	dst = append(dst, `},"value":`...)
-	dst = e.appendValue(dst, r.Value)
+	if trusted && len(r.Value) > 0 {
+		dst = appendTrustedJSON(dst, r.Value)
+	} else {
+		dst = e.appendValue(dst, r.Value)
+	}
 	dst = append(dst, '}', '\n')
 	return dst
 }
@@ -75,14 +92,38 @@ func (e *encoder) appendValue(dst, v []byte) []byte {
 	return appendString(dst, view(v))
 }
 
+// appendTrustedJSON embeds v, which its record declares valid JSON (header
+// content-type: application/json; the pipeline sets it only on events its
+// decoder validated, dead letters never carry it). Validating it again would
+// cost as much as writing and syncing the batch, so v is copied as is; only a
+// value with line breaks, which a JSON line cannot hold, is compacted. A
+// record that declares JSON and is not would make a line that readers skip
+// as unparseable.
+func appendTrustedJSON(dst, v []byte) []byte {
+	if bytes.IndexByte(v, '\n') < 0 && bytes.IndexByte(v, '\r') < 0 {
+		return append(dst, v...)
+	}
+	return appendCompact(dst, v)
+}
+
 // appendString appends s as a JSON string. Control characters are escaped,
 // invalid UTF-8 becomes U+FFFD (as encoding/json does), everything else is
 // copied as is: unlike strconv.Quote this never produces Go-only escapes such
 // as \x00 or \U0001F600.
 func appendString(dst []byte, s string) []byte {
+	// Most strings here (header names and values, subjects, keys) are plain
+	// ASCII: copy them in one piece.
+	i := 0
+	for i < len(s) && plainASCII[s[i]] {
+		i++
+	}
 	dst = append(dst, '"')
+	if i == len(s) {
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {

@@ -40,6 +40,21 @@ func TestLineFormat(t *testing.T) {
 			want: `{"destination":"restless.orders","key":"orders","headers":{"restless-stream":"orders","content-type":"application/json"},"value":{"type":"update","data":{"b":1,"a":"\u00e9\n"},"event_id":"7"}}`,
 		},
 		{
+			name: "declared JSON: copied as is, spaces kept",
+			rec:  rec("d", "k", `{"a": [1, 2], "s": "x  y"}`, "content-type", "application/json"),
+			want: `{"destination":"d","key":"k","headers":{"content-type":"application/json"},"value":{"a": [1, 2], "s": "x  y"}}`,
+		},
+		{
+			name: "declared JSON with line breaks: compacted",
+			rec:  rec("d", "k", "{\r\n  \"a\" : [1, 2],\n  \"s\": \"x\\ny\"\n}", "content-type", "application/json"),
+			want: `{"destination":"d","key":"k","headers":{"content-type":"application/json"},"value":{"a":[1,2],"s":"x\ny"}}`,
+		},
+		{
+			name: "declared JSON but empty: an empty string",
+			rec:  rec("d", "k", "", "content-type", "application/json"),
+			want: `{"destination":"d","key":"k","headers":{"content-type":"application/json"},"value":""}`,
+		},
+		{
 			name: "whitespace outside strings removed",
 			rec:  rec("d", "k", "{\n  \"a\" : [1, 2],\n  \"s\": \"x  y\"\n}\n"),
 			want: `{"destination":"d","key":"k","headers":{},"value":{"a":[1,2],"s":"x  y"}}`,
