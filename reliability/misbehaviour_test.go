@@ -248,6 +248,6 @@ func TestUpstreamMisbehaviour(t *testing.T) {
 	tl = count(ctl.ids(), cr)
 	checkExactlyOnce(t, "control", tl)
 	all.add(tl)
-	record(t, Row{Scenario: "4. Upstream misbehaviour (16 faults + 64 MiB lines, SSE and WebSocket → file)", Runs: len(cases) + 1,
+	record(t, Row{Scenario: "4. Upstream misbehaviour (" + strconv.Itoa(len(cases)) + " faults + 64 MiB lines, SSE and WebSocket → file)", Runs: len(cases) + 1,
 		Sent: all.sent, InBroker: all.inBroker, Lost: all.lost, Duplicated: all.dup})
 }
