@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/restless-stream/ingest/internal/testproc"
 )
 
 // seen collects every byte of output of the suite (process output, metrics,
@@ -43,40 +44,14 @@ func scan(t *testing.T, what, text string) {
 	}
 }
 
-// output is a process stream that wakes waiters on each write.
-type output struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-}
-
-func newOutput() *output { return &output{changed: make(chan struct{})} }
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.buf.Write(p)
-	close(o.changed)
-	o.changed = make(chan struct{})
-	return len(p), nil
-}
-
-func (o *output) snapshot() (string, <-chan struct{}) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String(), o.changed
-}
-
-func (o *output) String() string { s, _ := o.snapshot(); return s }
-
 // proc is one run of the ingest binary.
 type proc struct {
 	t      *testing.T
 	name   string
 	cmd    *exec.Cmd
 	cancel context.CancelFunc
-	stdout *output
-	stderr *output
+	stdout *testproc.Output
+	stderr *testproc.Output
 	done   chan struct{}
 	code   int
 	http   string // host:port of the metrics server, once known
@@ -97,7 +72,7 @@ func start(t *testing.T, timeout time.Duration, env map[string]string, args ...s
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &proc{t: t, name: strings.Join(args, " "), cmd: cmd, cancel: cancel, stdout: newOutput(), stderr: newOutput(), done: make(chan struct{})}
+	p := &proc{t: t, name: strings.Join(args, " "), cmd: cmd, cancel: cancel, stdout: testproc.NewOutput(), stderr: testproc.NewOutput(), done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -190,8 +165,8 @@ func (p *proc) waitOutput(re *regexp.Regexp, timeout time.Duration) []string {
 	p.t.Helper()
 	deadline := time.After(timeout)
 	for {
-		out, ch1 := p.stdout.snapshot()
-		errOut, ch2 := p.stderr.snapshot()
+		out, ch1 := p.stdout.Snapshot()
+		errOut, ch2 := p.stderr.Snapshot()
 		if m := re.FindStringSubmatch(out); m != nil {
 			return m
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/restless-stream/ingest/emulator"
+	"github.com/restless-stream/ingest/internal/testproc"
 )
 
 // The binary under test, built once per test run.
@@ -57,38 +57,12 @@ func ingestBinary(t *testing.T) string {
 	return buildPath
 }
 
-// output collects a stream of the process and wakes waiters on each write.
-type output struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-}
-
-func newOutput() *output { return &output{changed: make(chan struct{})} }
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.buf.Write(p)
-	close(o.changed)
-	o.changed = make(chan struct{})
-	return len(p), nil
-}
-
-func (o *output) snapshot() (string, <-chan struct{}) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String(), o.changed
-}
-
-func (o *output) String() string { s, _ := o.snapshot(); return s }
-
 // proc is a running ingest process.
 type proc struct {
 	t       *testing.T
 	cmd     *exec.Cmd
-	stdout  *output
-	stderr  *output
+	stdout  *testproc.Output
+	stderr  *testproc.Output
 	done    chan struct{}
 	code    int
 	secrets []string
@@ -108,7 +82,7 @@ func startIngest(t *testing.T, env map[string]string, secrets []string, args ...
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &proc{t: t, cmd: cmd, stdout: newOutput(), stderr: newOutput(), done: make(chan struct{}), secrets: secrets}
+	p := &proc{t: t, cmd: cmd, stdout: testproc.NewOutput(), stderr: testproc.NewOutput(), done: make(chan struct{}), secrets: secrets}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start ingest: %v", err)
@@ -174,8 +148,8 @@ func (p *proc) waitOutput(re *regexp.Regexp, timeout time.Duration) []string {
 	p.t.Helper()
 	deadline := time.After(timeout)
 	for {
-		out, ch1 := p.stdout.snapshot()
-		errOut, ch2 := p.stderr.snapshot()
+		out, ch1 := p.stdout.Snapshot()
+		errOut, ch2 := p.stderr.Snapshot()
 		if m := re.FindStringSubmatch(out); m != nil {
 			return m
 		}
