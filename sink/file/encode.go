@@ -22,6 +22,30 @@ var plainASCII = func() (t [256]bool) {
 // encoder builds the lines of one batch. It is not safe for concurrent use.
 type encoder struct {
 	buf []byte
+	// Records of a batch mostly repeat their destination, key and header
+	// names and many header values (often the very same strings): the last
+	// encoding of each is kept and copied when the string is equal again.
+	dest, key memo
+	hdrs      [2 * maxMemoHeaders]memo // name, value of header i at 2i, 2i+1
+}
+
+// maxMemoHeaders is how many leading headers of a record are memoised.
+const maxMemoHeaders = 8
+
+// memo is the JSON string encoding of s.
+type memo struct {
+	s   string
+	enc []byte
+}
+
+// appendMemo appends s as a JSON string, reusing m's encoding when s is the
+// string m last encoded.
+func appendMemo(dst []byte, m *memo, s string) []byte {
+	if m.enc == nil || m.s != s {
+		m.s = s
+		m.enc = appendString(m.enc[:0], s)
+	}
+	return append(dst, m.enc...)
 }
 
 // appendLine appends the JSON line of r, newline included, to dst.
@@ -31,12 +55,12 @@ type encoder struct {
 // (the value must stay byte for byte apart from whitespace).
 func (e *encoder) appendLine(dst []byte, r *ingest.Record) []byte {
 	dst = append(dst, `{"destination":`...)
-	dst = appendString(dst, r.Dest)
+	dst = appendMemo(dst, &e.dest, r.Dest)
 	dst = append(dst, `,"key":`...)
 	if r.Key == nil {
 		dst = append(dst, "null"...)
 	} else {
-		dst = appendString(dst, view(r.Key))
+		dst = appendMemo(dst, &e.key, view(r.Key))
 	}
 	dst = append(dst, `,"headers":{`...)
 	first, trusted := true, false
@@ -51,6 +75,12 @@ func (e *encoder) appendLine(dst []byte, r *ingest.Record) []byte {
 			dst = append(dst, ',')
 		}
 		first = false
+		if i < maxMemoHeaders {
+			dst = appendMemo(dst, &e.hdrs[2*i], h.Key)
+			dst = append(dst, ':')
+			dst = appendMemo(dst, &e.hdrs[2*i+1], h.Value)
+			continue
+		}
 		dst = appendString(dst, h.Key)
 		dst = append(dst, ':')
 		dst = appendString(dst, h.Value)
