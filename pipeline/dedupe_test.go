@@ -153,6 +153,75 @@ func TestWindowGrowth(t *testing.T) {
 	}
 }
 
+// TestWindowGrowsWrapped checks growth of a ring that wrapped because ids
+// expired before it filled: every id stays findable through each growth,
+// whichever part of the ring moves, and a mapped ring grows in place.
+func TestWindowGrowsWrapped(t *testing.T) {
+	const s = int64(time.Second)
+	for _, heap := range []bool{false, true} {
+		for _, size := range []int{2100, 3000} {
+			for _, h := range []int{1, 300, 512, 513, 1000, 1023} {
+				t.Run(fmt.Sprintf("heap=%v/size=%d/head=%d", heap, size, h), func(t *testing.T) {
+					w := newWindow(size, 10*s)
+					w.heap = heap
+					defer w.close()
+					type rec struct {
+						id string
+						at int64
+					}
+					var live, gone []rec
+					add := func(id string, at int64) {
+						w.Add(fingerprintOf(id), at)
+						live = append(live, rec{id, at})
+						for len(live) > 0 && (len(live) > size || modelForgets(live[0].at, at, 10*s)) {
+							gone, live = append(gone, live[0]), live[1:]
+						}
+					}
+					check := func(now int64) {
+						t.Helper()
+						if w.Len() != len(live) {
+							t.Fatalf("Len = %d, want %d", w.Len(), len(live))
+						}
+						for _, r := range live {
+							if !w.Contains(fingerprintOf(r.id), now) {
+								t.Fatalf("id %s lost (capacity %d, head %d)", r.id, len(w.fps), w.head)
+							}
+						}
+						for _, r := range gone {
+							if w.Contains(fingerprintOf(r.id), now) {
+								t.Fatalf("id %s remembered after it was forgotten", r.id)
+							}
+						}
+					}
+					for i := range h {
+						add("a"+strconv.Itoa(i), 0)
+					}
+					for i := range initialWindow - h {
+						add("b"+strconv.Itoa(i), 5*s)
+					}
+					ring := &w.fps[0]
+					// The a ids expire: the ring's oldest entry is at h and
+					// the next ids wrap around to its start.
+					for i := 0; i < size+100; i++ {
+						c := len(w.fps)
+						add("c"+strconv.Itoa(i), 12*s)
+						if len(w.fps) != c || i == 0 {
+							check(12 * s)
+						}
+					}
+					check(12 * s)
+					if moved := &w.fps[0] != ring; moved != heap {
+						t.Fatalf("ring moved = %v with heap = %v", moved, heap)
+					}
+					if got, want := w.bytes(), 28*size; got != want {
+						t.Fatalf("full window of %d holds %d bytes, want %d", size, got, want)
+					}
+				})
+			}
+		}
+	}
+}
+
 // TestWindowClose checks that a closed window has given its memory back,
 // keeps no view into it, and refuses any later use instead of touching it.
 func TestWindowClose(t *testing.T) {
