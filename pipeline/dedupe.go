@@ -33,22 +33,17 @@ const maxWindow = 1 << 30
 // Memory: an entry is 20 bytes in the ring (the 16-byte fingerprint and a
 // 4-byte time) plus 2 uint32 slots of an open-addressing index (linear
 // probing, load ≤ 1/2, backward-shift deletion, a slot count of exactly
-// twice the ring's capacity): 28 bytes per id. Ring and index live in two
-// regions (region.go), off the Go heap where the system allows, and are
-// allocated at the first Add, so a lane that never publishes costs nothing.
+// twice the ring's): 28 bytes per id. Ring and index live in one region
+// (region.go), off the Go heap where the system allows, and are allocated at
+// the first Add, so a lane that never publishes costs nothing.
 //
-// The ring's capacity grows by doubling up to size as ids come, and the
-// index with it: each growth builds an index twice as large in a new region
-// and frees the old one at once. A mapped ring region is reserved at the
-// full size at the first Add and the capacity grows in place: the kernel
-// backs only the pages written, and a ring of capacity c writes only its
-// first c slots, so growing costs no copy (a ring that wrapped, because ids
-// expired before it filled, moves its shorter wrapped part into the new
-// room). Only the index is rebuilt: ids hash to slots all over it, so an
-// index sized for a full window would soon be touched in every page (800 KB
-// at 100000 ids) by a quiet stream, where a grown one stays as small as its
-// ids. A ring from the heap is reallocated at each growth instead, which
-// keeps quiet streams cheap there.
+// The ring and index grow by doubling up to size, each growth moving the
+// entries into a new region and freeing the old one at once. Reserving the
+// whole ring up front would not be enough to skip that: ids hash to slots
+// all over the index, so a quiet stream would soon touch every page of an
+// index sized for a full window (800 KB at 100000 ids), where a grown one
+// stays as small as its ids. Growth is also what keeps quiet streams cheap
+// where regions come from the heap.
 //
 // Time is kept in whole seconds from the window's epoch (the second of its
 // first Add), as a uint32: an id is remembered at least ttl after its
@@ -65,8 +60,7 @@ type window struct {
 	epoch int64 // unix second of the first Add
 	heap  bool  // regions from the heap even where mmap works (tests)
 
-	mem    region // the ring: room for cap(fps) entries
-	idxMem region // the index
+	mem    region
 	closed bool
 	fps    []fingerprint // ring: fps[(head+i)%len(fps)] for i < n, oldest first
 	ats    []uint32      // seconds since epoch of each ring entry
@@ -85,9 +79,8 @@ func newWindow(size int, ttlNanos int64) *window {
 // Len returns the number of remembered ids.
 func (w *window) Len() int { return w.n }
 
-// bytes returns the size of the window's regions (address space; a mapped
-// ring is resident only as far as its capacity).
-func (w *window) bytes() int { return len(w.mem.b) + len(w.idxMem.b) }
+// bytes returns the size of the window's region.
+func (w *window) bytes() int { return len(w.mem.b) }
 
 // seconds returns the whole unix seconds of unix nanoseconds now.
 func seconds(now int64) int64 {
@@ -98,66 +91,25 @@ func seconds(now int64) int64 {
 	return s
 }
 
-// resize gives the ring a capacity of c entries and the index 2c slots.
-//
-// Where the ring's region has room for c entries (a mapped ring has room
-// for size), the ring grows in place: when it wraps, the shorter of its two
-// parts moves so that it is contiguous modulo c again. Otherwise the ring
-// moves, oldest first, into a new region and the old one is freed. Either
-// way the index is rebuilt in a new region and the old index freed.
+// resize moves the entries, oldest first, into a new region with a ring of
+// capacity c and an index of 2c slots, and frees the old region.
 func (w *window) resize(c int) {
-	if c <= cap(w.fps) {
-		old := len(w.fps)
-		fps, ats := w.fps[:c], w.ats[:c]
-		if wrapped := w.head + w.n - old; wrapped > 0 {
-			// The entries are at [head, old) and then [0, wrapped).
-			if wrapped <= c-old && wrapped <= old-w.head {
-				copy(fps[old:], fps[:wrapped])
-				copy(ats[old:], ats[:wrapped])
-			} else {
-				h := w.head + c - old
-				copy(fps[h:], fps[w.head:old])
-				copy(ats[h:], ats[w.head:old])
-				w.head = h
-			}
-		}
-		w.fps, w.ats = fps, ats
-	} else {
-		mem, room := w.ringRegion(c)
-		fps := view[fingerprint](mem, 0, room)[:c]
-		ats := view[uint32](mem, 16*room, room)[:c]
-		for i := 0; i < w.n; i++ {
-			j := (w.head + i) % len(w.fps)
-			fps[i], ats[i] = w.fps[j], w.ats[j]
-		}
-		w.mem.free()
-		w.mem, w.fps, w.ats, w.head = mem, fps, ats, 0
-	}
 	slots := 2 * c
-	idxMem := allocRegion(4*slots, w.heap)
-	w.idxMem.free()
-	w.idxMem = idxMem
-	w.table = view[uint32](idxMem, 0, slots)
+	fpsOff, atsOff, tableOff := 0, 16*c, 20*c
+	mem := allocRegion(tableOff+4*slots, w.heap)
+	fps := view[fingerprint](mem, fpsOff, c)
+	ats := view[uint32](mem, atsOff, c)
+	for i := 0; i < w.n; i++ {
+		j := (w.head + i) % len(w.fps)
+		fps[i], ats[i] = w.fps[j], w.ats[j]
+	}
+	w.mem.free()
+	w.mem, w.fps, w.ats, w.head = mem, fps, ats, 0
+	w.table = view[uint32](mem, tableOff, slots)
 	w.slots = uint64(slots)
 	for i := 0; i < w.n; i++ {
-		j := w.head + i
-		if j >= c {
-			j -= c
-		}
-		w.insertIndex(w.fps[j], uint32(j))
+		w.insertIndex(fps[i], uint32(i))
 	}
-}
-
-// ringRegion returns a new region for a ring of capacity c, and the number
-// of entries it has room for: the full size where it can be mapped (its
-// pages are backed only as the capacity reaches them), c on the heap.
-func (w *window) ringRegion(c int) (region, int) {
-	if !w.heap {
-		if b, err := mapRegion(20 * w.size); err == nil {
-			return region{b: b, mapped: true}, w.size
-		}
-	}
-	return allocRegion(20*c, true), c
 }
 
 // close frees the window's memory. The window must not be used afterwards:
@@ -165,7 +117,6 @@ func (w *window) ringRegion(c int) (region, int) {
 func (w *window) close() {
 	w.fps, w.ats, w.table, w.slots, w.head, w.n = nil, nil, nil, 0, 0, 0
 	w.mem.free()
-	w.idxMem.free()
 	w.closed = true
 }
 

@@ -68,9 +68,7 @@
 // resident memory per id). Ring and index live outside the Go heap, in
 // memory from mmap where the system has it, so that they do not raise the
 // garbage collector's heap target; they grow by doubling from 1024 ids up
-// to Size as ids come (a mapped ring is reserved at Size at once and backed
-// by memory only as it fills, so it grows without being copied; the index
-// is rebuilt at each doubling), and are unmapped when the lane ends. A false
+// to Size as ids come, and are unmapped when the lane ends. A false
 // duplicate needs a 128-bit collision: below 1e-22 over a year of events at
 // 1000/s with a million ids remembered, where 64 bits would give about 1 in
 // 600.

@@ -2,8 +2,8 @@ package pipeline
 
 import "unsafe"
 
-// A region is a block of pointer-free memory holding part of a dedupe
-// window: its ring of fingerprints and times, or its index.
+// A region is a block of pointer-free memory holding one dedupe window: its
+// ring of fingerprints and times, and its index.
 //
 // Where the operating system allows it (region_mmap.go), a region is an
 // anonymous private mapping from mmap, outside the Go heap, the technique of
@@ -20,7 +20,7 @@ import "unsafe"
 //     reserved for it either).
 //
 // The memory holds no Go pointers, so the collector need not see it. It is
-// given back with munmap when the window moves to a larger region and
+// given back with munmap when the window grows into a larger region and
 // when the window is closed (its lane ended); nothing keeps a slice into it
 // after that, the window drops its views first.
 //
