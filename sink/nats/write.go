@@ -44,6 +44,7 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 	opts := []jetstream.PublishOpt{jetstream.WithStallWait(stall)}
 
 	futures := make([]jetstream.PubAckFuture, len(recs))
+	probe := s.careful.Load()
 	for i := range recs {
 		r := &recs[i]
 		if err := ctx.Err(); err != nil {
@@ -52,6 +53,21 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 		}
 		if err := validSubject(r.Dest, false); err != nil {
 			fail(i, &ingest.PermanentError{Err: fmt.Errorf("nats: record subject: %w", err)})
+			continue
+		}
+		if probe {
+			// After a failure: one record first, acknowledged, then the rest.
+			probe = false
+			if err := s.publishOne(ctx, r); err != nil {
+				err = s.publishError(r.Dest, err)
+				for j := i; j < len(recs); j++ {
+					if errs == nil || errs[j] == nil {
+						fail(j, err)
+					}
+				}
+				s.careful.Store(true)
+				return errs
+			}
 			continue
 		}
 		f, err := s.js.PublishMsgAsync(newMsg(r), opts...)
@@ -80,7 +96,26 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 		}
 	}
 	if errs != nil {
+		s.careful.Store(true)
 		return errs
+	}
+	s.careful.Store(false)
+	return nil
+}
+
+// publishOne publishes r and waits for its acknowledgement.
+func (s *Sink) publishOne(ctx context.Context, r *ingest.Record) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.AckTimeout)
+		defer cancel()
+	}
+	ack, err := s.js.PublishMsg(ctx, newMsg(r))
+	if err != nil {
+		return err
+	}
+	if ack.Duplicate {
+		s.duplicates.Add(1)
 	}
 	return nil
 }
