@@ -3,6 +3,7 @@ package reliability
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -163,25 +164,14 @@ func (p *proc) wait(timeout time.Duration) int {
 // waitOutput waits until re matches stdout or stderr.
 func (p *proc) waitOutput(re *regexp.Regexp, timeout time.Duration) []string {
 	p.t.Helper()
-	deadline := time.After(timeout)
-	for {
-		out, ch1 := p.stdout.Snapshot()
-		errOut, ch2 := p.stderr.Snapshot()
-		if m := re.FindStringSubmatch(out); m != nil {
-			return m
-		}
-		if m := re.FindStringSubmatch(errOut); m != nil {
-			return m
-		}
-		select {
-		case <-ch1:
-		case <-ch2:
-		case <-p.done:
-			p.t.Fatalf("ingest %s exited (code %d) before printing %q", p.name, p.code, re)
-		case <-deadline:
-			p.t.Fatalf("ingest %s did not print %q within %v", p.name, re, timeout)
-		}
+	m, err := testproc.WaitMatch(re, timeout, p.done, p.stdout, p.stderr)
+	if errors.Is(err, testproc.ErrExited) {
+		p.t.Fatalf("ingest %s exited (code %d) before printing %q", p.name, p.code, re)
 	}
+	if err != nil {
+		p.t.Fatalf("ingest %s did not print %q within %v", p.name, re, timeout)
+	}
+	return m
 }
 
 // get fetches a path of the metrics server; the body is scanned for secrets.

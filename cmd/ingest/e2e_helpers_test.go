@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -146,25 +147,14 @@ func (p *proc) signal(sig syscall.Signal) {
 // waitOutput waits until re matches stdout or stderr and returns the match.
 func (p *proc) waitOutput(re *regexp.Regexp, timeout time.Duration) []string {
 	p.t.Helper()
-	deadline := time.After(timeout)
-	for {
-		out, ch1 := p.stdout.Snapshot()
-		errOut, ch2 := p.stderr.Snapshot()
-		if m := re.FindStringSubmatch(out); m != nil {
-			return m
-		}
-		if m := re.FindStringSubmatch(errOut); m != nil {
-			return m
-		}
-		select {
-		case <-ch1:
-		case <-ch2:
-		case <-p.done:
-			p.t.Fatalf("ingest exited (code %d) before printing %q", p.code, re)
-		case <-deadline:
-			p.t.Fatalf("ingest did not print %q within %v", re, timeout)
-		}
+	m, err := testproc.WaitMatch(re, timeout, p.done, p.stdout, p.stderr)
+	if errors.Is(err, testproc.ErrExited) {
+		p.t.Fatalf("ingest exited (code %d) before printing %q", p.code, re)
 	}
+	if err != nil {
+		p.t.Fatalf("ingest did not print %q within %v", re, timeout)
+	}
+	return m
 }
 
 // waitUntil polls cond until it holds; for state outside the process (files,
