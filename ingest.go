@@ -39,6 +39,10 @@ type Record struct {
 	Headers []Header
 	// Value is the payload, byte for byte. Sinks must not modify it.
 	Value []byte
+	// JSONValue promises that Value is valid JSON in valid UTF-8 (the
+	// pipeline sets it for events its decoder validated), so a sink that
+	// embeds it in JSON need not validate it again. False promises nothing.
+	JSONValue bool
 }
 
 // Header is one record header.

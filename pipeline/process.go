@@ -229,6 +229,7 @@ func (p *processor) process(f ingest.Frame, it *item) {
 	r := &it.rec
 	r.Dest = p.cfg.Destination
 	r.Value = f.Data
+	r.JSONValue = true // DecodeEvent validated all of it
 	h := p.headers(headersPerRecord)
 	h = append(h, ingest.Header{Key: ingest.HeaderStream, Value: p.cfg.Name})
 	if ev.EventID != "" {

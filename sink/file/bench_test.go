@@ -27,7 +27,8 @@ func benchRecords() []ingest.Record {
 				{Key: ingest.HeaderVerified, Value: "true"},
 				{Key: ingest.HeaderContentType, Value: ingest.ContentTypeJSON},
 			},
-			Value: fmt.Appendf(nil, value, i),
+			Value:     fmt.Appendf(nil, value, i),
+			JSONValue: true,
 		}
 	}
 	return recs

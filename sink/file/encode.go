@@ -38,6 +38,16 @@ type memo struct {
 	enc []byte
 }
 
+// appendMemoBytes is appendMemo for a byte slice the caller may reuse: the
+// memo keeps its own copy.
+func appendMemoBytes(dst []byte, m *memo, b []byte) []byte {
+	if m.enc == nil || m.s != view(b) {
+		m.s = string(b)
+		m.enc = appendString(m.enc[:0], m.s)
+	}
+	return append(dst, m.enc...)
+}
+
 // appendMemo appends s as a JSON string, reusing m's encoding when s is the
 // string m last encoded.
 func appendMemo(dst []byte, m *memo, s string) []byte {
@@ -60,16 +70,13 @@ func (e *encoder) appendLine(dst []byte, r *ingest.Record) []byte {
 	if r.Key == nil {
 		dst = append(dst, "null"...)
 	} else {
-		dst = appendMemo(dst, &e.key, view(r.Key))
+		dst = appendMemoBytes(dst, &e.key, r.Key)
 	}
 	dst = append(dst, `,"headers":{`...)
-	first, trusted := true, false
+	first := true
 	for i, h := range r.Headers {
 		if shadowed(r.Headers, i) {
 			continue
-		}
-		if h.Key == ingest.HeaderContentType && h.Value == ingest.ContentTypeJSON {
-			trusted = true
 		}
 		if !first {
 			dst = append(dst, ',')
@@ -86,8 +93,11 @@ func (e *encoder) appendLine(dst []byte, r *ingest.Record) []byte {
 		dst = appendString(dst, h.Value)
 	}
 	dst = append(dst, `},"value":`...)
-	if trusted && len(r.Value) > 0 {
-		dst = appendTrustedJSON(dst, r.Value)
+	if r.JSONValue && len(r.Value) > 0 && bytes.IndexByte(r.Value, '\n') < 0 && bytes.IndexByte(r.Value, '\r') < 0 {
+		// Declared valid JSON and on one line already: copied as is, since
+		// validating it again would cost as much as writing and syncing
+		// the batch. Anything else is checked (and compacted) below.
+		dst = append(dst, r.Value...)
 	} else {
 		dst = e.appendValue(dst, r.Value)
 	}
@@ -120,20 +130,6 @@ func (e *encoder) appendValue(dst, v []byte) []byte {
 		}
 	}
 	return appendString(dst, view(v))
-}
-
-// appendTrustedJSON embeds v, which its record declares valid JSON (header
-// content-type: application/json; the pipeline sets it only on events its
-// decoder validated, dead letters never carry it). Validating it again would
-// cost as much as writing and syncing the batch, so v is copied as is; only a
-// value with line breaks, which a JSON line cannot hold, is compacted. A
-// record that declares JSON and is not would make a line that readers skip
-// as unparseable.
-func appendTrustedJSON(dst, v []byte) []byte {
-	if bytes.IndexByte(v, '\n') < 0 && bytes.IndexByte(v, '\r') < 0 {
-		return append(dst, v...)
-	}
-	return appendCompact(dst, v)
 }
 
 // appendString appends s as a JSON string. Control characters are escaped,

@@ -8,11 +8,9 @@
 // The value is embedded unchanged when it is valid JSON in valid UTF-8, except
 // that whitespace outside strings is removed (nothing is re-escaped or
 // reordered); other bytes are written as a JSON string, with invalid UTF-8
-// replaced by U+FFFD. A record whose header content-type is application/json
-// declares its value valid JSON (the pipeline sets it only on events its
-// decoder validated): such a value is not validated again, and is copied as
-// is unless it holds line breaks, which are compacted away. A nil key is
-// written as null. Header values are strings;
+// replaced by U+FFFD. A value whose record sets ingest.Record.JSONValue (the
+// pipeline does so for events its decoder validated) is not validated again
+// when it holds no line break. A nil key is written as null. Header values are strings;
 // when two headers share a name, the last one wins, since a JSON object holds
 // one value per name.
 //

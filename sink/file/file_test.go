@@ -41,18 +41,28 @@ func TestLineFormat(t *testing.T) {
 		},
 		{
 			name: "declared JSON: copied as is, spaces kept",
-			rec:  rec("d", "k", `{"a": [1, 2], "s": "x  y"}`, "content-type", "application/json"),
-			want: `{"destination":"d","key":"k","headers":{"content-type":"application/json"},"value":{"a": [1, 2], "s": "x  y"}}`,
+			rec:  jsonRec(rec("d", "k", `{"a": [1, 2], "s": "x  y"}`)),
+			want: `{"destination":"d","key":"k","headers":{},"value":{"a": [1, 2], "s": "x  y"}}`,
 		},
 		{
 			name: "declared JSON with line breaks: compacted",
-			rec:  rec("d", "k", "{\r\n  \"a\" : [1, 2],\n  \"s\": \"x\\ny\"\n}", "content-type", "application/json"),
-			want: `{"destination":"d","key":"k","headers":{"content-type":"application/json"},"value":{"a":[1,2],"s":"x\ny"}}`,
+			rec:  jsonRec(rec("d", "k", "{\r\n  \"a\" : [1, 2],\n  \"s\": \"x\\ny\"\n}")),
+			want: `{"destination":"d","key":"k","headers":{},"value":{"a":[1,2],"s":"x\ny"}}`,
+		},
+		{
+			name: "declared JSON that is not, with a line break: a string",
+			rec:  jsonRec(rec("d", "k", "{\"a\n")),
+			want: `{"destination":"d","key":"k","headers":{},"value":"{\"a\n"}`,
 		},
 		{
 			name: "declared JSON but empty: an empty string",
-			rec:  rec("d", "k", "", "content-type", "application/json"),
-			want: `{"destination":"d","key":"k","headers":{"content-type":"application/json"},"value":""}`,
+			rec:  jsonRec(rec("d", "k", "")),
+			want: `{"destination":"d","key":"k","headers":{},"value":""}`,
+		},
+		{
+			name: "content-type alone promises nothing",
+			rec:  rec("d", "k", "{\"a\"", "content-type", "application/json"),
+			want: `{"destination":"d","key":"k","headers":{"content-type":"application/json"},"value":"{\"a\""}`,
 		},
 		{
 			name: "whitespace outside strings removed",
@@ -388,6 +398,8 @@ func FuzzScanJSON(f *testing.F) {
 	})
 }
 
+func jsonRec(r ingest.Record) ingest.Record { r.JSONValue = true; return r }
+
 // TestEncoderMemoMatchesFreshEncoding: an encoder reused across records (its
 // memoised destinations, keys and headers) writes exactly what a fresh one
 // writes for each record.
@@ -402,6 +414,17 @@ func TestEncoderMemoMatchesFreshEncoding(t *testing.T) {
 		rec("restless.a", "a", `{"n":6}`, "a", "1", "b", "2", "c", "3", "d", "4", "e", "5", "f", "6", "g", "7", "h", "8", "i", "9x", "j", "10"),
 	}
 	var reused encoder
+	// A key buffer the caller rewrites between records must not leave a
+	// stale encoding behind.
+	key := []byte("k1")
+	r1 := rec("d", "", `1`)
+	r1.Key = key
+	first := string(reused.appendLine(nil, &r1))
+	copy(key, "k2")
+	second := string(reused.appendLine(nil, &r1))
+	if !strings.Contains(first, `"key":"k1"`) || !strings.Contains(second, `"key":"k2"`) {
+		t.Fatalf("rewritten key buffer:\n%s%s", first, second)
+	}
 	for i := range recs {
 		var fresh encoder
 		want := string(fresh.appendLine(nil, &recs[i]))
