@@ -157,13 +157,15 @@ type Sink struct {
 	js         jetstream.JetStream // nil in core mode
 	duplicates atomic.Uint64
 	closed     atomic.Bool
-	// careful is set after a disconnect or a failed record, and cleared by a
-	// Write that succeeds whole: while it is set, a Write publishes its first
-	// record alone and waits for its acknowledgement before sending the rest,
-	// so that records of one Write cannot be stored after a later one that
-	// got through first (a server that is back but whose stream is not
-	// ready yet refuses the first publishes and accepts the next).
-	careful atomic.Bool
+	// troubles counts disconnects and Writes with a failed record; calm is
+	// the count a Write that succeeded whole had seen when it started.
+	// While they differ, a Write publishes its first record alone and waits
+	// for its acknowledgement before sending the rest, so that a server that
+	// is back but whose stream is not ready yet (it refuses the first
+	// publishes and accepts the next) cannot store a Write out of order.
+	// Counters rather than a flag: a success must not clear a failure that
+	// another lane met while it was writing.
+	troubles, calm atomic.Uint64
 }
 
 // New connects, and in JetStream mode makes sure the stream exists. The
@@ -181,7 +183,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(cfg.ReconnectWait),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			s.careful.Store(true)
+			s.troubles.Add(1)
 			s.state(ingest.StateChange{State: ingest.StateReconnecting, Err: err})
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) {

@@ -337,3 +337,56 @@ func TestCoreWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestCarefulAfterTrouble: after a Write with a failed record, the next Write
+// publishes its first record alone and sends nothing more when it fails, so
+// nothing of that Write can be stored ahead of it; a Write that succeeds whole
+// ends the careful mode.
+func TestCarefulAfterTrouble(t *testing.T) {
+	url := sharedServer(t)
+	cfg, base := testConfig(t, url)
+	s := newSink(t, cfg)
+	nowhere := "nostream" + uniqueID(t) // no stream listens here
+	ctx := context.Background()
+	firstFails := func(from int) []ingest.Record {
+		recs := records(base+".ok", "s", from, 3)
+		recs[0].Dest = nowhere
+		return recs
+	}
+	stored := func() int { return len(storedMsgs(t, s)) }
+
+	// Calm: the records after a failed one are sent and stored.
+	if err := s.Write(ctx, firstFails(0)); err == nil {
+		t.Fatal("a record for a subject without stream succeeded")
+	}
+	if n := stored(); n != 2 {
+		t.Fatalf("calm Write stored %d records, want 2", n)
+	}
+	// Careful after that failure: the first record fails, the rest wait.
+	err := s.Write(ctx, firstFails(10))
+	var werr ingest.WriteErrors
+	if !errors.As(err, &werr) || werr.Count() != 3 {
+		t.Fatalf("careful Write = %v, want all 3 records failed", err)
+	}
+	for i, e := range werr {
+		if ingest.IsPermanent(e) {
+			t.Fatalf("record %d failed for good: %v", i, e)
+		}
+	}
+	if n := stored(); n != 2 {
+		t.Fatalf("careful Write stored %d records after its failed first one", n)
+	}
+	// A whole success ends the careful mode.
+	if err := s.Write(ctx, records(base+".ok", "s", 20, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if n := stored(); n != 5 {
+		t.Fatalf("stored %d, want 5", n)
+	}
+	if err := s.Write(ctx, firstFails(30)); err == nil {
+		t.Fatal("a record for a subject without stream succeeded")
+	}
+	if n := stored(); n != 7 {
+		t.Fatalf("calm again: stored %d, want 7", n)
+	}
+}

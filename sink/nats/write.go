@@ -43,20 +43,27 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 	}
 	opts := []jetstream.PublishOpt{jetstream.WithStallWait(stall)}
 
+	troubles := s.troubles.Load()
+	probe := troubles != s.calm.Load()
+	// Unusable subjects first, so that they fail for good even when the
+	// probe below fails the rest of the Write.
+	for i := range recs {
+		if err := validSubject(recs[i].Dest, false); err != nil {
+			fail(i, &ingest.PermanentError{Err: fmt.Errorf("nats: record subject: %w", err)})
+		}
+	}
 	futures := make([]jetstream.PubAckFuture, len(recs))
-	probe := s.careful.Load()
 	for i := range recs {
 		r := &recs[i]
+		if errs != nil && errs[i] != nil {
+			continue
+		}
 		if err := ctx.Err(); err != nil {
 			fail(i, err)
 			continue
 		}
-		if err := validSubject(r.Dest, false); err != nil {
-			fail(i, &ingest.PermanentError{Err: fmt.Errorf("nats: record subject: %w", err)})
-			continue
-		}
 		if probe {
-			// After a failure: one record first, acknowledged, then the rest.
+			// After trouble: one record first, acknowledged, then the rest.
 			probe = false
 			if err := s.publishOne(ctx, r); err != nil {
 				err = s.publishError(r.Dest, err)
@@ -65,7 +72,7 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 						fail(j, err)
 					}
 				}
-				s.careful.Store(true)
+				s.troubles.Add(1)
 				return errs
 			}
 			continue
@@ -96,22 +103,22 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 		}
 	}
 	if errs != nil {
-		s.careful.Store(true)
+		s.troubles.Add(1)
 		return errs
 	}
-	s.careful.Store(false)
+	s.calm.Store(troubles) // a trouble met meanwhile keeps the next Write careful
 	return nil
 }
 
 // publishOne publishes r and waits for its acknowledgement.
 func (s *Sink) publishOne(ctx context.Context, r *ingest.Record) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.cfg.AckTimeout)
-		defer cancel()
-	}
-	ack, err := s.js.PublishMsg(ctx, newMsg(r))
+	actx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout)
+	defer cancel()
+	ack, err := s.js.PublishMsg(actx, newMsg(r))
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", jetstream.ErrAsyncPublishTimeout, err)
+		}
 		return err
 	}
 	if ack.Duplicate {
