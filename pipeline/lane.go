@@ -267,7 +267,6 @@ func (w *batchWriter) flush(ctx context.Context) error {
 			}
 			if nRefused > 0 {
 				l.dd.release(w.batch, w.idx, refused)
-				l.obs.WriteFailed(nRefused, err)
 			}
 		}
 

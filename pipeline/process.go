@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -141,8 +140,6 @@ func (p *processor) headers(n int) []ingest.Header {
 	return h
 }
 
-var nullJSON = []byte("null")
-
 // process turns frame f into *it. f.Data becomes the record's value without
 // a copy.
 func (p *processor) process(f ingest.Frame, it *item) {
@@ -188,16 +185,9 @@ func (p *processor) process(f ingest.Frame, it *item) {
 			p.reject(it, ingest.ReasonSignatureMissing, "event has no signature", f.Data, ev.EventID)
 			return
 		case ev.Signature != "":
-			data := []byte(ev.Data)
-			if data == nil {
-				data = nullJSON
-			}
-			if err := p.cfg.Verifier.Verify(data, ev.Signature); err != nil {
-				reason := ingest.ReasonSignatureInvalid
-				if errors.Is(err, client.ErrSignatureMissing) {
-					reason = ingest.ReasonSignatureMissing
-				}
-				p.reject(it, reason, err.Error(), f.Data, ev.EventID)
+			// Verify signs absent data as null, as the service does.
+			if err := p.cfg.Verifier.Verify(ev.Data, ev.Signature); err != nil {
+				p.reject(it, ingest.ReasonSignatureInvalid, err.Error(), f.Data, ev.EventID)
 				return
 			}
 			verified = true
