@@ -124,18 +124,6 @@ func Redact(u *url.URL) string {
 	return c.String()
 }
 
-// RedactError replaces the URL inside a *url.Error (as net/http returns)
-// with its redacted form, so err can be reported safely. Apply it to the
-// error as net/http returned it, before wrapping: a wrapping message is
-// fixed when it is made.
-func RedactError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		ue.URL = RedactURL(ue.URL)
-	}
-	return err
-}
-
 // ScrubError returns err with the secrets of rawURL (sensitive query values
 // and the userinfo password, raw and escaped) removed from its message. When
 // something had to be removed the result does not unwrap, since the wrapped

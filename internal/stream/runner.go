@@ -53,12 +53,6 @@ type Dialer interface {
 	Dial(ctx context.Context, cursor string) (Conn, error)
 }
 
-// DialFunc adapts a function to Dialer.
-type DialFunc func(ctx context.Context, cursor string) (Conn, error)
-
-// Dial calls f.
-func (f DialFunc) Dial(ctx context.Context, cursor string) (Conn, error) { return f(ctx, cursor) }
-
 // DefaultQueue is how many events the reading goroutine may hold ready for
 // Next. It bounds memory at (DefaultQueue+1) events per source.
 const DefaultQueue = 4

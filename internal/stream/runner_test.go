@@ -303,11 +303,13 @@ func TestRunnerCloseWhileReadingAndSleeping(t *testing.T) {
 				if name != "never started" {
 					go func() { _, err := r.Next(context.Background()); res <- err }()
 					synctest.Wait()
-				} else {
-					res <- ErrClosed
 				}
 				if err := r.Close(); err != nil {
 					t.Fatal(err)
+				}
+				if name == "never started" {
+					_, err := r.Next(context.Background())
+					res <- err
 				}
 				if err := <-res; !errors.Is(err, ErrClosed) {
 					t.Fatalf("Next after Close: %v", err)
@@ -447,10 +449,6 @@ func TestRedact(t *testing.T) {
 	}
 	if !strings.Contains(got, "url=https") {
 		t.Fatalf("%q lost the harmless query", got)
-	}
-	err := fmt.Errorf("connect: %w", RedactError(&url.Error{Op: "Get", URL: raw, Err: io.EOF}))
-	if strings.Contains(err.Error(), "rs_secret") {
-		t.Fatal(err)
 	}
 }
 

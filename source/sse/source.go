@@ -19,7 +19,7 @@ import (
 )
 
 // DefaultIdleTimeout is the IdleTimeout of a Config that sets none.
-const DefaultIdleTimeout = 60 * time.Second
+const DefaultIdleTimeout = stream.DefaultIdleTimeout
 
 // ErrClosed is returned by Source.Next after Close.
 var ErrClosed = stream.ErrClosed
@@ -129,22 +129,13 @@ func newDialer(cfg Config) (*dialer, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("sse: URL %s is not an http(s):// URL with a host", stream.RedactURL(cfg.URL))
 	}
-	if cfg.IdleTimeout < 0 {
-		return nil, fmt.Errorf("sse: IdleTimeout %v is negative", cfg.IdleTimeout)
+	idle, maxEvent, err := stream.Limits("sse", cfg.IdleTimeout, cfg.MaxEventBytes)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.MaxEventBytes < 0 {
-		return nil, fmt.Errorf("sse: MaxEventBytes %d is negative", cfg.MaxEventBytes)
-	}
-	d := &dialer{u: u, since: cfg.Since, apiKey: cfg.APIKey.Reveal(), client: cfg.HTTPClient,
-		idle: cfg.IdleTimeout, max: cfg.MaxEventBytes}
+	d := &dialer{u: u, since: cfg.Since, apiKey: cfg.APIKey.Reveal(), client: cfg.HTTPClient, idle: idle, max: maxEvent}
 	if d.client == nil {
 		d.client = &http.Client{}
-	}
-	if d.idle == 0 {
-		d.idle = DefaultIdleTimeout
-	}
-	if d.max == 0 {
-		d.max = DefaultMaxEventBytes
 	}
 	return d, nil
 }

@@ -39,8 +39,8 @@ import (
 
 // Defaults of Config, as documented on its fields.
 const (
-	DefaultIdleTimeout   = 60 * time.Second
-	DefaultMaxEventBytes = 4194304
+	DefaultIdleTimeout   = stream.DefaultIdleTimeout
+	DefaultMaxEventBytes = stream.DefaultMaxEventBytes
 )
 
 // ErrClosed is returned by Next after Close.
@@ -133,19 +133,11 @@ func newDialer(cfg Config) (*dialer, error) {
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 		return nil, fmt.Errorf("ws: URL %s is not a ws(s):// URL with a host", stream.RedactURL(raw))
 	}
-	if cfg.IdleTimeout < 0 {
-		return nil, fmt.Errorf("ws: IdleTimeout %v is negative", cfg.IdleTimeout)
+	idle, maxEvent, err := stream.Limits("ws", cfg.IdleTimeout, cfg.MaxEventBytes)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.MaxEventBytes < 0 {
-		return nil, fmt.Errorf("ws: MaxEventBytes %d is negative", cfg.MaxEventBytes)
-	}
-	d := &dialer{u: u, since: cfg.Since, idle: cfg.IdleTimeout, max: cfg.MaxEventBytes, header: http.Header{}}
-	if d.idle == 0 {
-		d.idle = DefaultIdleTimeout
-	}
-	if d.max == 0 {
-		d.max = DefaultMaxEventBytes
-	}
+	d := &dialer{u: u, since: cfg.Since, idle: idle, max: maxEvent, header: http.Header{}}
 	if k := cfg.APIKey.Reveal(); k != "" {
 		d.header.Set("Authorization", "Bearer "+k)
 	}
@@ -223,7 +215,7 @@ func (d *dialer) Dial(ctx context.Context, cursor string) (stream.Conn, error) {
 	if c.wd.Fired() { // fired between Dial returning and the Store
 		ws.CloseNow()
 	}
-	go c.keepalive(cctx, d.idle/2)
+	go c.keepalive(cctx, max(d.idle/2, time.Millisecond)) // a ticker needs a positive period
 	return c, nil
 }
 
