@@ -62,12 +62,11 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 		}
 	}()
 	names := make([]string, len(cfg.Streams))
-	budgets := make([]int, len(cfg.Streams))
 	for i, s := range cfg.Streams {
-		names[i], budgets[i] = s.Name, s.Reconnect.MaxAttempts
+		names[i] = s.Name
 		d.metrics.Stream(s.Name)
 	}
-	d.ready = NewReadiness(names, budgets)
+	d.ready = NewReadiness(names)
 
 	d.api, err = client.New(cfg.Restless.APIKey.Reveal(),
 		client.WithBaseURL(cfg.Restless.BaseURL),
@@ -86,7 +85,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 	}
 	d.sink = s
 	d.ready.SetSink(connected)
-	d.metrics.SetSinkConnected(connected == nil || connected())
+	d.metrics.SetSink(connected)
 
 	if d.store, err = d.openStore(ctx); err != nil {
 		return nil, err

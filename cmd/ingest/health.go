@@ -26,19 +26,17 @@ type Readiness struct {
 }
 
 type streamHealth struct {
-	state       ingest.State
-	attempt     int
-	maxAttempts int // 0 = forever
-	connected   bool
-	lastErr     string
+	state     ingest.State
+	attempt   int
+	connected bool // has connected at least once
+	lastErr   string
 }
 
-// NewReadiness returns a tracker for the named streams; maxAttempts[i] is
-// reconnect.max_attempts of stream i (0 = forever).
-func NewReadiness(names []string, maxAttempts []int) *Readiness {
+// NewReadiness returns a tracker for the named streams.
+func NewReadiness(names []string) *Readiness {
 	r := &Readiness{streams: map[string]*streamHealth{}}
-	for i, n := range names {
-		r.streams[n] = &streamHealth{state: ingest.StateConnecting, maxAttempts: maxAttempts[i]}
+	for _, n := range names {
+		r.streams[n] = &streamHealth{state: ingest.StateConnecting}
 	}
 	return r
 }
@@ -69,14 +67,15 @@ func (r *Readiness) State(stream string, c ingest.StateChange) {
 	}
 }
 
-// streamReady: connected, or reconnecting within budget after having connected,
-// or ended cleanly by its server.
+// ready: connected, or reconnecting after having connected once, or ended
+// cleanly by its server. A source whose reconnect budget runs out reports
+// StateFailed, so reconnecting always means within the budget.
 func (h *streamHealth) ready() bool {
 	switch h.state {
 	case ingest.StateConnected, ingest.StateEnded:
 		return true
 	case ingest.StateReconnecting:
-		return h.connected && (h.maxAttempts == 0 || h.attempt <= h.maxAttempts)
+		return h.connected
 	}
 	return false
 }
@@ -127,7 +126,6 @@ func newHTTPHandler(m *Metrics, r *Readiness) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		rep := r.Report()
-		m.SetSinkConnected(rep.SinkConnected)
 		w.Header().Set("Content-Type", "application/json")
 		if !rep.Ready {
 			w.WriteHeader(http.StatusServiceUnavailable)

@@ -30,7 +30,7 @@ type Metrics struct {
 	reconnects    *prometheus.CounterVec
 	publish       *prometheus.HistogramVec
 	lag           *prometheus.HistogramVec
-	sinkConnected prometheus.Gauge
+	sinkUp        atomic.Pointer[func() bool] // read at every scrape
 
 	mu      sync.Mutex
 	streams map[string]*StreamMetrics
@@ -68,8 +68,14 @@ func NewMetrics() *Metrics {
 		Help:    "now − meta.timestamp of each accepted event.",
 		Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
 	}, []string{"stream"})
-	m.sinkConnected = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: "sink_connected", Help: "1 while the sink is connected to its broker, else 0."})
-	reg.MustRegister(m.connected, m.publish, m.lag, m.sinkConnected, &cursorAgeCollector{m: m})
+	sinkConnected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: "sink_connected", Help: "1 while the sink is connected to its broker, else 0."},
+		func() float64 {
+			if f := m.sinkUp.Load(); f != nil {
+				return b2f((*f)())
+			}
+			return 0
+		})
+	reg.MustRegister(m.connected, m.publish, m.lag, sinkConnected, &cursorAgeCollector{m: m})
 	ver, rev := buildInfo()
 	bi := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: "build_info", Help: "Always 1; labels name the build.", ConstLabels: prometheus.Labels{"version": ver, "commit": rev}})
 	bi.Set(1)
@@ -108,8 +114,14 @@ func (m *Metrics) Stream(name string) *StreamMetrics {
 	return s
 }
 
-// SetSinkConnected sets ingest_sink_connected.
-func (m *Metrics) SetSinkConnected(ok bool) { m.sinkConnected.Set(b2f(ok)) }
+// SetSink makes ingest_sink_connected report connected() at every scrape; nil
+// means a sink that is always connected (file, stdout).
+func (m *Metrics) SetSink(connected func() bool) {
+	if connected == nil {
+		connected = func() bool { return true }
+	}
+	m.sinkUp.Store(&connected)
+}
 
 // StreamMetrics are one stream's series; its methods are the pipeline's
 // StreamObserver and are safe for concurrent use.

@@ -36,8 +36,17 @@ func TestMetricsExposeTheSpecifiedNames(t *testing.T) {
 	s.Checkpointed("42", time.Now().Add(-time.Second))
 	s.State(ingest.StateChange{State: ingest.StateReconnecting, Attempt: 1})
 	s.State(ingest.StateChange{State: ingest.StateConnected})
-	h := newHTTPHandler(m, NewReadiness([]string{"orders"}, []int{0}))
+	sinkUp := false
+	m.SetSink(func() bool { return sinkUp })
+	h := newHTTPHandler(m, NewReadiness([]string{"orders"}))
+	if _, body := get(t, h, "/metrics"); !strings.Contains(body, "ingest_sink_connected 0") {
+		t.Errorf("/metrics lacks ingest_sink_connected 0 while the sink is down")
+	}
+	sinkUp = true // read at the scrape: nothing else has to poll
 	code, body := get(t, h, "/metrics")
+	if !strings.Contains(body, "ingest_sink_connected 1") {
+		t.Errorf("/metrics lacks ingest_sink_connected 1 once the sink is up")
+	}
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d", code)
 	}
@@ -65,7 +74,7 @@ func TestMetricsExposeTheSpecifiedNames(t *testing.T) {
 
 func TestReadiness(t *testing.T) {
 	sinkUp := true
-	r := NewReadiness([]string{"a", "b"}, []int{0, 2})
+	r := NewReadiness([]string{"a", "b"})
 	r.SetSink(func() bool { return sinkUp })
 	h := newHTTPHandler(NewMetrics(), r)
 	ready := func() bool {
@@ -92,7 +101,6 @@ func TestReadiness(t *testing.T) {
 		{"b reconnecting within budget", func() {
 			r.State("b", ingest.StateChange{State: ingest.StateReconnecting, Attempt: 2, Err: errors.New("eof")})
 		}, true},
-		{"b over budget", func() { r.State("b", ingest.StateChange{State: ingest.StateReconnecting, Attempt: 3}) }, false},
 		{"b failed", func() { r.State("b", ingest.StateChange{State: ingest.StateFailed}) }, false},
 		{"b ended", func() { r.State("b", ingest.StateChange{State: ingest.StateEnded}) }, true},
 		{"a reconnecting forever", func() { r.State("a", ingest.StateChange{State: ingest.StateReconnecting, Attempt: 99}) }, true},

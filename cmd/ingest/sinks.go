@@ -77,7 +77,6 @@ func (d *daemon) openNATS(ctx context.Context) (sink, func() bool, error) {
 		urls = []string{emb.ClientURL()}
 		d.log.Info("embedded NATS server with JetStream started", "url", emb.ClientURL(), "dir", n.EmbeddedDir)
 	}
-	sm := d.metrics
 	log := d.log
 	ns, err := natssink.New(ctx, natssink.Config{
 		URLs:            urls,
@@ -90,7 +89,6 @@ func (d *daemon) openNATS(ctx context.Context) (sink, func() bool, error) {
 		CredentialsFile: n.CredentialsFile,
 		TLS:             natssink.TLSConfig{CAFile: n.TLS.CAFile, CertFile: n.TLS.CertFile, KeyFile: n.TLS.KeyFile},
 		OnState: func(c ingest.StateChange) {
-			sm.SetSinkConnected(c.State == ingest.StateConnected)
 			logSinkState(log, "nats", c)
 		},
 	})
