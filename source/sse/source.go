@@ -74,7 +74,8 @@ type Config struct {
 //
 // The cursor of an event is the SSE id in effect, or the event_id read from
 // the data when the stream sends no id. An event with empty data ("data:"
-// alone) is skipped: there is nothing to deliver.
+// alone) is delivered as an empty frame, for the pipeline to count as bad
+// input, as the WebSocket source delivers an empty message.
 type Source struct {
 	r *stream.Runner
 }
@@ -218,11 +219,10 @@ type conn struct {
 }
 
 func (c *conn) Read() (stream.Event, error) {
+	// An event whose data is empty ("data:" alone) is delivered like any
+	// other, as the WebSocket source delivers an empty message: it is not
+	// an event of the protocol, and the pipeline counts it as bad input.
 	ev, tooLarge, err := c.dec.DecodeLimited()
-	for err == nil && ev.Data == "" && !tooLarge {
-		// "data:" alone is no event to deliver; its id stays in effect.
-		ev, tooLarge, err = c.dec.DecodeLimited()
-	}
 	if err != nil {
 		if r, ok := c.dec.Retry(); ok {
 			c.d.retry = r

@@ -403,3 +403,17 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestEmptyEventDelivered: "data:" alone is delivered as an empty frame, as
+// the WebSocket source delivers an empty message, so the pipeline counts it.
+func TestEmptyEventDelivered(t *testing.T) {
+	srv := newServer(t, serve(evt("1", body("1")), evt("2", ""), evt("3", body("3"))))
+	s := open(t, Config{URL: srv.URL})
+	fs, err := readAll(t, s)
+	if !errors.Is(err, ingest.ErrStreamEnded) || len(fs) != 3 {
+		t.Fatalf("%d frames, err %v", len(fs), err)
+	}
+	if f := fs[1]; len(f.Data) != 0 || f.Cursor != "2" {
+		t.Fatalf("empty event: %q, cursor %q", f.Data, f.Cursor)
+	}
+}

@@ -19,7 +19,6 @@
 package ws
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -273,13 +272,18 @@ func (c *conn) Read() (stream.Event, error) {
 	if err != nil {
 		return stream.Event{}, c.readErr(err)
 	}
-	data := bytes.Clone(c.d.buf[:n])
-	if data == nil {
-		data = []byte{}
+	data := make([]byte, n)
+	copy(data, c.d.buf[:n])
+	if cap(c.d.buf) > maxKeptBuffer {
+		c.d.buf = nil // one huge message must not pin its buffer for the stream's life
 	}
 	id, _ := client.EventIDOf(data)
 	return stream.Event{Data: data, Cursor: id, TooLarge: tooLarge}, nil
 }
+
+// maxKeptBuffer is the largest read buffer a connection keeps between
+// messages.
+const maxKeptBuffer = 64 << 10
 
 // readMessage reads at most max+1 bytes of the message into the dialer's
 // buffer; when there are more, it reports tooLarge and discards the rest.
