@@ -54,7 +54,7 @@ func TestBadEvents(t *testing.T) {
 		{sseID: id(11), json: sign(11, `{"pad":"`+strings.Repeat("p", 2*maxEvent)+`"}`), reason: ingest.ReasonTooLarge},
 		{sseID: id(12), json: sign(12, `[{"op":"replace","path":"/total","value":43}]`), eventID: id(12)}, // JSON_PATCH without a base: passed on as received
 		{sseID: id(13), json: fmt.Sprintf(`{"type":"error","meta":{"timestamp":"2026-11-26T10:00:01Z","attempt_id":"a2","status":503,"latency_ms":9,"payload_mode_fallback":null},"data":null,"error":{"message":"upstream down"},"signature":null,"event_id":%q}`, id(13)), eventID: id(13)},
-		{sseID: id(14), json: "", reason: "skip"}, // "data:" alone: nothing to deliver
+		{sseID: id(14), json: "", reason: ingest.ReasonParseError}, // "data:" alone: an empty event, bad input
 		{sseID: id(15), json: sign(15, `{"order":15}`), eventID: id(15)},
 	}
 	last := cat[len(cat)-1].sseID
@@ -118,7 +118,7 @@ func TestBadEvents(t *testing.T) {
 	wantDup := map[string]int{}
 	for _, e := range cat {
 		switch e.reason {
-		case "", "skip":
+		case "":
 		case "duplicate":
 			wantDup["catalogue"]++
 		default:
