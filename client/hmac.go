@@ -65,17 +65,11 @@ func VerifySignature(secret string, payload any, signature string) bool {
 	if err != nil {
 		return false
 	}
-	msg, err := Canonical(nil, raw)
+	v, err := NewVerifier([]string{secret})
 	if err != nil {
-		return false
+		return false // no secret: nothing can match
 	}
-	var want [sha256.Size]byte
-	if !decodeSignature(signature, &want) {
-		return false
-	}
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(msg)
-	return hmac.Equal(m.Sum(nil), want[:])
+	return v.Verify(raw, signature) == nil
 }
 
 func marshalPayload(payload any) ([]byte, error) {
