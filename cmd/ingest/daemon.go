@@ -196,37 +196,30 @@ func (d *daemon) sourceFactory(i int) (func(ctx context.Context, cursor string) 
 	}
 
 	url, key := s.URL, "url"
-	var err error
-	switch {
-	case s.StreamID != "" && ws_:
-		url, err = client.BuildWebSocketURL(base, client.RuntimeTarget{StreamID: s.StreamID})
+	if s.StreamID != "" || s.SessionID != "" {
 		key = "stream_id"
-	case s.StreamID != "":
-		url, err = client.BuildSSEURL(base, client.RuntimeTarget{StreamID: s.StreamID})
-		key = "stream_id"
-	case s.SessionID != "" && ws_:
-		url, err = client.BuildWebSocketURL(base, client.RuntimeTarget{SessionID: s.SessionID})
-		key = "session_id"
-	case s.SessionID != "":
-		url, err = client.BuildSSEURL(base, client.RuntimeTarget{SessionID: s.SessionID})
-		key = "session_id"
-	}
-	if err != nil {
-		return nil, &ConfigError{Errs: []FieldError{{Path: at(key), Msg: err.Error()}}}
-	}
-	if ws_ {
-		return func(_ context.Context, cursor string) (pipeline.Source, error) {
-			src, err := ws.NewSource(ws.Config{URL: url, APIKey: apiKey, Cursor: cursor, Since: s.Since, Reconnect: policy,
-				IdleTimeout: s.IdleTimeout.D(), MaxEventBytes: s.MaxEventBytes, OnState: onState})
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", at(key), err)
-			}
-			return src, nil
-		}, nil
+		if s.SessionID != "" {
+			key = "session_id"
+		}
+		build := client.BuildSSEURL
+		if ws_ {
+			build = client.BuildWebSocketURL
+		}
+		var err error
+		if url, err = build(base, client.RuntimeTarget{StreamID: s.StreamID, SessionID: s.SessionID}); err != nil {
+			return nil, &ConfigError{Errs: []FieldError{{Path: at(key), Msg: err.Error()}}}
+		}
 	}
 	return func(_ context.Context, cursor string) (pipeline.Source, error) {
-		src, err := sse.NewSource(sse.Config{URL: url, APIKey: apiKey, Cursor: cursor, Since: s.Since, Reconnect: policy,
-			IdleTimeout: s.IdleTimeout.D(), MaxEventBytes: s.MaxEventBytes, OnState: onState})
+		var src pipeline.Source
+		var err error
+		if ws_ {
+			src, err = ws.NewSource(ws.Config{URL: url, APIKey: apiKey, Cursor: cursor, Since: s.Since, Reconnect: policy,
+				IdleTimeout: s.IdleTimeout.D(), MaxEventBytes: s.MaxEventBytes, OnState: onState})
+		} else {
+			src, err = sse.NewSource(sse.Config{URL: url, APIKey: apiKey, Cursor: cursor, Since: s.Since, Reconnect: policy,
+				IdleTimeout: s.IdleTimeout.D(), MaxEventBytes: s.MaxEventBytes, OnState: onState})
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", at(key), err)
 		}
