@@ -1,11 +1,13 @@
 package checkpoint
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -229,6 +231,8 @@ func FuzzDecodeFile(f *testing.F) {
 	f.Add(encodeFile("1780793376562"))
 	f.Add([]byte("restless-checkpoint 1 3 00000000\nabc\n"))
 	f.Add([]byte(""))
+	f.Add(slotFile(t2slot{1, "a"}, t2slot{2, "b"}))
+	f.Add(slotFile(t2slot{7, "1780793376562"}, t2slot{}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cur, err := decodeFile(b)
 		if err != nil {
@@ -237,10 +241,231 @@ func FuzzDecodeFile(f *testing.F) {
 			}
 			return
 		}
+		if cur == "" {
+			t.Fatal("accepted an empty cursor")
+		}
+		if len(b) == slotFileSize && bytes.HasPrefix(b, []byte(slotPreamble)) {
+			// The cursor is a record that encodes back to itself, in one
+			// of the slots.
+			for _, off := range []int{slot0Offset, slot1Offset} {
+				if seq, c, err := decodeSlot(b[off : off+slotSize]); err == nil && c == cur && bytes.HasPrefix(b[off:], encodeSlot(seq, c)) {
+					return
+				}
+			}
+			t.Fatalf("returned %q, which no slot holds", cur)
+		}
 		if string(encodeFile(cur)) != string(b) {
 			t.Fatalf("accepted %q which does not round-trip", b)
 		}
 	})
+}
+
+// t2slot is a slot's record in a test; seq 0 leaves the slot empty.
+type t2slot struct {
+	seq    uint64
+	cursor string
+}
+
+// slotFile builds a two-slot file.
+func slotFile(s0, s1 t2slot) []byte {
+	b := make([]byte, slotFileSize)
+	copy(b, slotPreamble)
+	if s0.seq != 0 {
+		copy(b[slot0Offset:], encodeSlot(s0.seq, s0.cursor))
+	}
+	if s1.seq != 0 {
+		copy(b[slot1Offset:], encodeSlot(s1.seq, s1.cursor))
+	}
+	return b
+}
+
+// TestFileSlots follows saves through the two slots, reading the file back
+// with a second store after each one.
+func TestFileSlots(t *testing.T) {
+	dir := t.TempDir()
+	f, err := NewFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	reader, err := NewFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "orders.checkpoint")
+	for i := 1; i <= 5; i++ {
+		cursor := fmt.Sprintf("evt-%d%s", i, strings.Repeat("x", i*7%13))
+		if err := f.Save(t.Context(), "orders", cursor); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok, err := reader.Load(t.Context(), "orders"); err != nil || !ok || got != cursor {
+			t.Fatalf("save %d: Load = %q, %v, %v; want %q", i, got, ok, err, cursor)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) != slotFileSize || !bytes.HasPrefix(b, []byte(slotPreamble)) {
+			t.Fatalf("save %d: file is %d bytes starting %q", i, len(b), b[:min(len(b), 24)])
+		}
+		// Save i went to slot (i+1)%2 with sequence i.
+		off := slot0Offset
+		if i%2 == 0 {
+			off = slot1Offset
+		}
+		if seq, c, err := decodeSlot(b[off : off+slotSize]); err != nil || seq != uint64(i) || c != cursor {
+			t.Fatalf("save %d: slot at %d = %d, %q, %v", i, off, seq, c, err)
+		}
+	}
+}
+
+// TestFileTornSlot: a slot damaged in the middle of a write leaves the other
+// one, the cursor saved before, for Load; with both damaged Load reports
+// ErrCorrupt, and a save remakes the file.
+func TestFileTornSlot(t *testing.T) {
+	cases := []struct {
+		name    string
+		content []byte
+		want    string // cursor, or "" for ErrCorrupt
+		errText string
+	}{
+		{"newer slot 1 torn", tear(slotFile(t2slot{3, "three"}, t2slot{4, "four"}), slot1Offset+30), "three", ""},
+		{"newer slot 0 torn", tear(slotFile(t2slot{5, "five"}, t2slot{4, "four"}), slot0Offset+30), "four", ""},
+		{"newer slot 0 header torn", tear(slotFile(t2slot{5, "five"}, t2slot{4, "four"}), slot0Offset+5), "four", ""},
+		{"second save never made", slotFile(t2slot{1, "one"}, t2slot{}), "one", ""},
+		{"higher sequence wins from slot 1", slotFile(t2slot{8, "eight"}, t2slot{9, "nine"}), "nine", ""},
+		{"higher sequence wins from slot 0", slotFile(t2slot{10, "ten"}, t2slot{9, "nine"}), "ten", ""},
+		{"flipped byte in the newer cursor", bytes.Replace(slotFile(t2slot{1, "abc"}, t2slot{2, "abd"}), []byte("\nabd"), []byte("\nabx"), 1), "abc", ""},
+		{"both slots empty", slotFile(t2slot{}, t2slot{}), "", "no valid slot: slot 0: empty; slot 1: empty"},
+		{"both torn", tear(tear(slotFile(t2slot{1, "one"}, t2slot{2, "two"}), slot1Offset+3), slot0Offset+3), "", "no valid slot"},
+		{"file cut short", slotFile(t2slot{1, "one"}, t2slot{2, "two"})[:5000], "", "two-slot file is 5000 bytes, not 8192"},
+		{"sequence zero", bytes.Replace(slotFile(t2slot{1, "one"}, t2slot{}), []byte("checkpoint 1 "), []byte("checkpoint 0 "), 1), "", "bad sequence"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "orders.checkpoint"), c.content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := NewFile(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			cur, ok, err := f.Load(t.Context(), "orders")
+			if c.want != "" {
+				if err != nil || !ok || cur != c.want {
+					t.Fatalf("Load = %q, %v, %v; want %q", cur, ok, err, c.want)
+				}
+				return
+			}
+			if !errors.Is(err, ErrCorrupt) || ok || !strings.Contains(err.Error(), c.errText) {
+				t.Fatalf("Load = %q, %v, %v; want ErrCorrupt with %q", cur, ok, err, c.errText)
+			}
+			if err := f.Save(t.Context(), "orders", "42"); err != nil {
+				t.Fatal(err)
+			}
+			if cur, ok, err := f.Load(t.Context(), "orders"); err != nil || !ok || cur != "42" {
+				t.Fatalf("after repair: %q, %v, %v", cur, ok, err)
+			}
+		})
+	}
+}
+
+// tear overwrites b from off to the end of its 512-byte sector with
+// garbage, as a write cut off by a crash may leave it.
+func tear(b []byte, off int) []byte {
+	b = bytes.Clone(b)
+	for i := off; i < (off/512+1)*512; i++ {
+		b[i] = byte(i*7 + 1)
+	}
+	return b
+}
+
+// TestFileLongCursorAndVersion1: a cursor too long for a slot is saved in
+// the version 1 format, which Load reads, and the next short one makes a
+// two-slot file again; a version 1 file left by an earlier build loads and
+// is replaced by the first save.
+func TestFileLongCursorAndVersion1(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "orders.checkpoint")
+	if err := os.WriteFile(path, encodeFile("from-v1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if cur, ok, err := f.Load(t.Context(), "orders"); err != nil || !ok || cur != "from-v1" {
+		t.Fatalf("version 1 Load = %q, %v, %v", cur, ok, err)
+	}
+	steps := []struct {
+		cursor string
+		slots  bool
+	}{
+		{"short-1", true},
+		{"short-2", true},
+		{strings.Repeat("L", maxSlotCursor+1), false},
+		{"short-3", true},
+		{strings.Repeat("m", maxSlotCursor), true},
+		{"short-4", true},
+	}
+	for i, s := range steps {
+		if err := f.Save(t.Context(), "orders", s.cursor); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.HasPrefix(b, []byte(slotPreamble)); got != s.slots {
+			t.Fatalf("step %d: two-slot file = %v, want %v", i, got, s.slots)
+		}
+		if cur, ok, err := f.Load(t.Context(), "orders"); err != nil || !ok || cur != s.cursor {
+			t.Fatalf("step %d: Load = %.20q, %v, %v", i, cur, ok, err)
+		}
+	}
+}
+
+func TestFileClose(t *testing.T) {
+	f, err := NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(t.Context(), "orders", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+	if err := f.Save(t.Context(), "orders", "2"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Save after Close = %v", err)
+	}
+	if _, _, err := f.Load(t.Context(), "orders"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Load after Close = %v", err)
+	}
+}
+
+// BenchmarkFileSave is the durable save that follows every acknowledged
+// batch: one write into a slot and one fdatasync.
+func BenchmarkFileSave(b *testing.B) {
+	f, err := NewFile(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		i++
+		if err := f.Save(ctx, "orders", "1780793376562-"+strconv.Itoa(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 const natsURL = "nats://127.0.0.1:4222"

@@ -14,29 +14,55 @@ import (
 	"sync"
 )
 
-// File is a Store that keeps one small file per stream in a directory.
+// File is a Store that keeps one small file per stream in a directory,
+// named <stream>.checkpoint.
 //
-// Each file is named <stream>.checkpoint and holds one header line and the
-// cursor:
+// A file has two slots, so that a save overwrites one of them in place and
+// needs one write and one fdatasync, the cheapest durable write a file system
+// offers (a save happens after every acknowledged batch):
 //
-//	restless-checkpoint 1 <cursor length> <CRC-32C of the cursor, 8 hex digits>
-//	<cursor>
+//	offset 0:    restless-checkpoint 2\n            (written once, when the file is made)
+//	offset 512:  slot 0
+//	offset 4096: slot 1, to 8192
 //
-// Save writes a temporary file in the same directory, fsyncs it, renames it
-// over the old file and fsyncs the directory, so after a crash (even a
-// power loss) the file holds either the old cursor or the new one, never a
-// mix. The length and checksum catch any damage the file system lets
-// through; Load reports it as ErrCorrupt instead of reading it as "no
-// checkpoint".
+// A slot holds one record, the rest of it zeros:
+//
+//	restless-checkpoint <sequence> <cursor length> <CRC-32C, 8 hex digits>\n<cursor>\n
+//
+// where the checksum covers the sequence number in decimal, a space and the
+// cursor. Saves alternate between the slots with a rising sequence number, so
+// the slot not being written always holds the previous cursor: after a crash
+// (even a power loss) in the middle of a write, Load finds the torn slot's
+// checksum wrong and returns the other one, the old cursor. Load returns the
+// valid slot with the higher sequence number; a file with no valid slot is
+// reported as ErrCorrupt instead of being read as "no checkpoint".
+//
+// A file is made (and, when damaged, remade) by writing a temporary file,
+// fsyncing it, renaming it over the old one and fsyncing the directory; the
+// store then keeps it open for the saves that follow. A cursor too long for a
+// slot (over 3,500 bytes; event ids are far shorter) is saved the same way in
+// the single-record format of version 1,
+//
+//	restless-checkpoint 1 <cursor length> <CRC-32C of the cursor, 8 hex digits>\n<cursor>\n
+//
+// which Load reads too.
 //
 // One directory belongs to one process: leftover temporary files from a crash
-// are removed by NewFile.
+// are removed by NewFile. As the store keeps each file open between saves, a
+// checkpoint file is edited or removed only while no store uses it.
 type File struct {
 	dir string
 
-	mu     sync.Mutex
-	locks  map[string]*sync.Mutex // one per stream: saves of a stream never race
-	closed bool
+	mu      sync.Mutex
+	streams map[string]*fileStream // one per stream: saves of a stream never race
+	closed  bool
+}
+
+// fileStream is the state of one stream's file.
+type fileStream struct {
+	sync.Mutex
+	f   *os.File // the two-slot file kept open for saves; nil when none is
+	seq uint64   // sequence number of the last record written to f
 }
 
 var _ Store = (*File)(nil)
@@ -45,6 +71,16 @@ const (
 	fileSuffix  = ".checkpoint"
 	fileMagic   = "restless-checkpoint"
 	fileVersion = "1"
+
+	// The two-slot format (version 2).
+	slotPreamble = fileMagic + " 2\n"
+	slotSize     = 3584 // bytes a record may take in a slot
+	slot0Offset  = 512  // a sector of its own for the preamble
+	slot1Offset  = 4096 // its own page
+	slotFileSize = slot1Offset + 4096
+	maxSlotHead  = 64 // "restless-checkpoint " + 20 + 1 + 5 + 1 + 8 + "\n", rounded up
+	// maxSlotCursor is the longest cursor a slot holds.
+	maxSlotCursor = slotSize - maxSlotHead - 1
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -69,22 +105,22 @@ func NewFile(dir string) (*File, error) {
 			_ = os.Remove(filepath.Join(dir, n))
 		}
 	}
-	return &File{dir: dir, locks: make(map[string]*sync.Mutex)}, nil
+	return &File{dir: dir, streams: make(map[string]*fileStream)}, nil
 }
 
 // Dir returns the directory the store writes to.
 func (f *File) Dir() string { return f.dir }
 
-func (f *File) lock(stream string) (*sync.Mutex, error) {
+func (f *File) lock(stream string) (*fileStream, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return nil, ErrClosed
 	}
-	l := f.locks[stream]
+	l := f.streams[stream]
 	if l == nil {
-		l = new(sync.Mutex)
-		f.locks[stream] = l
+		l = new(fileStream)
+		f.streams[stream] = l
 	}
 	return l, nil
 }
@@ -119,8 +155,8 @@ func (f *File) Load(ctx context.Context, stream string) (string, bool, error) {
 	return cursor, true, nil
 }
 
-// Save atomically replaces the checkpoint of stream with cursor and returns
-// once it is on disk.
+// Save replaces the checkpoint of stream with cursor and returns once it is
+// on disk: after a crash Load returns either cursor or the one saved before.
 func (f *File) Save(ctx context.Context, stream, cursor string) error {
 	if err := ValidateStream(stream); err != nil {
 		return err
@@ -137,16 +173,67 @@ func (f *File) Save(ctx context.Context, stream, cursor string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := f.write(stream, encodeFile(cursor)); err != nil {
+	if err := f.save(l, stream, cursor); err != nil {
 		return fmt.Errorf("checkpoint: stream %q: save: %w", stream, err)
 	}
 	return nil
 }
 
-func (f *File) write(stream string, content []byte) (err error) {
+func (f *File) save(l *fileStream, stream, cursor string) error {
+	if len(cursor) > maxSlotCursor {
+		l.release()
+		file, err := f.replace(stream, encodeFile(cursor))
+		if err == nil {
+			_ = file.Close()
+		}
+		return err
+	}
+	if l.f == nil {
+		// Make a new file with the cursor in slot 0.
+		b := make([]byte, slotFileSize)
+		copy(b, slotPreamble)
+		copy(b[slot0Offset:], encodeSlot(1, cursor))
+		file, err := f.replace(stream, b)
+		if err != nil {
+			return err
+		}
+		l.f, l.seq = file, 1
+		return nil
+	}
+	seq := l.seq + 1
+	off := int64(slot0Offset)
+	if seq%2 == 0 {
+		off = slot1Offset
+	}
+	if _, err := l.f.WriteAt(encodeSlot(seq, cursor), off); err != nil {
+		l.release() // the next save makes the file anew
+		return err
+	}
+	if err := fdatasync(l.f); err != nil {
+		// After a failed flush the page cache may have dropped the write
+		// and cleared the error: nothing about the file can be trusted.
+		l.release()
+		return err
+	}
+	l.seq = seq
+	return nil
+}
+
+// release closes the kept file, if any.
+func (l *fileStream) release() {
+	if l.f != nil {
+		_ = l.f.Close()
+		l.f = nil
+	}
+}
+
+// replace writes content to a temporary file, fsyncs it, renames it over the
+// stream's file and fsyncs the directory. It returns the file, open for
+// writing under its own name.
+func (f *File) replace(stream string, content []byte) (_ *os.File, err error) {
 	tmp, err := os.CreateTemp(f.dir, "."+stream+fileSuffix+".*.tmp")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -155,32 +242,122 @@ func (f *File) write(stream string, content []byte) (err error) {
 		}
 	}()
 	if _, err = tmp.Write(content); err != nil {
-		return err
+		return nil, err
 	}
 	if err = tmp.Sync(); err != nil {
-		return err
+		return nil, err
 	}
 	if err = tmp.Close(); err != nil {
-		return err
+		return nil, err
 	}
 	if err = os.Rename(tmp.Name(), f.path(stream)); err != nil {
-		return err
+		return nil, err
 	}
 	// The rename is durable only once the directory entry is.
 	d, err := os.Open(f.dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer d.Close()
-	return d.Sync()
+	if err = d.Sync(); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(f.path(stream), os.O_WRONLY, 0)
 }
 
-// Close marks the store closed. It holds no open files between calls.
+// Close marks the store closed and closes the files it kept open.
 func (f *File) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
 	f.closed = true
+	for _, l := range f.streams {
+		l.Lock()
+		l.release()
+		l.Unlock()
+	}
 	return nil
+}
+
+// decodeFile returns the cursor a file holds, in either format.
+func decodeFile(b []byte) (string, error) {
+	if !bytes.HasPrefix(b, []byte(slotPreamble)) {
+		return decodeV1(b)
+	}
+	if len(b) != slotFileSize {
+		return "", fmt.Errorf("%w: two-slot file is %d bytes, not %d", ErrCorrupt, len(b), slotFileSize)
+	}
+	seq0, cur0, err0 := decodeSlot(b[slot0Offset : slot0Offset+slotSize])
+	seq1, cur1, err1 := decodeSlot(b[slot1Offset : slot1Offset+slotSize])
+	switch {
+	case err0 == nil && (err1 != nil || seq0 > seq1):
+		return cur0, nil
+	case err1 == nil:
+		return cur1, nil
+	}
+	return "", fmt.Errorf("%w: no valid slot: slot 0: %v; slot 1: %v", ErrCorrupt, err0, err1)
+}
+
+// encodeSlot returns the record of a slot.
+func encodeSlot(seq uint64, cursor string) []byte {
+	b := make([]byte, 0, maxSlotHead+len(cursor)+1)
+	b = append(b, fileMagic...)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(len(cursor)), 10)
+	b = append(b, ' ')
+	b = fmt.Appendf(b, "%08x", slotSum(seq, cursor))
+	b = append(b, '\n')
+	b = append(b, cursor...)
+	b = append(b, '\n')
+	return b
+}
+
+func slotSum(seq uint64, cursor string) uint32 {
+	var n [20]byte
+	c := crc32.Update(0, castagnoli, strconv.AppendUint(n[:0], seq, 10))
+	c = crc32.Update(c, castagnoli, []byte{' '})
+	return crc32.Update(c, castagnoli, []byte(cursor))
+}
+
+// decodeSlot reads the record of a slot. An error is never nil for a slot
+// that was never written (all zeros) or was torn.
+func decodeSlot(b []byte) (uint64, string, error) {
+	if b[0] == 0 {
+		return 0, "", errors.New("empty")
+	}
+	nl := bytes.IndexByte(b[:min(len(b), maxSlotHead)], '\n')
+	if nl < 0 {
+		return 0, "", errors.New("no header line")
+	}
+	fields := strings.Fields(string(b[:nl]))
+	if len(fields) != 4 || fields[0] != fileMagic {
+		return 0, "", fmt.Errorf("header is not %q", fileMagic+" <sequence> <length> <crc32c>")
+	}
+	seq, err := strconv.ParseUint(fields[1], 10, 64)
+	if err != nil || seq == 0 {
+		return 0, "", fmt.Errorf("bad sequence %q", fields[1])
+	}
+	n, err := strconv.Atoi(fields[2])
+	if err != nil || n <= 0 || n > maxSlotCursor {
+		return 0, "", fmt.Errorf("bad length %q", fields[2])
+	}
+	sum, err := strconv.ParseUint(fields[3], 16, 32)
+	if err != nil || len(fields[3]) != 8 {
+		return 0, "", fmt.Errorf("bad checksum field %q", fields[3])
+	}
+	body := b[nl+1:]
+	if len(body) < n+1 || body[n] != '\n' {
+		return 0, "", fmt.Errorf("cursor does not end after the %d bytes the header says", n)
+	}
+	cursor := string(body[:n])
+	if got := slotSum(seq, cursor); got != uint32(sum) {
+		return 0, "", fmt.Errorf("checksum %08x, header says %08x", got, sum)
+	}
+	return seq, cursor, nil
 }
 
 func encodeFile(cursor string) []byte {
@@ -198,7 +375,7 @@ func encodeFile(cursor string) []byte {
 	return b
 }
 
-func decodeFile(b []byte) (string, error) {
+func decodeV1(b []byte) (string, error) {
 	nl := bytes.IndexByte(b, '\n')
 	if nl < 0 {
 		return "", fmt.Errorf("%w: no header line (%d bytes)", ErrCorrupt, len(b))
