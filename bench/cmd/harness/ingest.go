@@ -21,6 +21,7 @@ type env struct {
 	apiKey string
 	runs   int
 	quick  bool
+	prof   bool // profile every ingest run (name.cpu.pprof in dir)
 	seq    int
 }
 
@@ -86,5 +87,9 @@ func (c ingestConfig) write(e *env, name string) (string, error) {
 
 // startIngest starts `ingest run -c cfg`.
 func (e *env) startIngest(ctx context.Context, name, cfg string, timeout time.Duration) (*proc, error) {
-	return startProc(ctx, e.dir, name, timeout, nil, e.ingest, "run", "-c", cfg)
+	args := []string{"run", "-c", cfg}
+	if e.prof {
+		args = append(args, "--cpuprofile", filepath.Join(e.dir, name+".cpu.pprof"))
+	}
+	return startProc(ctx, e.dir, name, timeout, nil, e.ingest, args...)
 }

@@ -53,6 +53,7 @@ type options struct {
 	n     int64
 	peerN int64
 	keep  bool
+	prof  bool
 }
 
 func (o options) want(section string) bool {
@@ -76,6 +77,7 @@ func run() error {
 	flag.Int64Var(&o.n, "n", 200000, "events per end-to-end run")
 	flag.Int64Var(&o.peerN, "peer-n", 100000, "events per peer run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (configurations, logs)")
+	flag.BoolVar(&o.prof, "cpuprofile", false, "write a CPU profile of every ingest run into the work directory (implies -keep)")
 	flag.Parse()
 
 	started := time.Now()
@@ -92,6 +94,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if o.prof {
+		o.keep = true
+	}
 	if o.keep {
 		fmt.Fprintln(os.Stderr, "harness: work directory", dir)
 	} else {
@@ -101,7 +106,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	e := &env{dir: dir, self: self, runs: o.runs, quick: o.quick, apiKey: "rs_bench"}
+	e := &env{dir: dir, self: self, runs: o.runs, quick: o.quick, prof: o.prof, apiKey: "rs_bench"}
 	rep := &report{opts: o, machine: machineInfo(root), loadBefore: loadAvg()}
 
 	e.logf("building ingest")
