@@ -54,8 +54,15 @@ type Dialer interface {
 }
 
 // DefaultQueue is how many events the reading goroutine may hold ready for
-// Next. It bounds memory at (DefaultQueue+1) events per source.
-const DefaultQueue = 4
+// Next: enough that the reader and its consumer rarely wait for each other
+// (each wait is a goroutine put to sleep and woken).
+const DefaultQueue = 64
+
+// DefaultQueueBytes bounds the bytes of the events waiting for Next. An
+// event larger than that still passes, alone: a source holds at most
+// max(DefaultQueueBytes, one event) in its queue, and the event it is
+// reading.
+const DefaultQueueBytes = 1 << 20
 
 // Config configures a Runner.
 type Config struct {
@@ -70,12 +77,17 @@ type Config struct {
 	OnState func(ingest.StateChange)
 	// Queue is how many events may wait for Next. Default DefaultQueue.
 	Queue int
+	// QueueBytes bounds the bytes of those events. Default DefaultQueueBytes.
+	QueueBytes int
 }
 
 // Runner turns a Dialer into a stream of frames that survives disconnects.
 type Runner struct {
 	cfg    Config
 	frames chan ingest.Frame
+	queued atomic.Int64  // bytes of the frames in frames
+	full   atomic.Bool   // the reading goroutine waits for queued to fall
+	space  chan struct{} // wakes it (capacity 1)
 	done   chan struct{} // closed when the goroutine has returned
 	err    error         // why it returned; read only after done is closed
 
@@ -93,10 +105,14 @@ func New(cfg Config) *Runner {
 	if cfg.Queue <= 0 {
 		cfg.Queue = DefaultQueue
 	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = DefaultQueueBytes
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Runner{
 		cfg:    cfg,
 		frames: make(chan ingest.Frame, cfg.Queue),
+		space:  make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		ctx:    ctx,
 		cancel: cancel,
@@ -116,18 +132,21 @@ func (r *Runner) Next(ctx context.Context) (ingest.Frame, error) {
 	r.start.Do(func() { go r.run() })
 	select {
 	case f := <-r.frames:
+		r.taken(f)
 		r.setCursor(f.Cursor)
 		return f, nil
 	default:
 	}
 	select {
 	case f := <-r.frames:
+		r.taken(f)
 		r.setCursor(f.Cursor)
 		return f, nil
 	case <-r.done:
 		// Every frame was queued before done closed: deliver those first.
 		select {
 		case f := <-r.frames:
+			r.taken(f)
 			r.setCursor(f.Cursor)
 			return f, nil
 		default:
@@ -138,6 +157,43 @@ func (r *Runner) Next(ctx context.Context) (ingest.Frame, error) {
 		return ingest.Frame{}, r.err
 	case <-ctx.Done():
 		return ingest.Frame{}, ctx.Err()
+	}
+}
+
+// taken accounts for a frame handed to Next's caller, waking the reading
+// goroutine when it waits for room.
+func (r *Runner) taken(f ingest.Frame) {
+	r.queued.Add(-int64(len(f.Data)))
+	if r.full.Load() {
+		select {
+		case r.space <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// room waits until n more bytes fit in the queue, or the queue is empty.
+func (r *Runner) room(ctx context.Context, n int64) error {
+	limit := int64(r.cfg.QueueBytes)
+	for {
+		q := r.queued.Load()
+		if q == 0 || q+n <= limit {
+			return nil
+		}
+		r.full.Store(true)
+		// Check again now that taken sees full: it either freed the room
+		// already or will send on space.
+		if q = r.queued.Load(); q == 0 || q+n <= limit {
+			r.full.Store(false)
+			return nil
+		}
+		select {
+		case <-r.space:
+			r.full.Store(false)
+		case <-ctx.Done():
+			r.full.Store(false)
+			return ctx.Err()
+		}
 	}
 }
 
@@ -247,9 +303,15 @@ func (r *Runner) pump(ctx context.Context, conn Conn, cursor string) (string, bo
 			cursor = ev.Cursor
 		}
 		f := ingest.Frame{Data: ev.Data, Cursor: cursor, TooLarge: ev.TooLarge, Received: time.Now()}
+		n := int64(len(f.Data))
+		if err := r.room(ctx, n); err != nil {
+			return cursor, delivered, err
+		}
+		r.queued.Add(n)
 		select {
 		case r.frames <- f:
 		case <-ctx.Done():
+			r.queued.Add(-n)
 			return cursor, delivered, ctx.Err()
 		}
 		delivered = true

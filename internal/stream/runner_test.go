@@ -287,6 +287,55 @@ func TestRunnerBackpressure(t *testing.T) {
 	})
 }
 
+// TestRunnerQueueBytes: the queue holds events up to QueueBytes, and one
+// event larger than that alone; taking events makes room again.
+func TestRunnerQueueBytes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newFakeConn()
+		c.events = make(chan Event, 100)
+		sizes := []int{400, 400, 400, 5000, 100, 100, 100, 100}
+		for i, n := range sizes {
+			c.events <- ev(strings.Repeat("x", n), fmt.Sprint(i))
+		}
+		sc := &script{steps: []func() (Conn, error){func() (Conn, error) { return c, nil }}}
+		r := New(Config{Dialer: sc, Queue: 64, QueueBytes: 1000})
+		defer r.Close()
+		next := func(want int) {
+			t.Helper()
+			f, err := r.Next(context.Background())
+			if err != nil || len(f.Data) != want {
+				t.Fatalf("Next = %d bytes, %v; want %d", len(f.Data), err, want)
+			}
+			synctest.Wait()
+		}
+		read := func() int { return len(sizes) - len(c.events) }
+		next(400)
+		// Queued: 400, 400 (800 of 1000); the reader holds 5000 waiting for
+		// the queue to empty.
+		if got := read(); got != 4 {
+			t.Fatalf("reader took %d events, want 4", got)
+		}
+		next(400)
+		if got := read(); got != 4 {
+			t.Fatalf("after one more Next the reader took %d events, want 4", got)
+		}
+		next(400) // the queue is empty: 5000 goes in alone
+		if got := read(); got != 5 {
+			t.Fatalf("reader took %d events, want 5", got)
+		}
+		next(5000) // now the 100s fit together
+		if got := read(); got != len(sizes) {
+			t.Fatalf("reader took %d events, want all %d", got, len(sizes))
+		}
+		for range 4 {
+			next(100)
+		}
+		if q := r.queued.Load(); q != 0 {
+			t.Fatalf("queued bytes %d after every event was taken", q)
+		}
+	})
+}
+
 func TestRunnerCloseWhileReadingAndSleeping(t *testing.T) {
 	for _, name := range []string{"reading", "sleeping", "never started"} {
 		t.Run(name, func(t *testing.T) {
