@@ -16,6 +16,9 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/restless-stream/ingest/bench/internal/events"
+	// The sink's snappy setting (standard snappy speed), so that the bound
+	// compresses as the sink does.
+	_ "github.com/restless-stream/ingest/sink/kafka"
 )
 
 // The bound publishes with the settings the sinks use by default.
