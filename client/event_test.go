@@ -226,6 +226,21 @@ func TestEventIDOf(t *testing.T) {
 		{`{"a":"\u12`, "", false},
 		{`{"a\u12":1}`, "", false},
 	}
+	// Strings of every length around the point where the skipper hands a
+	// string on to quickString, with escaped quotes and backslashes at
+	// every place, hiding an event_id that must not be found.
+	for n := 0; n < 40; n++ {
+		for _, esc := range []string{`\"`, `\\`, `\\\"`, `x`} {
+			for at := 0; at <= n; at += 3 {
+				str := strings.Repeat("a", at) + esc + strings.Repeat("b", n-at) + `\",\"event_id\":\"no`
+				in := `{"data":{"s":"` + str + `","t":["` + str + `"]},"s":"` + str + `","event_id":"yes"}`
+				tests = append(tests, struct {
+					in, id string
+					ok     bool
+				}{in, "yes", true})
+			}
+		}
+	}
 	for _, tt := range tests {
 		id, ok := EventIDOf([]byte(tt.in))
 		if id != tt.id || ok != tt.ok {

@@ -1,5 +1,7 @@
 package client
 
+import "bytes"
+
 // EventIDOf finds the top-level event_id (or eventId) of an event quickly,
 // without a full parse or validation; ok is false when the id is absent or
 // null, or b does not start as a JSON object. A number keeps its literal
@@ -47,74 +49,77 @@ func EventIDOf(b []byte) (id string, ok bool) {
 }
 
 // quickString returns the index past the string at b[i] == '"' (-1 when it
-// is unterminated) and whether it holds escapes. It does not validate.
+// is unterminated) and whether it holds escapes. It does not validate. It
+// finds quotes with bytes.IndexByte (vector instructions), which long
+// strings such as padding and embedded documents reward.
 func quickString(b []byte, i int) (int, bool) {
-	esc := false
-	for i++; i < len(b); i++ {
-		for i+8 <= len(b) {
-			x := leUint64(b[i:])
-			if hasZeroByte(x^(lo8*'"')) || hasZeroByte(x^(lo8*'\\')) {
-				break
-			}
-			i += 8
+	for j := i + 1; ; {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return -1, bytes.IndexByte(b[i+1:], '\\') >= 0
 		}
-		if i >= len(b) {
-			break
+		q := j + k
+		// The quote is escaped when an odd number of backslashes precede it.
+		n := 0
+		for p := q - 1; p > i && b[p] == '\\'; p-- {
+			n++
 		}
-		switch b[i] {
-		case '\\':
-			esc = true
-			i++
-		case '"':
-			return i + 1, esc
+		if n%2 == 0 {
+			return q + 1, bytes.IndexByte(b[i+1:q], '\\') >= 0
 		}
+		j = q + 1
 	}
-	return -1, esc
 }
+
+// skipClass sorts the bytes quickSkip stops at: 1 a quote, 2 an opening
+// bracket, 3 a closing one, 4 what ends a top-level scalar.
+var skipClass = [256]uint8{'"': 1, '{': 2, '[': 2, '}': 3, ']': 3, ',': 4, ' ': 4, '\t': 4, '\n': 4, '\r': 4, ':': 4}
 
 // quickSkip returns the index past the value at b[i], or -1. It does not
 // validate.
 func quickSkip(b []byte, i int) int {
 	depth := 0
 	for i < len(b) {
-		if depth > 0 {
-			// Inside a container only quotes and brackets matter.
-			for i+8 <= len(b) {
-				x := leUint64(b[i:])
-				y := x &^ (lo8 * 0x20) // '{' → '[', '}' → ']'
-				if hasZeroByte(x^(lo8*'"')) || hasZeroByte(y^(lo8*'[')) || hasZeroByte(y^(lo8*']')) {
+		switch skipClass[b[i]] {
+		case 0:
+			i++
+		case 1:
+			// Most strings are short: step over them here, and hand a
+			// long one to quickString.
+			j := i + 1
+			for ; j < len(b) && j < i+24; j++ {
+				if c := b[j]; c == '"' {
 					break
+				} else if c == '\\' {
+					j++
 				}
-				i += 8
 			}
-			if i >= len(b) {
-				break
+			switch {
+			case j < len(b) && j < i+24 && b[j] == '"':
+				i = j + 1
+			default:
+				if i, _ = quickString(b, i); i < 0 {
+					return -1
+				}
 			}
-		}
-		switch b[i] {
-		case '"':
-			end, _ := quickString(b, i)
-			if end < 0 {
-				return -1
-			}
-			i = end
 			if depth == 0 {
 				return i
 			}
-			continue
-		case '{', '[':
+		case 2:
 			depth++
-		case '}', ']':
+			i++
+		case 3:
 			depth--
+			i++
 			if depth <= 0 {
-				return i + 1
+				return i
 			}
-		case ',', ' ', '\t', '\n', '\r', ':':
+		case 4:
 			if depth == 0 {
 				return i
 			}
+			i++
 		}
-		i++
 	}
 	if depth == 0 {
 		return i
