@@ -184,20 +184,33 @@ func (v *Verifier) putBuf(bp *[]byte) {
 // decodeSignature decodes a 32-byte MAC written as hex (either case) or
 // base64 (standard or URL-safe alphabet, padded or not), after an optional
 // "sha256=" prefix. It does not allocate.
+// hexTable maps a hex digit to its value and every other byte to 0xff.
+var hexTable = func() (t [256]byte) {
+	for c := range t {
+		t[c] = 0xff
+		if v := hexVal(byte(c)); v >= 0 {
+			t[c] = byte(v)
+		}
+	}
+	return t
+}()
+
 func decodeSignature(s string, out *[sha256.Size]byte) bool {
 	if len(s) > 7 && strings.EqualFold(s[:7], "sha256=") {
 		s = s[7:]
 	}
 	switch len(s) {
 	case 2 * sha256.Size:
+		// A table, not hexVal: hex digits alternate unpredictably between
+		// digits and letters, and each mispredicted branch costs more than
+		// the lookup.
+		bad := byte(0)
 		for i := range out {
-			h, l := hexVal(s[2*i]), hexVal(s[2*i+1])
-			if h < 0 || l < 0 {
-				return false
-			}
-			out[i] = byte(h<<4 | l)
+			h, l := hexTable[s[2*i]], hexTable[s[2*i+1]]
+			bad |= h | l
+			out[i] = h<<4 | l&0x0f
 		}
-		return true
+		return bad&0x80 == 0
 	case 44, 43: // padded or unpadded base64 of 32 bytes
 		if len(s) == 44 {
 			if s[43] != '=' {
