@@ -49,14 +49,24 @@ func EventIDOf(b []byte) (id string, ok bool) {
 }
 
 // quickString returns the index past the string at b[i] == '"' (-1 when it
-// is unterminated) and whether it holds escapes. It does not validate. It
-// finds quotes with bytes.IndexByte (vector instructions), which long
-// strings such as padding and embedded documents reward.
+// is unterminated) and whether it holds escapes. It does not validate.
 func quickString(b []byte, i int) (int, bool) {
+	end := stringEnd(b, i)
+	if end < 0 {
+		return -1, bytes.IndexByte(b[i+1:], '\\') >= 0
+	}
+	return end, bytes.IndexByte(b[i+1:end-1], '\\') >= 0
+}
+
+// stringEnd returns the index past the string at b[i] == '"', or -1 when it
+// is unterminated. It finds quotes with bytes.IndexByte (vector
+// instructions), which long strings such as padding and embedded documents
+// reward.
+func stringEnd(b []byte, i int) int {
 	for j := i + 1; ; {
 		k := bytes.IndexByte(b[j:], '"')
 		if k < 0 {
-			return -1, bytes.IndexByte(b[i+1:], '\\') >= 0
+			return -1
 		}
 		q := j + k
 		// The quote is escaped when an odd number of backslashes precede it.
@@ -65,7 +75,7 @@ func quickString(b []byte, i int) (int, bool) {
 			n++
 		}
 		if n%2 == 0 {
-			return q + 1, bytes.IndexByte(b[i+1:q], '\\') >= 0
+			return q + 1
 		}
 		j = q + 1
 	}
@@ -85,7 +95,7 @@ func quickSkip(b []byte, i int) int {
 			i++
 		case 1:
 			// Most strings are short: step over them here, and hand a
-			// long one to quickString.
+			// long one to stringEnd.
 			j := i + 1
 			for ; j < len(b) && j < i+24; j++ {
 				if c := b[j]; c == '"' {
@@ -98,7 +108,7 @@ func quickSkip(b []byte, i int) int {
 			case j < len(b) && j < i+24 && b[j] == '"':
 				i = j + 1
 			default:
-				if i, _ = quickString(b, i); i < 0 {
+				if i = stringEnd(b, i); i < 0 {
 					return -1
 				}
 			}
