@@ -53,6 +53,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -166,6 +167,8 @@ type Sink struct {
 	// Counters rather than a flag: a success must not clear a failure that
 	// another lane met while it was writing.
 	troubles, calm atomic.Uint64
+	// msgs holds *msgBox: messages the client is done with, for reuse.
+	msgs sync.Pool
 }
 
 // New connects, and in JetStream mode makes sure the stream exists. The

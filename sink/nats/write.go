@@ -53,6 +53,7 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 		}
 	}
 	futures := make([]jetstream.PubAckFuture, len(recs))
+	boxes := make([]*msgBox, len(recs))
 	for i := range recs {
 		r := &recs[i]
 		if errs != nil && errs[i] != nil {
@@ -77,12 +78,14 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 			}
 			continue
 		}
-		f, err := s.js.PublishMsgAsync(newMsg(r), opts...)
+		b := s.msg(r)
+		f, err := s.js.PublishMsgAsync(&b.m, opts...)
 		if err != nil {
+			s.putMsg(b) // not handed over
 			fail(i, s.publishError(r.Dest, err))
 			continue
 		}
-		futures[i] = f
+		futures[i], boxes[i] = f, b
 	}
 	done := ctx.Done()
 	for i, f := range futures {
@@ -94,6 +97,9 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 			if ack.Duplicate {
 				s.duplicates.Add(1)
 			}
+			// Acknowledged: the client has let the message go. (After an
+			// error it may not have: a retry timer can still hold it.)
+			s.putMsg(boxes[i])
 		case err := <-f.Err():
 			fail(i, s.publishError(recs[i].Dest, err))
 		case <-done:
@@ -146,7 +152,10 @@ func (s *Sink) writeCore(ctx context.Context, recs []ingest.Record) error {
 			fail(i, &ingest.PermanentError{Err: fmt.Errorf("nats: record subject: %w", err)})
 			continue
 		}
-		if err := s.nc.PublishMsg(newMsg(r)); err != nil {
+		b := s.msg(r)
+		err := s.nc.PublishMsg(&b.m) // copies the message into its buffer
+		s.putMsg(b)
+		if err != nil {
 			fail(i, fmt.Errorf("nats: publish on %q: %w", r.Dest, err))
 			continue
 		}
@@ -174,21 +183,58 @@ func (s *Sink) writeCore(ctx context.Context, recs []ingest.Record) error {
 	return nil
 }
 
-// newMsg builds the NATS message of r. The message is handed to the client,
-// which keeps it until the acknowledgement, so it is never reused.
+// msgBox is a NATS message with its header map and the backing array of
+// the header values, kept together for reuse.
+type msgBox struct {
+	m    nats.Msg
+	h    nats.Header
+	vals []string
+}
+
+// newMsg builds the NATS message of r.
 func newMsg(r *ingest.Record) *nats.Msg {
-	m := &nats.Msg{Subject: r.Dest, Data: r.Value}
+	return new(msgBox).fill(r)
+}
+
+// msg builds the NATS message of r in a box from the pool. The box goes
+// back with putMsg only once the client is done with the message: after a
+// synchronous publish returns, or an asynchronous one is acknowledged
+// (until then the client may publish it again by itself).
+func (s *Sink) msg(r *ingest.Record) *msgBox {
+	b, _ := s.msgs.Get().(*msgBox)
+	if b == nil {
+		b = new(msgBox)
+	}
+	b.fill(r)
+	return b
+}
+
+func (s *Sink) putMsg(b *msgBox) {
+	b.m = nats.Msg{}
+	clear(b.vals)
+	s.msgs.Put(b)
+}
+
+func (b *msgBox) fill(r *ingest.Record) *nats.Msg {
+	b.m = nats.Msg{Subject: r.Dest, Data: r.Value}
 	n := len(r.Headers)
 	if r.MsgID != "" {
 		n++
 	}
 	if n == 0 {
-		return m
+		return &b.m
 	}
 	// One backing array for every header value of the message; each slice
 	// is capped so that a repeated name appends to a copy.
-	vals := make([]string, 0, n)
-	h := make(nats.Header, n)
+	if cap(b.vals) < n {
+		b.vals = make([]string, 0, n)
+	}
+	if b.h == nil {
+		b.h = make(nats.Header, n)
+	} else {
+		clear(b.h)
+	}
+	vals, h := b.vals[:0], b.h
 	for _, hd := range r.Headers {
 		vals = append(vals, hd.Value)
 		j := len(vals)
@@ -203,8 +249,9 @@ func newMsg(r *ingest.Record) *nats.Msg {
 		j := len(vals)
 		h[jetstream.MsgIDHeader] = vals[j-1 : j : j]
 	}
-	m.Header = h
-	return m
+	b.vals = vals
+	b.m.Header = h
+	return &b.m
 }
 
 // publishError adds the subject and a plain explanation to err.
