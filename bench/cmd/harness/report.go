@@ -184,7 +184,7 @@ func (r *report) writeHotpath(b *strings.Builder, h *hotpathOutcome) {
 func (r *report) writeE2E(b *strings.Builder, o *e2eOutcome) {
 	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("## 2. End to end: emulator firehose → `ingest run` → broker\n\n")
-	w("%d events of 1 KiB, signed, per run; the emulator's firehose sends as fast as the client reads; one stream, verify require, dedupe on, checkpoints in files, every other setting the daemon's default (batch 512 / 5 ms; JetStream: Nats-Msg-Id, 4096 pending acks; Kafka: acks=all, snappy, key = stream, batch 1000 / 5 ms, 3 partitions). ", o.n)
+	w("%d events of 1 KiB, signed, per run; the emulator's firehose sends as fast as the client reads; one stream, verify require, dedupe on, checkpoints in files, every other setting the daemon's default (batch 512 / 5 ms; JetStream: Nats-Msg-Id, 4096 pending acks; Kafka: acks=all, snappy at standard speed, key = stream, batch 1000 / 5 ms, 3 partitions). ", o.n)
 	w("JetStream: an embedded nats-server %s in the harness process, file storage; Kafka: a kfake cluster (one broker) in the harness process, new for each run. ", "v2.15.3")
 	w("events/s = records counted on the broker between the first poll that sees records and the first that sees all (10 ms polls); CPU = the child's user + system time (rusage); peak RSS = the child's VmHWM, read every 20 ms. ")
 	w("The bound publishes the same records (same bytes, headers, message ids, keys), pre-built, with the broker's own client (nats.go `PublishMsgAsync`, kafka-go `Writer`) in batches of 512 awaited one after the other, as a lane does; its CPU leaves out building the records. ")
@@ -268,7 +268,7 @@ func (r *report) writePeer(b *strings.Builder, o *peerOutcome) {
 // peerDifferences are every difference between the two jobs of section 5.
 var peerDifferences = []string{
 	"Output: ingest writes one JSON object per line with destination, key, the six headers and the event as `value`, and fsyncs the file before each batch counts as written; Benthos writes the event's bytes as received, one per line, without fsync.",
-	"Acknowledgement and checkpoint: ingest remembers an id only after the file sink confirmed its batch and keeps a checkpoint file of the last event_id (saved at most every 100 ms); Benthos's dedupe remembers an id when the message passes the processor, and keeps no resume position.",
+	"Acknowledgement and checkpoint: ingest remembers an id only after the file sink confirmed its batch and keeps a checkpoint file of the last event_id, saved durably (one write and one fdatasync) after every acknowledged batch; Benthos's dedupe remembers an id when the message passes the processor, and keeps no resume position.",
 	"Parsing: ingest validates the envelope with its single-pass decoder and keeps `data` as raw bytes; Benthos parses the whole event into Go values (Bloblang `this`).",
 	"Signature: ingest computes the HMAC over `data` as received because it is already canonical (it checks that); Benthos serialises the parsed `data` again with `format_json(no_indent: true, escape_html: false)` (sorted keys, compact) and hashes that. Both compare against the hex signature; ingest also accepts base64 and a `sha256=` prefix.",
 	"Rejected events: none occur here; ingest would count and drop them (no dead-letter destination set), Benthos drops them (`deleted()`).",
