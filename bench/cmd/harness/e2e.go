@@ -27,6 +27,9 @@ type e2eCase struct {
 	broker, transport string // transport "" = the bound
 	rate, cpuPM, rss  sample
 	hostPM            sample
+	// profile is where ingest's CPU went in one more run, made when the
+	// case missed its goal.
+	profile *cpuBreakdown
 }
 
 // e2eOutcome is the end-to-end section: per broker, the ingest cases (SSE,
@@ -54,7 +57,7 @@ func runE2E(ctx context.Context, e *env, js *broker, n int64) (*e2eOutcome, erro
 	for _, b := range []*broker{js, newKafka(false)} {
 		for r := 0; r < e.runs; r++ {
 			for _, tr := range []string{"sse", "websocket"} {
-				res, err := ingestThroughput(ctx, e, b, tr, n)
+				res, err := ingestThroughput(ctx, e, b, tr, n, "")
 				if err != nil {
 					return nil, fmt.Errorf("%s %s run %d: %w", b.kind, tr, r+1, err)
 				}
@@ -72,14 +75,36 @@ func runE2E(ctx context.Context, e *env, js *broker, n int64) (*e2eOutcome, erro
 			c.hostPM = append(c.hostPM, res.hostPM)
 			e.logf("e2e %s bound run %d: %.0f events/s, %.2f CPU s/M", b.kind, r+1, res.rate, res.cpuPM)
 		}
+		// Where a case missed its goal, one more run with a CPU profile
+		// says where ingest's time went (not counted in the figures).
+		bound := out.get(b.kind, "")
+		for _, tr := range []string{"sse", "websocket"} {
+			c := out.get(b.kind, tr)
+			if c.rate.median()/bound.rate.median() >= goalBoundRatio {
+				continue
+			}
+			name := e.runID("p")
+			res, err := ingestThroughput(ctx, e, b, tr, n, name)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s profiled run: %w", b.kind, tr, err)
+			}
+			if c.profile, err = breakdown(ctx, e.ingest, e.profilePath("ingest-"+name), res); err != nil {
+				return nil, fmt.Errorf("%s %s profile: %w", b.kind, tr, err)
+			}
+			e.logf("e2e %s %s profiled run: %.0f events/s, %.2f CPU s/M", b.kind, tr, res.rate, res.cpuPM)
+		}
 	}
 	return out, nil
 }
 
 // ingestThroughput runs `ingest run` on a firehose of n events into a fresh
-// place on broker b.
-func ingestThroughput(ctx context.Context, e *env, b *broker, transport string, n int64) (runResult, error) {
-	run := e.runID("t")
+// place on broker b. A run named (profiled != "") writes a CPU profile to
+// e.profilePath("ingest-"+profiled).
+func ingestThroughput(ctx context.Context, e *env, b *broker, transport string, n int64, profiled string) (runResult, error) {
+	run := profiled
+	if run == "" {
+		run = e.runID("t")
+	}
 	t, err := b.prepare(ctx, run)
 	if err != nil {
 		return runResult{}, err
@@ -106,7 +131,7 @@ func ingestThroughput(ctx context.Context, e *env, b *broker, transport string, 
 	wctx, cancel := context.WithTimeout(ctx, 120*time.Second)
 	defer cancel()
 	host0 := selfCPU()
-	p, err := e.startIngest(wctx, "ingest-"+run, cfg, 150*time.Second)
+	p, err := e.startIngestProfiled(wctx, "ingest-"+run, cfg, 150*time.Second, profiled != "")
 	if err != nil {
 		return runResult{}, err
 	}

@@ -87,9 +87,20 @@ func (c ingestConfig) write(e *env, name string) (string, error) {
 
 // startIngest starts `ingest run -c cfg`.
 func (e *env) startIngest(ctx context.Context, name, cfg string, timeout time.Duration) (*proc, error) {
+	return e.startIngestProfiled(ctx, name, cfg, timeout, false)
+}
+
+// startIngestProfiled starts `ingest run -c cfg`, with a CPU profile in
+// profilePath(name) when profile or -cpuprofile asks for one.
+func (e *env) startIngestProfiled(ctx context.Context, name, cfg string, timeout time.Duration, profile bool) (*proc, error) {
 	args := []string{"run", "-c", cfg}
-	if e.prof {
-		args = append(args, "--cpuprofile", filepath.Join(e.dir, name+".cpu.pprof"))
+	if e.prof || profile {
+		args = append(args, "--cpuprofile", e.profilePath(name))
 	}
 	return startProc(ctx, e.dir, name, timeout, nil, e.ingest, args...)
+}
+
+// profilePath is where the CPU profile of the ingest run name goes.
+func (e *env) profilePath(name string) string {
+	return filepath.Join(e.dir, name+".cpu.pprof")
 }

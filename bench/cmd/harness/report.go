@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -200,6 +201,44 @@ func (r *report) writeE2E(b *strings.Builder, o *e2eOutcome) {
 		w("| %s | bound: client library | %s | %s | | %s | | |\n", kind, bound.rate.spread(fmtRate), bound.cpuPM.spread(fmtFloat(2)), bound.hostPM.spread(fmtFloat(2)))
 	}
 	w("\n")
+	r.writeE2EMisses(b, o)
+}
+
+// writeE2EMisses says, for each case that missed its goal, how far the
+// machine's cores could go at the CPU the run cost, and where ingest's CPU
+// went in a profiled run.
+func (r *report) writeE2EMisses(b *strings.Builder, o *e2eOutcome) {
+	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	var missed []*e2eCase
+	for _, c := range o.cases {
+		if c.profile != nil {
+			missed = append(missed, c)
+		}
+	}
+	if len(missed) == 0 {
+		return
+	}
+	cores, _ := strconv.ParseFloat(r.machine.cores, 64)
+	w("### Where the CPU goes in the missed cases\n\n")
+	w("*CPU ceiling*: everything on the machine spends ingest's CPU per event plus the emulator's and the broker's (the medians above); with all %.0f cores busy and nothing else running, the machine could move at most %.0f ÷ that sum events per second. The ratio of that ceiling to the bound is the most the goal's ratio could be at today's costs.\n\n", cores, cores)
+	w("| broker | job | ingest + emulator + broker CPU µs per event | CPU ceiling | ceiling ÷ bound | measured ÷ bound |\n| --- | --- | --- | --- | --- | --- |\n")
+	for _, c := range missed {
+		bound := o.get(c.broker, "")
+		total := c.cpuPM.median() + c.hostPM.median() // CPU s per M events = µs per event
+		ceiling := cores / total * 1e6
+		w("| %s | ingest, %s | %.1f | %s events/s | %s | %s |\n", c.broker, c.transport, total, fmtRate(ceiling), fmtPct(ceiling/bound.rate.median()), fmtPct(c.rate.median()/bound.rate.median()))
+	}
+	w("\n")
+	w("One more run of each missed case with `ingest run --cpuprofile` (not counted in the figures above). *Share* is pprof's cumulative share of ingest's CPU under the function that stands for each part, so a part includes what it calls (the lines starting with — lie inside the line above them, and allocation and collection run inside all of them); *µs per event* is that share of the run's CPU per event.\n\n")
+	for _, c := range missed {
+		p := c.profile
+		w("**%s, %s** (profiled run: %s events/s, %.2f CPU µs per event)\n\n", c.broker, c.transport, fmtRate(p.rate), p.cpuPM)
+		w("| part | share of ingest's CPU | CPU µs per event |\n| --- | --- | --- |\n")
+		for _, part := range p.parts {
+			w("| %s | %s | %.2f |\n", part.label, fmtPct(part.share), part.share*p.cpuPM)
+		}
+		w("\nThe functions that spent the most CPU themselves (`go tool pprof -top`):\n\n```\n%s\n```\n\n", p.top)
+	}
 }
 
 func (r *report) writeLatency(b *strings.Builder, o *latencyOutcome) {
