@@ -19,6 +19,7 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -167,21 +168,38 @@ func (t watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if wd, ok := req.Context().Value(watchKey{}).(*stream.Watchdog); ok {
 		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok {
-			resp.Body = &watchedBody{ReadWriteCloser: rwc, wd: wd}
+			b := &watchedBody{ReadWriteCloser: rwc, wd: wd}
+			b.br = bufio.NewReaderSize(watchedReader{b}, readBufSize)
+			resp.Body = b
 		}
 	}
 	return resp, nil
 }
 
+// readBufSize is the read buffer of a connection, as the SSE source's: the
+// WebSocket library reads through a 4 KiB buffer of its own, which at a
+// thousand 1 KiB messages a second and more meant a read system call every
+// few messages.
+const readBufSize = 32 << 10
+
+// watchedBody is the connection under the WebSocket library: reads come
+// from br, which reads the network through watchedReader.
 type watchedBody struct {
 	io.ReadWriteCloser
 	wd *stream.Watchdog
+	br *bufio.Reader
 }
 
-func (b *watchedBody) Read(p []byte) (int, error) {
-	b.wd.Arm()
-	n, err := b.ReadWriteCloser.Read(p)
-	b.wd.Disarm()
+func (b *watchedBody) Read(p []byte) (int, error) { return b.br.Read(p) }
+
+// watchedReader reads the network with the watchdog armed, so that a read
+// that waits too long for the server ends the connection.
+type watchedReader struct{ b *watchedBody }
+
+func (r watchedReader) Read(p []byte) (int, error) {
+	r.b.wd.Arm()
+	n, err := r.b.ReadWriteCloser.Read(p)
+	r.b.wd.Disarm()
 	return n, err
 }
 
