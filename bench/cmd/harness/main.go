@@ -156,6 +156,9 @@ func run() error {
 		if rep.e2e, err = runE2E(ctx, e, js, n); err != nil {
 			return err
 		}
+		if err := rep.hotpath.laneOnce(ctx, e, root); err != nil {
+			return err
+		}
 	}
 	if o.want("latency") {
 		e.logf("section 3: latency")
@@ -164,6 +167,9 @@ func run() error {
 			warm, measure = 200, 800
 		}
 		if rep.latency, err = runLatency(ctx, e, js, warm, measure); err != nil {
+			return err
+		}
+		if err := rep.hotpath.laneOnce(ctx, e, root); err != nil {
 			return err
 		}
 	}
@@ -183,6 +189,9 @@ func run() error {
 		if err := runScaleBreakdown(ctx, e, root, rep.scale); err != nil {
 			return err
 		}
+		if err := rep.hotpath.laneOnce(ctx, e, root); err != nil {
+			return err
+		}
 	}
 	if o.want("peer") {
 		e.logf("section 5: peer")
@@ -195,6 +204,9 @@ func run() error {
 			return err
 		}
 		rep.peer.benthosVersion = moduleVersion(benthosBin, "github.com/redpanda-data/benthos/v4")
+	}
+	if err := finishHotpath(ctx, e, root, rep.hotpath); err != nil {
+		return err
 	}
 
 	rep.loadAfter = loadAvg()

@@ -146,7 +146,7 @@ func (r *report) markdown() string {
 func (r *report) writeHotpath(b *strings.Builder, h *hotpathOutcome) {
 	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("## 1. Event hot path (Go benchmarks, one core)\n\n")
-	w("`BenchmarkLane` (bench/hotpath) runs 1 KiB signed firehose events from an in-memory source through one pipeline lane with `GOMAXPROCS=1`: decode, HMAC verify (required), dedupe (window 100000), record with its six headers, batch of 512, a sink that acknowledges at once, checkpoint in memory, no metrics. One op is one event. ")
+	w("`BenchmarkLane` (bench/hotpath) runs 1 KiB signed firehose events from an in-memory source through one pipeline lane with `GOMAXPROCS=1`: decode, HMAC verify (required), dedupe (window 100000), record with its six headers, batch of 512, a sink that acknowledges at once, checkpoint in memory, no metrics. One op is one event. Its %d runs are spread over the harness's run (one in this section, one after each later section, the rest at the end), as this machine's speed drifts over tens of seconds and runs back to back would all fall in one phase of it. ", r.opts.runs)
 	w("Events per CPU second divides by the process's own CPU time (getrusage), which other processes on the core do not inflate; events per wall second does not.\n\n")
 	w("| measure | goal | median (min–max) | ratio to goal | verdict |\n| --- | --- | --- | --- | --- |\n")
 	rate, cpuRate := h.laneRate(), h.laneCPURate()
