@@ -344,6 +344,3 @@ func hex4(s []byte) rune {
 }
 
 func leUint64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
-
-// hasZeroByte reports whether any of the 8 bytes of x is zero.
-func hasZeroByte(x uint64) bool { return (x-lo8)&^x&hi8 != 0 }
