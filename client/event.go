@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/json"
+	"errors"
 	"strconv"
 	"unsafe"
 )
@@ -59,6 +60,9 @@ type span struct {
 type eventDecoder struct {
 	b    []byte
 	seen int
+	// canonData makes data valid only in canonical form (IsCanonical),
+	// checked in the pass that delimits it (DecodeEventCanonical).
+	canonData bool
 	// strings to materialise: timestamp, attempt id, signature, event id
 	strs [4]span
 }
@@ -121,6 +125,38 @@ func DecodeEvent(b []byte, ev *Event) error {
 	d.materialise(ev)
 	return nil
 }
+
+// DecodeEventCanonical decodes b as DecodeEvent does when the event's data
+// is absent, null or in canonical form (see IsCanonical), the form the
+// service signs: it then fills *ev exactly as DecodeEvent would and reports
+// true. Data is checked for canonical form in the pass that delimits it,
+// which also proves it valid JSON, so a caller that verifies the signature
+// with Verifier.VerifyCanonical reads data once instead of twice. It
+// reports false for everything else (data not canonical, or anything
+// DecodeEvent would refuse), leaving *ev unspecified: DecodeEvent then
+// gives the answer and the reason.
+func DecodeEventCanonical(b []byte, ev *Event) bool {
+	*ev = Event{}
+	d := eventDecoder{b: b, canonData: true}
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	n, err := d.object(i, ev)
+	if err != nil {
+		*ev = Event{}
+		return false
+	}
+	if n = skipWS(b, n); n < len(b) || d.seen&fType == 0 {
+		*ev = Event{}
+		return false
+	}
+	d.materialise(ev)
+	return true
+}
+
+// errNotCanonical ends a DecodeEventCanonical whose data is not canonical.
+var errNotCanonical = errors.New("data is not in canonical form")
 
 // validateDocument reports the first syntax error of the JSON document b.
 func validateDocument(b []byte) error {
@@ -215,9 +251,18 @@ func (d *eventDecoder) object(i int, ev *Event) (int, error) {
 				i, err = d.wrongType(v, "meta", "an object")
 			}
 		case "data":
-			if err = d.mark(fData, v, "data"); err == nil {
-				i, err = d.raw(v, &ev.Data)
+			if err = d.mark(fData, v, "data"); err != nil {
+				break
 			}
+			if d.canonData && d.b[v] != 'n' {
+				n, ok := canonValue(d.b, v, 0)
+				if !ok {
+					return n, errNotCanonical
+				}
+				i, ev.Data = n, json.RawMessage(d.b[v:n:n])
+				break
+			}
+			i, err = d.raw(v, &ev.Data)
 		case "error":
 			if err = d.mark(fError, v, "error"); err != nil {
 				break

@@ -63,6 +63,27 @@ func BenchmarkDecodeEvent(b *testing.B) {
 	long := []byte(`{"type":"update","meta":{"timestamp":"2026-06-07T00:49:36.562Z"},"data":{"n":1,"pad":"` +
 		strings.Repeat("x", 900) + `"},"error":null,"signature":"0e8d","event_id":"1780793376562"}`)
 	b.Run("EventIDOfLongString", func(b *testing.B) { benchmarkEventIDOf(b, long) })
+	// Decoding and the canonical check of data, apart and in one pass.
+	b.Run("DecodeEventThenIsCanonical", func(b *testing.B) {
+		b.SetBytes(int64(len(long)))
+		b.ReportAllocs()
+		var ev Event
+		for b.Loop() {
+			if err := DecodeEvent(long, &ev); err != nil || !IsCanonical(ev.Data) {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("DecodeEventCanonical", func(b *testing.B) {
+		b.SetBytes(int64(len(long)))
+		b.ReportAllocs()
+		var ev Event
+		for b.Loop() {
+			if !DecodeEventCanonical(long, &ev) {
+				b.Fatal("not canonical")
+			}
+		}
+	})
 }
 
 func benchmarkEventIDOf(b *testing.B, in []byte) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"unicode/utf8"
 )
@@ -75,6 +76,32 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 		if got, ok := EventIDOf(in); ok != (s != "") && got != s {
 			t.Fatalf("EventIDOf = %q, %v; DecodeEvent read %q", got, ok, s)
+		}
+	})
+}
+
+// FuzzDecodeEventCanonical: DecodeEventCanonical accepts exactly the events
+// DecodeEvent accepts whose data is absent, null or canonical, and then
+// fills the same Event.
+func FuzzDecodeEventCanonical(f *testing.F) {
+	f.Add([]byte(sampleEvent))
+	f.Add(benchEvent())
+	f.Add([]byte(`{"type":"update","data":{"a":1,"b":[true,null,"x"]},"signature":"ab","event_id":"1"}`))
+	f.Add([]byte(`{"type":"update","data":{"b":1,"a":2},"event_id":"1"}`))
+	f.Add([]byte(`{"type":"update","data":{"a": 1},"event_id":"1"}`))
+	f.Add([]byte(`{"type":"update","data":null,"data":1}`))
+	f.Add([]byte(`{"type":"error","error":{"message":"x"},"eventId":12}`))
+	f.Add([]byte(`{"type":"update","data":"\u00e9","event_id":"1"} x`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var strict, canon Event
+		err := DecodeEvent(in, &strict)
+		ok := DecodeEventCanonical(in, &canon)
+		want := err == nil && (strict.Data == nil || IsCanonical(strict.Data))
+		if ok != want {
+			t.Fatalf("DecodeEventCanonical(%q) = %v; DecodeEvent: %v, data %q canonical %v", in, ok, err, strict.Data, strict.Data != nil && IsCanonical(strict.Data))
+		}
+		if ok && !reflect.DeepEqual(canon, strict) {
+			t.Fatalf("DecodeEventCanonical(%q) = %+v; DecodeEvent = %+v", in, canon, strict)
 		}
 	})
 }

@@ -137,6 +137,18 @@ func NewVerifier(secrets []string, opts ...VerifierOption) (*Verifier, error) {
 // hex, standard (and URL-safe) base64, and a "sha256=" prefix. Data already
 // in canonical form is signed as is, without re-serialising.
 func (v *Verifier) Verify(rawData []byte, signature string) error {
+	return v.verify(rawData, signature, false)
+}
+
+// VerifyCanonical is Verify for data known to be in canonical form (absent,
+// or reported so by IsCanonical or DecodeEventCanonical): it does not check
+// again. Data that is not canonical fails, unless it is the very bytes that
+// were signed. With a Verifier made WithCanonicalizer it is Verify.
+func (v *Verifier) VerifyCanonical(rawData []byte, signature string) error {
+	return v.verify(rawData, signature, true)
+}
+
+func (v *Verifier) verify(rawData []byte, signature string, canonical bool) error {
 	if signature == "" {
 		return ErrSignatureMissing
 	}
@@ -148,7 +160,7 @@ func (v *Verifier) Verify(rawData []byte, signature string) error {
 		rawData = nullJSON
 	}
 	msg := rawData
-	if v.canon != nil || !IsCanonical(rawData) {
+	if v.canon != nil || (!canonical && !IsCanonical(rawData)) {
 		canon := v.canon
 		if canon == nil {
 			canon = Canonical

@@ -138,10 +138,39 @@ func TestVerifierOptions(t *testing.T) {
 	if err := v2.Verify([]byte(`{"id":"order_123","total":42}`), vector1Hex); err == nil {
 		t.Error("custom canonicalizer skipped for canonical data")
 	}
+	if err := v2.VerifyCanonical([]byte(`{"id":"order_123","total":42}`), vector1Hex); err == nil {
+		t.Error("VerifyCanonical skipped a custom canonicalizer")
+	}
 	failing := func(dst, raw []byte) ([]byte, error) { return dst, errors.New("boom") }
 	v3, _ := NewVerifier([]string{"secret"}, WithCanonicalizer(failing))
 	if err := v3.Verify(raw, vector1Hex); !errors.Is(err, ErrSignatureInvalid) || !strings.Contains(err.Error(), "boom") {
 		t.Errorf("failing canonicalizer: %v", err)
+	}
+}
+
+// TestVerifyCanonical: data known canonical is hashed as it is; data that
+// is not canonical fails, as its bytes are not what was signed.
+func TestVerifyCanonical(t *testing.T) {
+	v, err := NewVerifier([]string{"secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	canonical := []byte(`{"id":"order_123","total":42}`)
+	if err := v.VerifyCanonical(canonical, vector1Hex); err != nil {
+		t.Errorf("canonical data: %v", err)
+	}
+	if err := v.VerifyCanonical(nil, hmacHex("secret", []byte("null"))); err != nil {
+		t.Errorf("absent data: %v", err)
+	}
+	spaced := []byte(`{"id": "order_123", "total": 42}`)
+	if err := v.Verify(spaced, vector1Hex); err != nil {
+		t.Errorf("Verify of the spaced form: %v", err)
+	}
+	if err := v.VerifyCanonical(spaced, vector1Hex); !errors.Is(err, ErrSignatureInvalid) {
+		t.Errorf("VerifyCanonical of data that is not canonical = %v, want ErrSignatureInvalid", err)
+	}
+	if err := v.VerifyCanonical(canonical, ""); !errors.Is(err, ErrSignatureMissing) {
+		t.Errorf("no signature = %v", err)
 	}
 }
 
