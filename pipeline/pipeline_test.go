@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/checkpoint"
+	"github.com/restless-stream/ingest/client"
 )
 
 // TestDropRules sends, for each rule, a good event, the bad one, and a good
@@ -500,4 +502,77 @@ func FuzzProcess(f *testing.F) {
 			t.Fatal("not counted as received")
 		}
 	})
+}
+
+// TestCanonicalAndNot: events whose data is in canonical form are decoded
+// and verified in one pass over data; the others take the full decoder and
+// re-serialising verifier. A stream mixing them publishes every one
+// verified, and malformed data is a parse error with the decoder's own
+// message, whichever way came first.
+func TestCanonicalAndNot(t *testing.T) {
+	spaced := func(id int) []byte {
+		// Signed over the canonical form, sent with spaces and keys out of
+		// order, as a JSON library with default settings writes it.
+		canon := fmt.Sprintf(`{"id":"order_%d","total":42}`, id)
+		sig, err := client.ComputeSignatureRaw(testSecret, []byte(canon))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Appendf(nil, `{"type":"update","data":{"total": 42, "id": "order_%d"},"signature":"%s","event_id":"%d"}`, id, sig, id)
+	}
+	malformed := []byte(`{"type":"update","data":{"id":tru},"signature":"` + strings.Repeat("0", 64) + `","event_id":"bad"}`)
+	var in []ingest.Frame
+	var want []string
+	for i := 1; i <= 300; i++ {
+		switch {
+		case i == 150:
+			in = append(in, frame(malformed))
+			continue
+		case i%7 == 0 || (i > 200 && i < 280): // scattered, then a long run
+			in = append(in, frame(spaced(i)))
+		default:
+			in = append(in, frame(event(strconv.Itoa(i))))
+		}
+		want = append(want, strconv.Itoa(i))
+	}
+	src := &fakeSource{frames: in, end: ingest.ErrStreamEnded}
+	cfg := testConfig(t, "orders", src)
+	cfg.DeadLetter = "restless.dlq"
+	sink, obs := &fakeSink{}, newCounters()
+	if err := mustNew(t, cfg, sink, checkpoint.NewMemory(), obs).Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	recs := sink.records()
+	if got := ids(recs, "restless.orders"); !equal(got, want) {
+		t.Fatalf("published %d events, want %d: %v", len(got), len(want), got)
+	}
+	for _, r := range recs {
+		if r.Dest != "restless.orders" {
+			continue
+		}
+		if v, _ := r.Header(ingest.HeaderVerified); v != "true" {
+			id, _ := r.Header(ingest.HeaderEventID)
+			t.Fatalf("event %s: %s = %q", id, ingest.HeaderVerified, v)
+		}
+	}
+	var ev client.Event
+	wantErr := client.DecodeEvent(malformed, &ev)
+	if wantErr == nil {
+		t.Fatal("the malformed event decodes")
+	}
+	var dl []ingest.Record
+	for _, r := range recs {
+		if r.Dest == "restless.dlq" {
+			dl = append(dl, r)
+		}
+	}
+	if len(dl) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dl))
+	}
+	if reason, _ := dl[0].Header(ingest.HeaderDLQReason); reason != ingest.ReasonParseError {
+		t.Errorf("reason %q", reason)
+	}
+	if msg, _ := dl[0].Header(ingest.HeaderDLQError); msg != wantErr.Error() {
+		t.Errorf("dead-letter error %q, want the decoder's %q", msg, wantErr)
+	}
 }

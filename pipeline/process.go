@@ -125,7 +125,14 @@ type processor struct {
 
 	ev   client.Event    // reused for every frame
 	slab []ingest.Header // headers are cut from here
+	// canonSkip counts down the events decoded without trying
+	// DecodeEventCanonical after it said no.
+	canonSkip int
 }
+
+// canonRetry is how many events a lane decodes the plain way after one whose
+// data was not canonical.
+const canonRetry = 64
 
 func newProcessor(cfg StreamConfig, deadLetter string, obs StreamObserver, dd *dedupe) *processor {
 	return &processor{cfg: cfg, deadLetter: deadLetter, key: []byte(cfg.Name), obs: obs, dd: dd, now: time.Now}
@@ -164,13 +171,30 @@ func (p *processor) process(f ingest.Frame, it *item) {
 	}
 
 	ev := &p.ev
-	if err := client.DecodeEvent(f.Data, ev); err != nil {
-		id, _ := client.EventIDOf(f.Data)
-		if id != "" {
-			it.cursor = id
+	// With verification on, data in canonical form (the form the service
+	// signs) is checked once, in the pass that delimits it, instead of by
+	// the decoder and again by the verifier. Anything else gets the full
+	// decoder's answer; a stream whose data is not canonical stops trying
+	// for a while, so it pays for the attempt rarely.
+	canonical := false
+	if p.cfg.VerifyMode != VerifyOff {
+		if p.canonSkip == 0 {
+			if canonical = client.DecodeEventCanonical(f.Data, ev); !canonical {
+				p.canonSkip = canonRetry
+			}
+		} else {
+			p.canonSkip--
 		}
-		p.reject(it, ingest.ReasonParseError, err.Error(), f.Data, id)
-		return
+	}
+	if !canonical {
+		if err := client.DecodeEvent(f.Data, ev); err != nil {
+			id, _ := client.EventIDOf(f.Data)
+			if id != "" {
+				it.cursor = id
+			}
+			p.reject(it, ingest.ReasonParseError, err.Error(), f.Data, id)
+			return
+		}
 	}
 	if ev.EventID != "" {
 		it.cursor = ev.EventID
@@ -186,7 +210,11 @@ func (p *processor) process(f ingest.Frame, it *item) {
 			return
 		case ev.Signature != "":
 			// Verify signs absent data as null, as the service does.
-			if err := p.cfg.Verifier.Verify(ev.Data, ev.Signature); err != nil {
+			verify := p.cfg.Verifier.Verify
+			if canonical {
+				verify = p.cfg.Verifier.VerifyCanonical
+			}
+			if err := verify(ev.Data, ev.Signature); err != nil {
 				p.reject(it, ingest.ReasonSignatureInvalid, err.Error(), f.Data, ev.EventID)
 				return
 			}
