@@ -177,18 +177,27 @@ func (l *lane) write(ctx context.Context) error {
 		timer.Reset(l.pcfg.Batch.MaxWait)
 	fill:
 		for len(w.batch) < maxEvents {
+			var it *item
+			var ok bool
+			// An item that is ready is taken at once: the three-way wait
+			// below costs several times a plain receive, and the batch is
+			// bounded by maxEvents anyway.
 			select {
-			case it, ok := <-l.items:
-				if !ok {
-					closed = true
+			case it, ok = <-l.items:
+			default:
+				select {
+				case it, ok = <-l.items:
+				case <-timer.C:
+					break fill
+				case <-ctx.Done():
 					break fill
 				}
-				w.batch = append(w.batch, it)
-			case <-timer.C:
-				break fill
-			case <-ctx.Done():
+			}
+			if !ok {
+				closed = true
 				break fill
 			}
+			w.batch = append(w.batch, it)
 		}
 		timer.Stop()
 		err := w.flush(ctx)
