@@ -238,7 +238,7 @@ func (p *processor) process(f ingest.Frame, it *item) {
 	}
 
 	if ts := ev.Meta.Timestamp; ts != "" {
-		if t, err := time.Parse(time.RFC3339, ts); err == nil {
+		if t, ok := parseTimestamp(ts); ok {
 			p.obs.EventLag(now.Sub(t))
 		}
 	}
