@@ -24,13 +24,14 @@ type cpuPart struct {
 }
 
 // profileParts are the functions that stand for the parts of ingest's
-// work, by the end of their names in pprof. Indented labels are part of
-// the line above them.
+// work, by the end of their names in pprof; where one part has several
+// functions that never call each other, separated by |, their shares add
+// up. Labels starting with — are part of the line above them.
 var profileParts = []struct{ label, fn string }{
 	{"reading the stream: HTTP or WebSocket, SSE decoding (the source's goroutine)", "internal/stream.(*Runner).pump"},
 	{"processing each event (the lane's reader)", "pipeline.(*processor).process"},
-	{"— of which parsing the envelope (`client.DecodeEvent`)", "client.DecodeEvent"},
-	{"— of which the HMAC check (`Verifier.Verify`)", "client.(*Verifier).Verify"},
+	{"— of which parsing the envelope (`client.DecodeEvent`, `DecodeEventCanonical`)", "client.DecodeEvent|client.DecodeEventCanonical"},
+	{"— of which the HMAC check (`Verifier.Verify`, `VerifyCanonical`)", "client.(*Verifier).verify"},
 	{"— of which dedupe", "pipeline.(*dedupe).seenOrClaim"},
 	{"writing batches to the sink (the lane's writer)", "pipeline.(*batchWriter).flush"},
 	{"saving checkpoints", "pipeline.(*lane).save"},
@@ -51,10 +52,14 @@ func breakdown(ctx context.Context, bin, prof string, res runResult) (*cpuBreakd
 	out := &cpuBreakdown{cpuPM: res.cpuPM, rate: res.rate}
 	for _, p := range profileParts {
 		var share float64
-		for fn, v := range shares {
-			if strings.HasSuffix(fn, p.fn) && v > share {
-				share = v
+		for _, alt := range strings.Split(p.fn, "|") {
+			var best float64
+			for fn, v := range shares {
+				if strings.HasSuffix(fn, alt) && v > best {
+					best = v
+				}
 			}
+			share += best
 		}
 		if share > 0 {
 			out.parts = append(out.parts, cpuPart{label: p.label, share: share})
