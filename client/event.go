@@ -88,8 +88,14 @@ const (
 // It makes at most one allocation: the backing store of the event's
 // strings.
 func DecodeEvent(b []byte, ev *Event) error {
+	return decodeEvent(b, ev, false)
+}
+
+// decodeEvent is DecodeEvent, or with canonData DecodeEventCanonical (whose
+// refusal of data that is not canonical is errNotCanonical).
+func decodeEvent(b []byte, ev *Event, canonData bool) error {
 	*ev = Event{}
-	d := eventDecoder{b: b}
+	d := eventDecoder{b: b, canonData: canonData}
 	i := skipWS(b, 0)
 	if i >= len(b) {
 		return syntaxErr(i, "empty input, expected a JSON object")
@@ -136,23 +142,7 @@ func DecodeEvent(b []byte, ev *Event) error {
 // DecodeEvent would refuse), leaving *ev unspecified: DecodeEvent then
 // gives the answer and the reason.
 func DecodeEventCanonical(b []byte, ev *Event) bool {
-	*ev = Event{}
-	d := eventDecoder{b: b, canonData: true}
-	i := skipWS(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return false
-	}
-	n, err := d.object(i, ev)
-	if err != nil {
-		*ev = Event{}
-		return false
-	}
-	if n = skipWS(b, n); n < len(b) || d.seen&fType == 0 {
-		*ev = Event{}
-		return false
-	}
-	d.materialise(ev)
-	return true
+	return decodeEvent(b, ev, true) == nil
 }
 
 // errNotCanonical ends a DecodeEventCanonical whose data is not canonical.
