@@ -209,8 +209,10 @@ func (s *Sink) msg(r *ingest.Record) *msgBox {
 	return b
 }
 
+// putMsg empties b, so that the pool holds no event bytes, and pools it.
 func (s *Sink) putMsg(b *msgBox) {
 	b.m = nats.Msg{}
+	clear(b.h)
 	clear(b.vals)
 	s.msgs.Put(b)
 }
@@ -231,8 +233,6 @@ func (b *msgBox) fill(r *ingest.Record) *nats.Msg {
 	}
 	if b.h == nil {
 		b.h = make(nats.Header, n)
-	} else {
-		clear(b.h)
 	}
 	vals, h := b.vals[:0], b.h
 	for _, hd := range r.Headers {
