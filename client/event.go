@@ -112,8 +112,9 @@ func decodeEvent(b []byte, ev *Event, canonData bool) error {
 	}
 	n, err := d.object(i, ev)
 	if err != nil {
-		if pe, ok := err.(*ParseError); ok && !pe.syntax {
+		if pe, ok := err.(*ParseError); ok && !pe.syntax && !canonData {
 			// A malformed document is reported as such, wherever it breaks.
+			// (DecodeEventCanonical only says no: the caller asks DecodeEvent.)
 			if serr := validateDocument(b); serr != nil {
 				return serr
 			}
@@ -245,7 +246,7 @@ func (d *eventDecoder) object(i int, ev *Event) (int, error) {
 				break
 			}
 			if d.canonData && d.b[v] != 'n' {
-				n, ok := canonValue(d.b, v, 0)
+				n, ok := canonValue(d.b, v, 1) // inside the envelope, as raw's skipValue
 				if !ok {
 					return n, errNotCanonical
 				}

@@ -270,5 +270,8 @@ func TestDecodeEventDepthLimit(t *testing.T) {
 		if (err == nil) != json.Valid(in) {
 			t.Errorf("depth %d: DecodeEvent error %v, encoding/json valid %v", n+1, err, json.Valid(in))
 		}
+		if ok := DecodeEventCanonical(in, &ev); ok != (err == nil) {
+			t.Errorf("depth %d: DecodeEventCanonical %v, DecodeEvent error %v", n+1, ok, err)
+		}
 	}
 }

@@ -48,12 +48,12 @@ func EventIDOf(b []byte) (id string, ok bool) {
 	return "", false
 }
 
-// quickString returns the index past the string at b[i] == '"' (-1 when it
-// is unterminated) and whether it holds escapes. It does not validate.
+// quickString returns the index past the string at b[i] == '"' and whether
+// it holds escapes, or -1 when it is unterminated. It does not validate.
 func quickString(b []byte, i int) (int, bool) {
 	end := stringEnd(b, i)
 	if end < 0 {
-		return -1, bytes.IndexByte(b[i+1:], '\\') >= 0
+		return -1, false
 	}
 	return end, bytes.IndexByte(b[i+1:end-1], '\\') >= 0
 }

@@ -193,9 +193,6 @@ func (v *Verifier) putBuf(bp *[]byte) {
 	}
 }
 
-// decodeSignature decodes a 32-byte MAC written as hex (either case) or
-// base64 (standard or URL-safe alphabet, padded or not), after an optional
-// "sha256=" prefix. It does not allocate.
 // hexTable maps a hex digit to its value and every other byte to 0xff.
 var hexTable = func() (t [256]byte) {
 	for c := range t {
@@ -207,6 +204,9 @@ var hexTable = func() (t [256]byte) {
 	return t
 }()
 
+// decodeSignature decodes a 32-byte MAC written as hex (either case) or
+// base64 (standard or URL-safe alphabet, padded or not), after an optional
+// "sha256=" prefix. It does not allocate.
 func decodeSignature(s string, out *[sha256.Size]byte) bool {
 	if len(s) > 7 && strings.EqualFold(s[:7], "sha256=") {
 		s = s[7:]
