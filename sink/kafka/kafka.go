@@ -61,6 +61,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -400,7 +401,7 @@ func (s *Sink) ensure(ctx context.Context, topics []string) map[string]error {
 		if t == "" {
 			continue
 		}
-		if _, ok := s.topics.Load(t); !ok && !contains(unknown, t) {
+		if _, ok := s.topics.Load(t); !ok && !slices.Contains(unknown, t) {
 			unknown = append(unknown, t)
 		}
 	}
@@ -464,15 +465,6 @@ func (s *Sink) ensure(ctx context.Context, topics []string) map[string]error {
 		s.topics.Store(t, struct{}{})
 	}
 	return errs
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // probeAfter is how old the last broker answer may be before Connected asks

@@ -76,7 +76,7 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 	var topics []string
 	for i := range recs {
 		t := recs[i].Dest
-		if t == "" || contains(topics, t) {
+		if t == "" || slices.Contains(topics, t) {
 			continue
 		}
 		if _, ok := s.topics.Load(t); !ok {

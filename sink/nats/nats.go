@@ -42,8 +42,9 @@
 //
 // # Headers
 //
-// Record headers become NATS headers with the same names and values, in
-// order (repeated names keep every value). Nats-Msg-Id is set from
+// Record headers become NATS headers with the same names and values
+// (repeated names keep every value, in order; NATS headers are a map, so
+// different names come in no particular order). Nats-Msg-Id is set from
 // Record.MsgID, and left out when it is "". Record.Dest is the subject.
 package nats
 
@@ -225,6 +226,8 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if !cfg.JetStream {
 		return s, nil
 	}
+	// No asynchronous acknowledgement handler: writeJetStream reuses a
+	// message once acknowledged, and such a handler would be given it after.
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(cfg.MaxPending),
 		jetstream.WithPublishAsyncTimeout(cfg.AckTimeout),
