@@ -168,9 +168,7 @@ func (t watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if wd, ok := req.Context().Value(watchKey{}).(*stream.Watchdog); ok {
 		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok {
-			b := &watchedBody{ReadWriteCloser: rwc, wd: wd}
-			b.br = bufio.NewReaderSize(watchedReader{b}, readBufSize)
-			resp.Body = b
+			resp.Body = &bufferedBody{ReadWriteCloser: rwc, br: bufio.NewReaderSize(wd.Reader(rwc), readBufSize)}
 		}
 	}
 	return resp, nil
@@ -182,26 +180,14 @@ func (t watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // few messages.
 const readBufSize = 32 << 10
 
-// watchedBody is the connection under the WebSocket library: reads come
-// from br, which reads the network through watchedReader.
-type watchedBody struct {
+// bufferedBody is the connection under the WebSocket library: reads come
+// from br, which reads the network with the watchdog armed while it waits.
+type bufferedBody struct {
 	io.ReadWriteCloser
-	wd *stream.Watchdog
 	br *bufio.Reader
 }
 
-func (b *watchedBody) Read(p []byte) (int, error) { return b.br.Read(p) }
-
-// watchedReader reads the network with the watchdog armed, so that a read
-// that waits too long for the server ends the connection.
-type watchedReader struct{ b *watchedBody }
-
-func (r watchedReader) Read(p []byte) (int, error) {
-	r.b.wd.Arm()
-	n, err := r.b.ReadWriteCloser.Read(p)
-	r.b.wd.Disarm()
-	return n, err
-}
+func (b *bufferedBody) Read(p []byte) (int, error) { return b.br.Read(p) }
 
 func (d *dialer) Dial(ctx context.Context, cursor string) (stream.Conn, error) {
 	target := stream.ResumeURL(d.u, cursor, d.since)
