@@ -36,7 +36,7 @@ func (cf *configFlags) register(fs *flag.FlagSet) {
 	fs.Var(&cf.sets, "set", "set a configuration key, e.g. --set sink.type=kafka (repeatable)")
 	fs.StringVar(&cf.logLevel, "log-level", "", "log.level: debug, info, warn, error")
 	fs.StringVar(&cf.logFormat, "log-format", "", "log.format: text or json")
-	fs.StringVar(&cf.httpAddr, "http-addr", "", "http.addr: metrics and health listen address (\"\" keeps the config's)")
+	fs.StringVar(&cf.httpAddr, "http-addr", "", "http.addr: metrics and health listen address (\"\" disables the HTTP server)")
 }
 
 // overrides returns the keys set by flags, in the order they were given.

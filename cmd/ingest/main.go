@@ -43,9 +43,9 @@ func exitCode(err error) int {
 	var ue *usageError
 	var ce *ConfigError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp): // asking for help is not a mistake
 		return exitOK
-	case errors.As(err, &ue), errors.As(err, &ce), errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &ue), errors.As(err, &ce):
 		return exitUsage
 	}
 	return exitFailure
