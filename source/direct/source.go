@@ -120,6 +120,11 @@ func newDialer(cfg Config) (*dialer, error) {
 	if cfg.Input.URL == "" {
 		return nil, errors.New("direct: Input.URL is required")
 	}
+	// Checked here, not only by the inner source: with a DedupeKey that is
+	// built per session, and a bad limit would fail every session opened.
+	if _, _, err := stream.Limits("direct", cfg.IdleTimeout, cfg.MaxEventBytes); err != nil {
+		return nil, err
+	}
 	d := &dialer{cfg: cfg, base: client.DefaultStreamBaseURL}
 	if cfg.Client != nil {
 		d.base = cfg.Client.StreamBaseURL()
@@ -224,7 +229,9 @@ func (d *dialer) open(ctx context.Context) error {
 	}
 	inner, err := d.innerDialer(d.resolve(raw))
 	if err != nil {
-		return fmt.Errorf("direct: session %q: %w", resp.SessionID, err)
+		// The limits were checked up front: the URL the server issued is
+		// unusable, and opening another session would issue the same.
+		return &ingest.PermanentError{Err: fmt.Errorf("direct: session %q: %w", resp.SessionID, err)}
 	}
 	d.inner, d.expires = inner, resp.ExpiresAt
 	return nil

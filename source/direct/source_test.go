@@ -279,6 +279,8 @@ func TestConfigErrors(t *testing.T) {
 		{Config{Input: in, Transport: "grpc"}, "Transport"},
 		{Config{}, "Input.URL"},
 		{Config{Input: in, DedupeKey: "k"}, "Client is required"},
+		{Config{Input: in, DedupeKey: "k", Client: &client.Client{}, IdleTimeout: -1}, "IdleTimeout"},
+		{Config{Input: in, MaxEventBytes: -1}, "MaxEventBytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
