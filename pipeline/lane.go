@@ -207,9 +207,19 @@ func (l *lane) write(ctx context.Context) error {
 		}
 		if l.pcfg.CheckpointInterval == 0 {
 			// Save before the next batch goes out, so a crash repeats at most
-			// one batch. A failed save is reported and tried again after the
-			// next batch; the lane keeps going.
-			_ = l.save(context.WithoutCancel(ctx))
+			// one batch. A failed save is reported and retried with the
+			// lane's backoff until it succeeds or the pipeline stops: the
+			// lane waits for its storage as it waits for a broker.
+			for attempt := 1; l.save(context.WithoutCancel(ctx)) != nil; attempt++ {
+				t := time.NewTimer(l.pcfg.Retry.Delay(attempt))
+				select {
+				case <-t.C:
+					continue
+				case <-ctx.Done():
+					t.Stop()
+				}
+				break
+			}
 		}
 		if closed {
 			return nil

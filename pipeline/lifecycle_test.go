@@ -409,6 +409,48 @@ func TestCheckpointSaveFailure(t *testing.T) {
 	}
 }
 
+// TestCheckpointSaveRetriedBeforeNextBatch: with a save after every batch
+// (the default), a failed save is retried until it succeeds before the next
+// batch is written, so that a crash still repeats at most one batch.
+func TestCheckpointSaveRetriedBeforeNextBatch(t *testing.T) {
+	var mu sync.Mutex
+	var log []string
+	note := func(s string) { mu.Lock(); log = append(log, s); mu.Unlock() }
+	store := &flakySave{Memory: checkpoint.NewMemory(), fails: 3, note: note}
+	sink := &fakeSink{fail: func(call int, recs []ingest.Record) error { note(fmt.Sprint("write ", call)); return nil }}
+	obs := newCounters()
+	cfg := testConfig(t, "s", &fakeSource{frames: frames(1, 2), end: ingest.ErrStreamEnded})
+	cfg.CheckpointInterval = 0
+	cfg.Batch.MaxEvents = 1
+	if err := mustNew(t, cfg, sink, store, obs).Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := "write 1,save failed,save failed,save failed,save 1,write 2,save 2"
+	if got := strings.Join(log, ","); got != want {
+		t.Fatalf("order %s\nwant  %s", got, want)
+	}
+	if obs.ckFailed != 3 {
+		t.Errorf("CheckpointFailed reported %d times, want 3", obs.ckFailed)
+	}
+}
+
+// flakySave fails its first fails saves.
+type flakySave struct {
+	*checkpoint.Memory
+	fails int
+	note  func(string)
+}
+
+func (f *flakySave) Save(ctx context.Context, stream, cursor string) error {
+	if f.fails > 0 {
+		f.fails--
+		f.note("save failed")
+		return errors.New("disk full")
+	}
+	f.note("save " + cursor)
+	return f.Memory.Save(ctx, stream, cursor)
+}
+
 type failingSave struct{ *checkpoint.Memory }
 
 func (failingSave) Save(context.Context, string, string) error { return errors.New("disk full") }
