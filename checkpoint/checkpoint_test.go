@@ -338,7 +338,7 @@ func TestFileTornSlot(t *testing.T) {
 		{"flipped byte in the newer cursor", bytes.Replace(slotFile(t2slot{1, "abc"}, t2slot{2, "abd"}), []byte("\nabd"), []byte("\nabx"), 1), "abc", ""},
 		{"both slots empty", slotFile(t2slot{}, t2slot{}), "", "no valid slot: slot 0: empty; slot 1: empty"},
 		{"both torn", tear(tear(slotFile(t2slot{1, "one"}, t2slot{2, "two"}), slot1Offset+3), slot0Offset+3), "", "no valid slot"},
-		{"file cut short", slotFile(t2slot{1, "one"}, t2slot{2, "two"})[:5000], "", "two-slot file is 5000 bytes, not 8192"},
+		{"file cut short", slotFile(t2slot{1, "one"}, t2slot{2, "two"})[:5000], "", fmt.Sprintf("two-slot file is 5000 bytes, not %d", slotFileSize)},
 		{"sequence zero", bytes.Replace(slotFile(t2slot{1, "one"}, t2slot{}), []byte("checkpoint 1 "), []byte("checkpoint 0 "), 1), "", "bad sequence"},
 	}
 	for _, c := range cases {

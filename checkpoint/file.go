@@ -22,10 +22,12 @@ import (
 // offers (a save happens after every acknowledged batch):
 //
 //	offset 0:    restless-checkpoint 2\n            (written once, when the file is made)
-//	offset 512:  slot 0
-//	offset 4096: slot 1, to 8192
+//	offset 4096: slot 0
+//	offset 8192: slot 1, to 12288
 //
-// A slot holds one record, the rest of it zeros:
+// Each part has a page of its own, so a write torn anywhere within its page
+// damages nothing else. A slot holds one record, the rest of it zeros (a
+// save writes the whole slot):
 //
 //	restless-checkpoint <sequence> <cursor length> <CRC-32C, 8 hex digits>\n<cursor>\n
 //
@@ -40,7 +42,7 @@ import (
 // A file is made (and, when damaged, remade) by writing a temporary file,
 // fsyncing it, renaming it over the old one and fsyncing the directory; the
 // store then keeps it open for the saves that follow. A cursor too long for a
-// slot (over 3,500 bytes; event ids are far shorter) is saved the same way in
+// slot (over 4,000 bytes; event ids are far shorter) is saved the same way in
 // the single-record format of version 1,
 //
 //	restless-checkpoint 1 <cursor length> <CRC-32C of the cursor, 8 hex digits>\n<cursor>\n
@@ -61,8 +63,9 @@ type File struct {
 // fileStream is the state of one stream's file.
 type fileStream struct {
 	sync.Mutex
-	f   *os.File // the two-slot file kept open for saves; nil when none is
-	seq uint64   // sequence number of the last record written to f
+	f      *os.File // the two-slot file kept open for saves; nil when none is
+	seq    uint64   // sequence number of the last record written to f
+	closed bool     // set by Close: a Save that waited for the lock ends
 }
 
 var _ Store = (*File)(nil)
@@ -72,12 +75,14 @@ const (
 	fileMagic   = "restless-checkpoint"
 	fileVersion = "1"
 
-	// The two-slot format (version 2).
+	// The two-slot format (version 2). Each part has a page of its own, so
+	// that a write torn at any granularity up to a page leaves the preamble
+	// and the other slot alone.
 	slotPreamble = fileMagic + " 2\n"
-	slotSize     = 3584 // bytes a record may take in a slot
-	slot0Offset  = 512  // a sector of its own for the preamble
-	slot1Offset  = 4096 // its own page
-	slotFileSize = slot1Offset + 4096
+	slotSize     = 4096 // one page
+	slot0Offset  = slotSize
+	slot1Offset  = 2 * slotSize
+	slotFileSize = 3 * slotSize
 	maxSlotHead  = 64 // "restless-checkpoint " + 20 + 1 + 5 + 1 + 8 + "\n", rounded up
 	// maxSlotCursor is the longest cursor a slot holds.
 	maxSlotCursor = slotSize - maxSlotHead - 1
@@ -173,6 +178,9 @@ func (f *File) Save(ctx context.Context, stream, cursor string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if l.closed {
+		return ErrClosed
+	}
 	if err := f.save(l, stream, cursor); err != nil {
 		return fmt.Errorf("checkpoint: stream %q: save: %w", stream, err)
 	}
@@ -182,18 +190,17 @@ func (f *File) Save(ctx context.Context, stream, cursor string) error {
 func (f *File) save(l *fileStream, stream, cursor string) error {
 	if len(cursor) > maxSlotCursor {
 		l.release()
-		file, err := f.replace(stream, encodeFile(cursor))
-		if err == nil {
-			_ = file.Close()
-		}
-		return err
+		return f.replace(stream, encodeFile(cursor))
 	}
 	if l.f == nil {
-		// Make a new file with the cursor in slot 0.
+		// Make a new file with the cursor in slot 0, and keep it open.
 		b := make([]byte, slotFileSize)
 		copy(b, slotPreamble)
 		copy(b[slot0Offset:], encodeSlot(1, cursor))
-		file, err := f.replace(stream, b)
+		if err := f.replace(stream, b); err != nil {
+			return err
+		}
+		file, err := os.OpenFile(f.path(stream), os.O_WRONLY, 0)
 		if err != nil {
 			return err
 		}
@@ -205,7 +212,11 @@ func (f *File) save(l *fileStream, stream, cursor string) error {
 	if seq%2 == 0 {
 		off = slot1Offset
 	}
-	if _, err := l.f.WriteAt(encodeSlot(seq, cursor), off); err != nil {
+	// The whole slot, padded with zeros, so no tail of a longer record
+	// stays behind it.
+	slot := make([]byte, slotSize)
+	copy(slot, encodeSlot(seq, cursor))
+	if _, err := l.f.WriteAt(slot, off); err != nil {
 		l.release() // the next save makes the file anew
 		return err
 	}
@@ -228,12 +239,11 @@ func (l *fileStream) release() {
 }
 
 // replace writes content to a temporary file, fsyncs it, renames it over the
-// stream's file and fsyncs the directory. It returns the file, open for
-// writing under its own name.
-func (f *File) replace(stream string, content []byte) (_ *os.File, err error) {
+// stream's file and fsyncs the directory.
+func (f *File) replace(stream string, content []byte) (err error) {
 	tmp, err := os.CreateTemp(f.dir, "."+stream+fileSuffix+".*.tmp")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer func() {
 		if err != nil {
@@ -242,27 +252,24 @@ func (f *File) replace(stream string, content []byte) (_ *os.File, err error) {
 		}
 	}()
 	if _, err = tmp.Write(content); err != nil {
-		return nil, err
+		return err
 	}
 	if err = tmp.Sync(); err != nil {
-		return nil, err
+		return err
 	}
 	if err = tmp.Close(); err != nil {
-		return nil, err
+		return err
 	}
 	if err = os.Rename(tmp.Name(), f.path(stream)); err != nil {
-		return nil, err
+		return err
 	}
 	// The rename is durable only once the directory entry is.
 	d, err := os.Open(f.dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return nil, err
-	}
-	return os.OpenFile(f.path(stream), os.O_WRONLY, 0)
+	return d.Sync()
 }
 
 // Close marks the store closed and closes the files it kept open.
@@ -276,6 +283,7 @@ func (f *File) Close() error {
 	for _, l := range f.streams {
 		l.Lock()
 		l.release()
+		l.closed = true
 		l.Unlock()
 	}
 	return nil
