@@ -34,7 +34,7 @@ func BenchmarkProcess(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			dd := &dedupe{win: newWindow(cfg.Dedupe.Size, int64(cfg.Dedupe.TTL)), inflight: map[fingerprint]int32{}}
+			dd := &dedupe{win: newWindow(cfg.Dedupe.Size, int64(cfg.Dedupe.TTL)), inflight: map[fingerprint]struct{}{}}
 			p := newProcessor(cfg.Streams[0], "", NopObserver{}, dd)
 			items := []*item{new(item)}
 			idx := []int{0}

@@ -41,7 +41,7 @@ type lane struct {
 func newLane(cfg StreamConfig, pcfg *Config, sink Sink, store checkpoint.Store, obs StreamObserver) *lane {
 	dd := &dedupe{
 		win:      newWindow(pcfg.Dedupe.Size, int64(pcfg.Dedupe.TTL)),
-		inflight: make(map[fingerprint]int32),
+		inflight: make(map[fingerprint]struct{}),
 	}
 	return &lane{
 		cfg:      cfg,

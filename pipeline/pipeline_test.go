@@ -441,7 +441,7 @@ func TestEventLag(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dd := &dedupe{win: newWindow(10, int64(time.Hour)), inflight: map[fingerprint]int32{}}
+			dd := &dedupe{win: newWindow(10, int64(time.Hour)), inflight: map[fingerprint]struct{}{}}
 			p := newProcessor(cfg.Streams[0], "", obs, dd)
 			p.now = func() time.Time { return now }
 			var it item
@@ -478,7 +478,7 @@ func FuzzProcess(f *testing.F) {
 	cfg.Streams[0].MaxEventBytes = 4096
 	f.Fuzz(func(t *testing.T, data []byte, tooLarge bool) {
 		obs := newCounters()
-		dd := &dedupe{win: newWindow(10, int64(time.Hour)), inflight: map[fingerprint]int32{}}
+		dd := &dedupe{win: newWindow(10, int64(time.Hour)), inflight: map[fingerprint]struct{}{}}
 		p := newProcessor(cfg.Streams[0], "dlq", obs, dd)
 		var it item
 		p.process(ingest.Frame{Data: data, TooLarge: tooLarge}, &it)
@@ -555,6 +555,26 @@ func TestCanonicalAndNot(t *testing.T) {
 			t.Fatalf("event %s: %s = %q", id, ingest.HeaderVerified, v)
 		}
 	}
+	// Which way each kind of event went, on a processor of its own.
+	pcfg, err := testConfig(t, "orders", nil).normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProcessor(pcfg.Streams[0], "", NopObserver{}, &dedupe{win: newWindow(10, int64(time.Hour)), inflight: map[fingerprint]struct{}{}})
+	var it item
+	p.process(frame(event("900")), &it)
+	if it.kind != kindPublish || p.canonSkip != 0 {
+		t.Fatalf("canonical event: kind %d, canonSkip %d; want published by the one-pass decoder", it.kind, p.canonSkip)
+	}
+	p.process(frame(spaced(901)), &it)
+	if it.kind != kindPublish || p.canonSkip != canonRetry {
+		t.Fatalf("spaced event: kind %d, canonSkip %d; want published after the one-pass decoder said no", it.kind, p.canonSkip)
+	}
+	p.process(frame(event("902")), &it)
+	if it.kind != kindPublish || p.canonSkip != canonRetry-1 {
+		t.Fatalf("next event: kind %d, canonSkip %d; want the plain decoder while backing off", it.kind, p.canonSkip)
+	}
+
 	var ev client.Event
 	wantErr := client.DecodeEvent(malformed, &ev)
 	if wantErr == nil {

@@ -53,7 +53,7 @@ func putItem(it *item) {
 type dedupe struct {
 	mu       sync.Mutex
 	win      *window
-	inflight map[fingerprint]int32
+	inflight map[fingerprint]struct{}
 }
 
 // seenOrClaim reports whether fp is a duplicate; when it is not, it claims
@@ -61,10 +61,10 @@ type dedupe struct {
 func (d *dedupe) seenOrClaim(fp fingerprint, now int64) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.inflight[fp] > 0 || d.win.Contains(fp, now) {
+	if _, ok := d.inflight[fp]; ok || d.win.Contains(fp, now) {
 		return true
 	}
-	d.inflight[fp]++
+	d.inflight[fp] = struct{}{}
 	return false
 }
 
@@ -96,11 +96,7 @@ func (d *dedupe) settle(items []*item, idx []int, pick func(i int) bool, now int
 		if !it.hasFP || !pick(i) {
 			continue
 		}
-		if c := d.inflight[it.fp]; c > 1 {
-			d.inflight[it.fp] = c - 1
-		} else {
-			delete(d.inflight, it.fp)
-		}
+		delete(d.inflight, it.fp) // claimed once: a second copy is a duplicate
 		if remember {
 			d.win.Add(it.fp, now)
 		}
