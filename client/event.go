@@ -29,7 +29,7 @@ type Event struct {
 	Meta      EventMeta       // zero when absent or null
 	Data      json.RawMessage // raw JSON of "data"; nil when absent or null. ALIASES the input.
 	Error     json.RawMessage // raw JSON of "error"; nil when absent or null. ALIASES the input.
-	Signature string          // "" when absent, null or ""
+	Signature string          // "" when absent, null or ""; a value that is not a string, as written
 	EventID   string          // event_id | eventId; "" when absent or null; a number keeps its literal text
 }
 
@@ -264,9 +264,18 @@ func (d *eventDecoder) object(i int, ev *Event) (int, error) {
 				i, err = d.raw(v, &ev.Error)
 			}
 		case "signature":
-			if err = d.mark(fSignature, v, "signature"); err == nil {
-				i, err = d.str(v, sSignature, "signature")
+			if err = d.mark(fSignature, v, "signature"); err != nil {
+				break
 			}
+			if c := d.b[v]; c == '"' || c == 'n' {
+				i, err = d.str(v, sSignature, "signature")
+				break
+			}
+			// Any other value is a signature that cannot match (PROTOCOL §4:
+			// invalid, not a broken event): kept as written, for the
+			// verifier to refuse.
+			i, err = skipValue(d.b, v, 1)
+			d.strs[sSignature] = span{start: v, end: i}
 		case "event_id", "eventId":
 			name := "event_id"
 			if key[5] == 'I' {

@@ -35,6 +35,8 @@ func TestDropRules(t *testing.T) {
 		{name: "bad signature", bad: frame(event("2", badSig())), reason: ingest.ReasonSignatureInvalid, dlqID: "2"},
 		{name: "undecodable signature", bad: frame(bytes.Replace(event("2"), []byte(`"signature":"`), []byte(`"signature":"zz`), 1)), reason: ingest.ReasonSignatureInvalid, dlqID: "2"},
 		{name: "missing signature", bad: frame(event("2", unsigned())), reason: ingest.ReasonSignatureMissing, dlqID: "2"},
+		{name: "signature not a string", bad: frame(bytes.Replace(event("2", unsigned()), []byte(`"error":null,`), []byte(`"error":null,"signature":42,`), 1)), reason: ingest.ReasonSignatureInvalid, dlqID: "2"},
+		{name: "signature not a string, off", bad: frame(bytes.Replace(event("2", unsigned()), []byte(`"error":null,`), []byte(`"error":null,"signature":42,`), 1)), mode: VerifyOff},
 		{name: "missing signature, optional", bad: frame(event("2", unsigned())), mode: VerifyOptional},
 		{name: "bad signature, optional", bad: frame(event("2", badSig())), mode: VerifyOptional, reason: ingest.ReasonSignatureInvalid, dlqID: "2"},
 		{name: "bad signature, off", bad: frame(event("2", badSig())), mode: VerifyOff},
