@@ -100,6 +100,18 @@ func endsTorn(path string) (bool, error) {
 
 type flusher interface{ Flush() error }
 
+// maxKeptBuffer is the largest encoding buffer the pool keeps: a batch of
+// 512 events of 1 KiB encodes to about 800 KiB, but one of large events
+// could reach gigabytes and must not stay pinned.
+const maxKeptBuffer = 4 << 20
+
+func (s *Sink) putEncoder(e *encoder) {
+	if cap(e.buf) > maxKeptBuffer {
+		e.buf = nil
+	}
+	s.encoders.Put(e)
+}
+
 // Write appends one line per record and, for a file, syncs it. It returns
 // nil only when every line was written (and synced); otherwise every record
 // of the batch is reported failed in an ingest.WriteErrors, since the lines
@@ -115,7 +127,7 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 	if e == nil {
 		e = new(encoder)
 	}
-	defer s.encoders.Put(e)
+	defer s.putEncoder(e)
 	buf := e.buf[:0]
 	for i := range recs {
 		buf = e.appendLine(buf, &recs[i])
