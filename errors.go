@@ -58,3 +58,50 @@ func (e WriteErrors) Error() string {
 	fmt.Fprintf(&b, " (first: %v)", first)
 	return b.String()
 }
+
+// FieldError is what a library Config's Validate returns for one field at
+// fault: Field is its Go path inside the Config ("Brokers[1]",
+// "Streams[0].Name", "TLS.CAFile"), Err what is wrong with it. Validate joins
+// one FieldError per problem with errors.Join, so that a caller (the daemon
+// maps each Go path to its YAML key) can report every problem at once.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// FieldErrorf returns a *FieldError for field with a formatted message.
+func FieldErrorf(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// Prefix returns err with prefix (and a dot, or nothing before an index)
+// put in front of the Field of every FieldError it holds, for a Config that
+// validates a nested Config: Prefix("TLS", tls.Validate()). Other errors are
+// kept as they are. A nil err stays nil.
+func Prefix(prefix string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	out := make([]error, 0, len(errs))
+	for _, e := range errs {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			sep := "."
+			if strings.HasPrefix(fe.Field, "[") {
+				sep = ""
+			}
+			e = &FieldError{Field: prefix + sep + fe.Field, Err: fe.Err}
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}

@@ -60,3 +60,31 @@ func TestRecordHeader(t *testing.T) {
 		t.Fatal("missing header found")
 	}
 }
+
+func TestFieldErrorPrefix(t *testing.T) {
+	err := errors.Join(
+		FieldErrorf("CAFile", "no such file"),
+		FieldErrorf("[2]", "empty"),
+		errors.New("plain"),
+	)
+	got := Prefix("TLS", err)
+	var fields []string
+	for _, e := range got.(interface{ Unwrap() []error }).Unwrap() {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			fields = append(fields, fe.Field)
+		} else {
+			fields = append(fields, e.Error())
+		}
+	}
+	want := []string{"TLS.CAFile", "TLS[2]", "plain"}
+	if strings.Join(fields, ",") != strings.Join(want, ",") {
+		t.Fatalf("fields = %q, want %q", fields, want)
+	}
+	if Prefix("X", nil) != nil {
+		t.Fatal("Prefix of nil is not nil")
+	}
+	if got := FieldErrorf("Name", "bad %d", 1).Error(); got != "Name: bad 1" {
+		t.Fatalf("Error() = %q", got)
+	}
+}
