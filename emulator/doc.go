@@ -12,17 +12,15 @@
 //
 // # REST API (x-api-key; PROTOCOL.md §1)
 //
-//	GET    /streams?limit=&offset=              StreamsResponse (limit 1..100, default 20)
-//	POST   /streams                             Stream, 201; hmacSecret only here
-//	GET    /streams/{id}                        Stream
-//	PATCH  /streams/{id}                        Stream (restarts the poller)
-//	DELETE /streams/{id}                        {id, affected}; its connections end
-//	POST   /streams/{id}/start | /stop          {id, affected}; starts/stops the poller
-//	GET    /streams/{id}/credit-usage-stats     one credit per upstream poll, per UTC day
-//	POST   /streams/validate-api-key            {id: key, affected: key is accepted}
-//	POST   /streams/connection-snippets         {sseUrl, websocketUrl, snippets}
-//	POST   /streams/direct/setup                {commands, runtime, snippets, config}
-//	POST   /streams/direct/session              {sessionId, sseUrl, websocketUrl, expiresAt}
+// The emulator serves every route of package client's route table (the
+// client.Route* constants: streams.go for REST, urls.go for the runtime) with
+// client's models, so client's Streams service works against it unchanged. What the
+// emulator adds to the contract: a list page is 1 to 100 streams
+// (client.DefaultListLimit by default); create answers 201 and is the only
+// answer with hmacSecret; update restarts the stream's poller, start and
+// stop start and stop it, delete ends its connections; credit usage is one
+// credit per upstream poll, per UTC day; validate-api-key answers {id: key,
+// affected: whether the key is accepted}.
 //
 // A missing or unknown key answers 401, an unknown id 404, a bad body 400 with
 // {statusCode, message: [..one message per problem, naming the field..],
@@ -36,9 +34,10 @@
 //
 // # Runtime (Authorization: Bearer <key>, or apiKey=; PROTOCOL.md §2)
 //
-//	GET /?streamId=ID | /?sessionId=ID        SSE
-//	GET /ws?streamId=ID | /ws?sessionId=ID    WebSocket, one text message per event
-//	GET /direct?url=…  |  /ws/direct?url=…    direct streams
+// The runtime routes are client.RouteSSE (?streamId= or ?sessionId=),
+// client.RouteWebSocket (one text message per event), and client.RouteDirectSSE
+// and client.RouteDirectWebSocket for direct streams, whose query
+// client.ParseDirectQuery reads.
 //
 // SSE frames are exactly "id: <event_id>\nevent: <type>\ndata: <json>\n\n",
 // flushed whenever no further event is ready; idle connections get ": keepalive"
@@ -46,9 +45,10 @@
 // Options.PingInterval. When a stream is deleted, a session expires or a
 // finite firehose ends, SSE responses end and WebSockets close with 1000.
 //
-// Where a connection starts: the Last-Event-ID header, else cursor=, else
-// since= (a cursor, or an ISO-8601 timestamp: events with an id, in epoch
-// milliseconds, at or after it). A cursor gets every later event still in the
+// Where a connection starts: the Last-Event-ID header
+// (client.HeaderLastEventID), else cursor= (client.ParamCursor), else since=
+// (client.ParamSince: a cursor, or an ISO-8601 timestamp: events with an id,
+// in epoch milliseconds, at or after it). A cursor gets every later event still in the
 // replay buffer (Options.ReplayBuffer per stream), then live events; a cursor
 // that is older than the buffer or not an event id of this emulator gets
 // everything buffered. Without any of them a connection starts with the

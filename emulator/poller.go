@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/restless-stream/ingest/client"
 )
 
 // poller is the goroutine polling one stream's upstream.
@@ -57,7 +59,7 @@ func (e *Emulator) stopPollerLocked(st *stream) {
 // gives one event, and a success ends the run).
 func (e *Emulator) poll(ctx context.Context, st *stream, cfg streamConfig) {
 	steps, _ := parseJQ(cfg.JQFilter) // validated when the stream was saved
-	patchMode := cfg.PayloadMode == modePatch
+	patchMode := cfg.PayloadMode == client.PayloadJSONPatch
 	lastFailure := ""
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -140,7 +142,7 @@ func (e *Emulator) fetch(ctx context.Context, st *stream, cfg streamConfig) (int
 	if len(cfg.Body) > 0 {
 		body = bytes.NewReader(cfg.Body)
 	}
-	req, err := http.NewRequestWithContext(ctx, cfg.Method, cfg.URL, body)
+	req, err := http.NewRequestWithContext(ctx, string(cfg.Method), cfg.URL, body)
 	if err != nil {
 		return 0, nil, err
 	}
