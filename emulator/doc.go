@@ -26,11 +26,17 @@
 // {statusCode, message: [..one message per problem, naming the field..],
 // error}. Unknown body members are rejected ("property x should not exist").
 // Defaults: method GET, status ACTIVE, payloadMode FULL_DATA,
-// pollingInterval Options.DefaultPollingInterval. jqFilter supports path
-// expressions only (".", ".a.b", ".a[0]", `.["k"]`); other filters are a 400.
-// A polling strategy whose window contains the current time overrides
-// pollingInterval. sseUrl and websocketUrl are built on Options.PublicURL or
-// the request's Host.
+// pollingInterval Options.DefaultPollingInterval. A polling strategy whose
+// window contains the current time overrides pollingInterval. sseUrl and
+// websocketUrl are built on Options.PublicURL or the request's Host.
+//
+// jqFilter is a jq program, run by gojq (github.com/itchyny/gojq) on each
+// upstream body: a filter that does not compile is a 400 naming jqFilter. The
+// program sees no environment and loads no modules; each run is stopped
+// after a second, and its result may be no larger than
+// Options.MaxUpstreamBytes. One result is the document; no result publishes
+// nothing for that poll; several results (or a failing run) publish an error
+// event with code JQ_FILTER_FAILED (collect results with [ … ] instead).
 //
 // # Runtime (Authorization: Bearer <key>, or apiKey=; PROTOCOL.md §2)
 //
@@ -76,7 +82,7 @@
 // (and the first after it lost events to a full buffer), which carries the
 // full document with payload_mode_fallback "FULL_DATA"; the signature covers
 // whichever data is sent. A failing poll (transport error, non-2xx status, a
-// body that is not JSON) publishes an unsigned error event,
+// body that is not JSON, a failing jqFilter) publishes an unsigned error event,
 // {"message","status","code"} with the upstream status in meta.status, once
 // per run of identical failures.
 //

@@ -242,3 +242,38 @@ func TestJQFilterAndDemo(t *testing.T) {
 		t.Fatalf("Secret(demo) = %q", s)
 	}
 }
+
+// TestJQPrograms runs real jq programs in the poller: select and string
+// interpolation give the document, several results give an error event, and
+// no result publishes nothing.
+func TestJQPrograms(t *testing.T) {
+	up := &upstream{}
+	up.set(200, `{"data":{"items":[{"id":1,"state":"new"},{"id":2,"state":"paid"}]}}`)
+	srv := httptest.NewServer(up)
+	defer srv.Close()
+	e := startEmu(t, Options{})
+	info, err := e.CreateStream(StreamSpec{URL: srv.URL, PollingInterval: 0.01,
+		JQFilter: `.data.items | map(select(.state != "new")) | if length == 1 then "\(.[0].id) \(.[0].state)" else .[] end`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := subscribeSSE(t, sseURL(e, info.ID), nil)
+	if r := sub.next(t); string(r.ev.Data) != `"2 paid"` {
+		t.Fatalf("jq event %s", r.raw)
+	}
+	up.set(200, `{"data":{"items":[{"id":1,"state":"paid"},{"id":2,"state":"paid"}]}}`)
+	if r := sub.next(t); r.ev.Type != "error" || !strings.Contains(r.ev.ErrorMessage(), "more than one result") ||
+		!strings.Contains(string(r.ev.Error), `"JQ_FILTER_FAILED"`) || r.ev.Meta.Status != 200 {
+		t.Fatalf("several results: %s", r.raw)
+	}
+	// No result: the poll publishes nothing. Two more polls have started once
+	// the count grows by two, so the first of them has been handled.
+	up.set(200, `{"data":{"items":[{"id":1,"state":"new"}]}}`)
+	for n := up.count() + 2; up.count() < n; {
+		time.Sleep(time.Millisecond)
+	}
+	up.set(200, `{"data":{"items":[{"id":3,"state":"paid"}]}}`)
+	if r := sub.next(t); string(r.ev.Data) != `"3 paid"` {
+		t.Fatalf("after a poll without result: %s", r.raw)
+	}
+}

@@ -178,8 +178,8 @@ func (c *checker) applyFields(raw map[string]json.RawMessage, cfg *streamConfig,
 		cfg.PollingInterval = f
 	}
 	if c.str(raw, "jqFilter", &s) {
-		if _, err := parseJQ(s); err != nil {
-			c.add("jqFilter %v", err)
+		if _, err := compileJQ(s); err != nil {
+			c.add("jqFilter is not a jq program the emulator runs: %v", err)
 		}
 		cfg.JQFilter = s
 	}
