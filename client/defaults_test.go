@@ -12,34 +12,22 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestEnumsValid(t *testing.T) {
-	for _, s := range []StreamStatus{StatusActive, StatusInactive} {
-		if !s.Valid() {
-			t.Errorf("%q is not valid", s)
+	checkValid(t, StreamStatus.Valid, []StreamStatus{StatusActive, StatusInactive}, []StreamStatus{"", "active", "PAUSED"})
+	checkValid(t, HTTPMethod.Valid, []HTTPMethod{MethodGet, MethodPost, MethodPut, MethodPatch, MethodDelete, MethodOptions},
+		[]HTTPMethod{"", "get", "HEAD", "FETCH"})
+	checkValid(t, PayloadMode.Valid, []PayloadMode{PayloadFullData, PayloadJSONPatch}, []PayloadMode{"", "full_data", "DIFF"})
+}
+
+func checkValid[T ~string](t *testing.T, valid func(T) bool, good, bad []T) {
+	t.Helper()
+	for _, v := range good {
+		if !valid(v) {
+			t.Errorf("%T %q is not valid", v, v)
 		}
 	}
-	for _, s := range []StreamStatus{"", "active", "PAUSED"} {
-		if s.Valid() {
-			t.Errorf("status %q is valid", s)
-		}
-	}
-	for _, m := range []HTTPMethod{MethodGet, MethodPost, MethodPut, MethodPatch, MethodDelete, MethodOptions} {
-		if !m.Valid() {
-			t.Errorf("%q is not valid", m)
-		}
-	}
-	for _, m := range []HTTPMethod{"", "get", "HEAD", "FETCH"} {
-		if m.Valid() {
-			t.Errorf("method %q is valid", m)
-		}
-	}
-	for _, p := range []PayloadMode{PayloadFullData, PayloadJSONPatch} {
-		if !p.Valid() {
-			t.Errorf("%q is not valid", p)
-		}
-	}
-	for _, p := range []PayloadMode{"", "full_data", "DIFF"} {
-		if p.Valid() {
-			t.Errorf("payload mode %q is valid", p)
+	for _, v := range bad {
+		if valid(v) {
+			t.Errorf("%T %q is valid", v, v)
 		}
 	}
 }

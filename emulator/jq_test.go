@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -138,4 +139,30 @@ func FuzzJQ(f *testing.F) {
 			t.Fatalf("%q gave %d bytes, over the bound", filter, len(out))
 		}
 	})
+}
+
+// BenchmarkJQ runs a select/map filter on a 100-order upstream document, as
+// a poller does on each poll.
+func BenchmarkJQ(b *testing.B) {
+	var doc strings.Builder
+	doc.WriteString(`{"orders":[`)
+	for i := range 100 {
+		if i > 0 {
+			doc.WriteByte(',')
+		}
+		fmt.Fprintf(&doc, `{"id":%d,"status":%q,"total":%d.5,"lines":[{"sku":"A-%d","qty":2}]}`, i, []string{"open", "paid"}[i%2], i, i)
+	}
+	doc.WriteString(`]}`)
+	in := []byte(doc.String())
+	code, err := compileJQ(`.orders | map(select(.status == "open") | {id, total}) | {open: length, items: .}`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok, err := runJQ(context.Background(), code, in, time.Minute, 1<<20); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+	}
 }
