@@ -22,13 +22,13 @@ const (
 // (HeaderLastEventID and ParamCursor carry the last cursor on every
 // reconnect; ParamSince is sent before any cursor exists), and the API key
 // in the query for clients that cannot send a header. This is the one place
-// that names them: servers (the emulator) and the sources read these.
+// that names them, for clients and servers (the emulator) alike.
 const (
 	ParamStreamID     = "streamId"
 	ParamSessionID    = "sessionId"
 	ParamSince        = "since"
 	ParamCursor       = "cursor"
-	ParamAPIKey       = qAPIKey
+	ParamAPIKey       = "apiKey"
 	HeaderLastEventID = "Last-Event-ID"
 )
 
@@ -57,7 +57,7 @@ const (
 	qPayloadMode       = "payloadMode"
 	qPollingInterval   = "pollingInterval"
 	qPollingStrategies = "pollingStrategies"
-	qAPIKey            = "apiKey"
+	qAPIKey            = ParamAPIKey
 )
 
 // RuntimeTarget names a managed stream or a direct session to subscribe to.
