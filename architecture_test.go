@@ -24,7 +24,7 @@ var importRules = []struct {
 	{"client", nil},
 	{"checkpoint", []string{""}},
 	{"sink/", []string{""}},
-	{"internal/", []string{"", "internal/"}},
+	{"internal/", []string{"", "client", "internal/"}},
 	{"source/", []string{"", "client", "internal/", "source/"}},
 	{"pipeline", []string{"", "client", "checkpoint", "internal/"}},
 	{"emulator/", []string{"client", "emulator/"}},

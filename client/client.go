@@ -19,6 +19,10 @@ const Version = "0.1.0"
 // DefaultUserAgent is the User-Agent sent unless WithUserAgent says otherwise.
 const DefaultUserAgent = "restless-stream-go/" + Version
 
+// HeaderAPIKey is the header that carries the API key on REST requests
+// (PROTOCOL.md §1); the runtime takes it as Authorization: Bearer instead.
+const HeaderAPIKey = "x-api-key"
+
 // DefaultTimeout bounds each REST request of a Client that owns its
 // http.Client.
 const DefaultTimeout = 30 * time.Second
@@ -156,7 +160,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return fmt.Errorf("restless: %s %s: %w", method, path, redactURLError(err))
 	}
 	if c.apiKey != "" {
-		req.Header.Set("x-api-key", c.apiKey)
+		req.Header.Set(HeaderAPIKey, c.apiKey)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)

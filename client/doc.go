@@ -7,7 +7,10 @@
 // It imports only the standard library.
 //
 // Values the hosted service does not document (REST paths, the direct-URL
-// encoding, the HMAC canonical form) are each fixed in one place: the path
-// table in streams.go, the query names in urls.go and the Canonicalizer in
-// canonical.go.
+// encoding, the HMAC canonical form) are each fixed in one place: the route
+// table in streams.go, the runtime routes, query parameters and header
+// names in urls.go and the Canonicalizer in canonical.go. Servers (the
+// emulator) take the contract from the same names. The defaults the rest of
+// the module shares (DefaultMaxEventBytes, DefaultDestination) are in
+// defaults.go.
 package client

@@ -40,6 +40,9 @@ const (
 	StatusInactive StreamStatus = "INACTIVE"
 )
 
+// Valid reports whether s is one of the two statuses.
+func (s StreamStatus) Valid() bool { return s == StatusActive || s == StatusInactive }
+
 // PayloadMode says what an update event's data holds.
 type PayloadMode string
 
@@ -376,28 +379,6 @@ func (r *DirectSetupResponse) UnmarshalJSON(b []byte) error {
 	}
 	r.Raw = append(json.RawMessage(nil), b...)
 	return nil
-}
-
-// StreamEvent, StreamEventMeta: the names the Python SDK gives the event
-// models.
-type (
-	StreamEvent     = Event
-	StreamEventMeta = EventMeta
-)
-
-// StreamErrorDetail is the "error" object of an error event.
-type StreamErrorDetail struct {
-	Message string          `json:"message"`
-	Raw     json.RawMessage `json:"-"`
-}
-
-// ErrorDetail returns the event's error as a StreamErrorDetail (zero when
-// the event has no error; Message as ErrorMessage reads it).
-func (e *Event) ErrorDetail() StreamErrorDetail {
-	if len(e.Error) == 0 {
-		return StreamErrorDetail{}
-	}
-	return StreamErrorDetail{Message: e.ErrorMessage(), Raw: append(json.RawMessage(nil), e.Error...)}
 }
 
 // lenient drops the errors encoding/json reports for values of an

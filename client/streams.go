@@ -35,6 +35,12 @@ const (
 	DefaultListLimit = 20
 )
 
+// The query parameters of RouteListStreams.
+const (
+	ParamLimit  = "limit"
+	ParamOffset = "offset"
+)
+
 // StreamsService holds the stream operations of the REST API, one per
 // operation of the Python SDK's client.streams. Reach it as Client.Streams.
 type StreamsService struct {
@@ -62,7 +68,7 @@ func (s *StreamsService) List(ctx context.Context, limit, offset int) (*StreamsR
 	if limit == 0 {
 		limit = DefaultListLimit
 	}
-	q := url.Values{"limit": {strconv.Itoa(limit)}, "offset": {strconv.Itoa(offset)}}
+	q := url.Values{ParamLimit: {strconv.Itoa(limit)}, ParamOffset: {strconv.Itoa(offset)}}
 	var out StreamsResponse
 	if err := s.call(ctx, RouteListStreams, "", q, nil, &out); err != nil {
 		return nil, err
@@ -330,7 +336,7 @@ func validateStreamFields(m HTTPMethod, p PayloadMode, st StreamStatus, interval
 	if p != "" && !p.Valid() {
 		return fmt.Errorf("payload mode %q is not FULL_DATA or JSON_PATCH", p)
 	}
-	if st != "" && st != StatusActive && st != StatusInactive {
+	if st != "" && !st.Valid() {
 		return fmt.Errorf("status %q is not ACTIVE or INACTIVE", st)
 	}
 	if !validInterval(interval) {

@@ -17,14 +17,37 @@ const (
 	DefaultStreamBaseURL = "https://stream.restlessapi.stream"
 )
 
-// Runtime query parameter and path names (PROTOCOL.md §2). The direct-URL
-// encoding is [chosen]: this is the one place that fixes it.
+// The runtime query parameters and header (PROTOCOL.md §2): which stream
+// (exactly one of ParamStreamID and ParamSessionID), where to start
+// (HeaderLastEventID and ParamCursor carry the last cursor on every
+// reconnect; ParamSince is sent before any cursor exists), and the API key
+// in the query for clients that cannot send a header. This is the one place
+// that names them, for clients and servers (the emulator) alike.
 const (
-	paramStreamID  = "streamId"
-	paramSessionID = "sessionId"
-	paramSince     = "since"
-	pathDirect     = "/direct"
-	pathWebSocket  = "/ws"
+	ParamStreamID     = "streamId"
+	ParamSessionID    = "sessionId"
+	ParamSince        = "since"
+	ParamCursor       = "cursor"
+	ParamAPIKey       = "apiKey"
+	HeaderLastEventID = "Last-Event-ID"
+)
+
+// The runtime routes (PROTOCOL.md §2), as http.ServeMux patterns of a server
+// at the root of the stream base URL: managed SSE (?streamId= or
+// ?sessionId=), managed WebSocket, direct SSE and direct WebSocket. The URL
+// builders below produce exactly these paths.
+const (
+	RouteSSE             = "GET /{$}"
+	RouteWebSocket       = "GET " + pathWebSocket
+	RouteDirectSSE       = "GET " + pathDirect
+	RouteDirectWebSocket = "GET " + pathWebSocket + pathDirect
+)
+
+// Runtime paths and the direct-URL query names. The direct-URL encoding is
+// [chosen]: this is the one place that fixes it.
+const (
+	pathDirect    = "/direct"
+	pathWebSocket = "/ws"
 
 	qURL               = "url"
 	qMethod            = "method"
@@ -34,7 +57,7 @@ const (
 	qPayloadMode       = "payloadMode"
 	qPollingInterval   = "pollingInterval"
 	qPollingStrategies = "pollingStrategies"
-	qAPIKey            = "apiKey"
+	qAPIKey            = ParamAPIKey
 )
 
 // RuntimeTarget names a managed stream or a direct session to subscribe to.
@@ -58,14 +81,14 @@ func BuildSSEURL(base string, t RuntimeTarget) (string, error) {
 	case t.StreamID != "" && t.SessionID != "":
 		return "", errors.New("restless: runtime URL: give a stream ID or a session ID, not both")
 	case t.StreamID != "":
-		q = append(q, paramStreamID+"="+url.QueryEscape(t.StreamID))
+		q = append(q, ParamStreamID+"="+url.QueryEscape(t.StreamID))
 	case t.SessionID != "":
-		q = append(q, paramSessionID+"="+url.QueryEscape(t.SessionID))
+		q = append(q, ParamSessionID+"="+url.QueryEscape(t.SessionID))
 	default:
 		return "", errors.New("restless: runtime URL: a stream ID or a session ID is required")
 	}
 	if t.Since != "" {
-		q = append(q, paramSince+"="+url.QueryEscape(t.Since))
+		q = append(q, ParamSince+"="+url.QueryEscape(t.Since))
 	}
 	addQuery(u, q)
 	return u.String(), nil
@@ -284,11 +307,12 @@ func compactJSON(v any) (string, error) {
 
 // ParseDirectQuery decodes the query of a direct runtime URL, the inverse of
 // BuildDirectSSEURL's encoding, and validates the result. body comes back as
-// a json.RawMessage. Servers (such as the emulator) use it.
+// a json.RawMessage; method is read in any case and returned in upper case.
+// Servers (such as the emulator) use it.
 func ParseDirectQuery(q url.Values) (DirectInput, error) {
 	in := DirectInput{
 		URL:         q.Get(qURL),
-		Method:      HTTPMethod(q.Get(qMethod)),
+		Method:      HTTPMethod(strings.ToUpper(q.Get(qMethod))),
 		JQFilter:    q.Get(qJQFilter),
 		PayloadMode: PayloadMode(q.Get(qPayloadMode)),
 		APIKey:      q.Get(qAPIKey),

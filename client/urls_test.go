@@ -2,6 +2,8 @@ package client
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
@@ -203,5 +205,65 @@ func TestParseDirectQueryErrors(t *testing.T) {
 		if _, err := ParseDirectQuery(v); err == nil {
 			t.Errorf("ParseDirectQuery(%q) succeeded", q)
 		}
+	}
+}
+
+// TestRuntimeRoutes checks that the runtime route patterns match the URLs
+// the builders produce, so a server registering them serves what clients
+// ask for.
+func TestRuntimeRoutes(t *testing.T) {
+	mux := http.NewServeMux()
+	for _, route := range []string{RouteSSE, RouteWebSocket, RouteDirectSSE, RouteDirectWebSocket} {
+		mux.HandleFunc(route, func(http.ResponseWriter, *http.Request) {})
+	}
+	base := "http://127.0.0.1:8787"
+	target := RuntimeTarget{StreamID: "s", Since: "1"}
+	direct := DirectInput{URL: "http://x"}
+	tests := []struct {
+		route string
+		build func() (string, error)
+	}{
+		{RouteSSE, func() (string, error) { return BuildSSEURL(base, target) }},
+		{RouteWebSocket, func() (string, error) { return BuildWebSocketURL(base, target) }},
+		{RouteDirectSSE, func() (string, error) { return BuildDirectSSEURL(base, direct) }},
+		{RouteDirectWebSocket, func() (string, error) { return BuildDirectWebSocketURL(base, direct) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.route, func(t *testing.T) {
+			raw, err := tt.build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, _ := url.Parse(raw)
+			u.Scheme = strings.Replace(u.Scheme, "ws", "http", 1)
+			req := httptest.NewRequest(http.MethodGet, u.String(), nil)
+			if _, pattern := mux.Handler(req); pattern != tt.route {
+				t.Errorf("%s is served by %q, want %q", raw, pattern, tt.route)
+			}
+		})
+	}
+}
+
+func TestRuntimeParamNames(t *testing.T) {
+	s, _ := BuildSSEURL("http://h", RuntimeTarget{StreamID: "a", Since: "2026-01-01"})
+	u, _ := url.Parse(s)
+	if q := u.Query(); q.Get(ParamStreamID) != "a" || q.Get(ParamSince) != "2026-01-01" {
+		t.Errorf("%s does not carry %s and %s", s, ParamStreamID, ParamSince)
+	}
+	s, _ = BuildSSEURL("http://h", RuntimeTarget{SessionID: "b"})
+	if u, _ = url.Parse(s); u.Query().Get(ParamSessionID) != "b" {
+		t.Errorf("%s does not carry %s", s, ParamSessionID)
+	}
+	s, _ = BuildDirectSSEURL("http://h", DirectInput{URL: "http://x", APIKey: "k"})
+	if u, _ = url.Parse(s); u.Query().Get(ParamAPIKey) != "k" {
+		t.Errorf("%s does not carry %s", s, ParamAPIKey)
+	}
+}
+
+func TestParseDirectQueryMethodCase(t *testing.T) {
+	v, _ := url.ParseQuery("url=http://h&method=post")
+	in, err := ParseDirectQuery(v)
+	if err != nil || in.Method != MethodPost {
+		t.Fatalf("ParseDirectQuery = %+v, %v; want method POST", in, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -19,17 +20,17 @@ var ErrUnknownStream = errors.New("emulator: unknown stream")
 // StreamSpec creates a managed stream through the Go API (or
 // POST /_emulator/streams). Unlike the REST API it can choose the id and secret.
 type StreamSpec struct {
-	ID              string            `json:"id,omitempty"` // "" = generated
-	Name            string            `json:"name,omitempty"`
-	URL             string            `json:"url"`
-	Method          string            `json:"method,omitempty"` // "" = GET
-	Headers         map[string]string `json:"headers,omitempty"`
-	Body            json.RawMessage   `json:"body,omitempty"`
-	PayloadMode     string            `json:"payloadMode,omitempty"` // "" = FULL_DATA
-	PollingInterval float64           `json:"pollingInterval,omitempty"`
-	JQFilter        string            `json:"jqFilter,omitempty"`
-	Inactive        bool              `json:"inactive,omitempty"` // create without starting its poller
-	Secret          string            `json:"secret,omitempty"`   // "" = generated
+	ID              string             `json:"id,omitempty"` // "" = generated
+	Name            string             `json:"name,omitempty"`
+	URL             string             `json:"url"`
+	Method          client.HTTPMethod  `json:"method,omitempty"` // "" = GET
+	Headers         map[string]string  `json:"headers,omitempty"`
+	Body            json.RawMessage    `json:"body,omitempty"`
+	PayloadMode     client.PayloadMode `json:"payloadMode,omitempty"` // "" = FULL_DATA
+	PollingInterval float64            `json:"pollingInterval,omitempty"`
+	JQFilter        string             `json:"jqFilter,omitempty"`
+	Inactive        bool               `json:"inactive,omitempty"` // create without starting its poller
+	Secret          string             `json:"secret,omitempty"`   // "" = generated
 }
 
 // StreamInfo describes a stream made through the Go API or admin endpoints.
@@ -70,7 +71,7 @@ func (e *Emulator) CreateStream(spec StreamSpec) (StreamInfo, error) {
 		put("jqFilter", spec.JQFilter)
 	}
 	if spec.Inactive {
-		put("status", statusInactive)
+		put("status", client.StatusInactive)
 	}
 	var c checker
 	var cfg streamConfig
@@ -97,7 +98,7 @@ func (e *Emulator) CreateStream(spec StreamSpec) (StreamInfo, error) {
 	}
 	st := e.newStreamLocked(id, kindManaged, cfg, secret, time.Now().UTC())
 	e.streams[id] = st
-	if cfg.Status == statusActive {
+	if cfg.Status == client.StatusActive {
 		e.startPollerLocked(st)
 	}
 	e.saveLocked()
@@ -125,7 +126,7 @@ func (e *Emulator) CreateFirehose(cfg FirehoseConfig) (StreamInfo, error) {
 	}
 	now := time.Now().UTC()
 	st := &stream{id: cfg.ID, kind: kindFirehose, secret: cfg.Secret, fire: newFirehose(cfg), created: now, updated: now,
-		cfg: streamConfig{Name: "firehose", Status: statusActive, PayloadMode: modeFull}}
+		cfg: streamConfig{Name: "firehose", Status: client.StatusActive, PayloadMode: client.PayloadFullData}}
 	e.streams[st.id] = st
 	return e.infoLocked(st), nil
 }
@@ -136,13 +137,24 @@ func (e *Emulator) infoLocked(st *stream) StreamInfo {
 		base = e.url
 	}
 	info := StreamInfo{ID: st.id, Secret: st.secret}
+	t := client.RuntimeTarget{StreamID: st.id}
 	if base == "" {
-		info.SSEURL = "/?streamId=" + st.id
-		info.WebSocketURL = "/ws?streamId=" + st.id
+		// Relative to the root: the URLs of any host, without it.
+		sse, ws := runtimeURLs("http://emulator", t)
+		info.SSEURL, info.WebSocketURL = requestURI(sse), requestURI(ws)
 	} else {
-		info.SSEURL, info.WebSocketURL = runtimeURLs(strings.TrimRight(base, "/"), client.RuntimeTarget{StreamID: st.id})
+		info.SSEURL, info.WebSocketURL = runtimeURLs(strings.TrimRight(base, "/"), t)
 	}
 	return info
+}
+
+// requestURI returns the path and query of the absolute URL s.
+func requestURI(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	return u.RequestURI()
 }
 
 // lookup finds any stream or session by id.
@@ -200,7 +212,7 @@ func (e *Emulator) Publish(id string, data []byte) (string, error) {
 		return "", fmt.Errorf("emulator: data is not JSON: %w", err)
 	}
 	e.mu.Lock()
-	patch := st.cfg.PayloadMode == modePatch
+	patch := st.cfg.PayloadMode == client.PayloadJSONPatch
 	e.mu.Unlock()
 	now := time.Now()
 	if _, err := st.feed.publishUpdate(eventMeta{Time: now, AttemptID: newAttemptID(), Status: 200}, doc, st.secret, patch, true); err != nil {
@@ -371,7 +383,7 @@ var kindNames = map[kind]string{kindManaged: "managed", kindDemo: "demo", kindFi
 // admin authenticates an admin endpoint: x-api-key or Bearer.
 func (e *Emulator) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		key := r.Header.Get("x-api-key")
+		key := r.Header.Get(client.HeaderAPIKey)
 		if h := r.Header.Get("Authorization"); key == "" && len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 			key = strings.TrimSpace(h[7:])
 		}

@@ -5,53 +5,30 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
+
+	"github.com/restless-stream/ingest/client"
 )
 
-// directParams are the query parameters of a direct URL (PROTOCOL.md §2);
-// the JSON ones hold compact JSON.
-var directParams = []struct {
-	name string
-	json bool
-}{
-	{"url", false}, {"method", false}, {"headers", true}, {"body", true}, {"jqFilter", false},
-	{"payloadMode", false}, {"pollingInterval", true}, {"pollingStrategies", true},
-}
-
-// parseDirectQuery validates the direct inputs of a runtime URL; the messages
-// name the offending parameter.
+// parseDirectQuery reads the direct inputs of a runtime URL with the
+// client's decoder, then checks them as the same inputs in a request body
+// are checked; the messages name the offending parameter.
 func (e *Emulator) parseDirectQuery(r *http.Request) (streamConfig, []string) {
-	q := r.URL.Query()
-	raw := map[string]json.RawMessage{}
-	var c checker
-	for _, p := range directParams {
-		v, ok := q[p.name]
-		if !ok {
-			continue
-		}
-		switch {
-		case p.name == "pollingInterval":
-			if _, err := strconv.ParseFloat(v[0], 64); err != nil {
-				c.add("pollingInterval must be a number")
-				continue
-			}
-			raw[p.name] = json.RawMessage(v[0])
-		case p.json:
-			if !json.Valid([]byte(v[0])) {
-				c.add("%s must be compact JSON", p.name)
-				continue
-			}
-			raw[p.name] = json.RawMessage(v[0])
-		default:
-			raw[p.name], _ = json.Marshal(v[0])
-		}
+	in, err := client.ParseDirectQuery(r.URL.Query())
+	if err != nil {
+		return streamConfig{}, []string{err.Error()}
 	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return streamConfig{}, []string{"direct inputs could not be encoded: " + err.Error()}
+	}
+	raw, err := decodeObject(b)
+	if err != nil {
+		return streamConfig{}, []string{err.Error()}
+	}
+	var c checker
 	var cfg streamConfig
 	c.applyFields(raw, &cfg, e.opts.MinPollingInterval)
-	if cfg.URL == "" {
-		c.add("url should not be empty")
-	}
 	cfg.withDefaults(&e.opts)
 	return cfg, c.msgs
 }

@@ -12,33 +12,38 @@
 //
 // # REST API (x-api-key; PROTOCOL.md §1)
 //
-//	GET    /streams?limit=&offset=              StreamsResponse (limit 1..100, default 20)
-//	POST   /streams                             Stream, 201; hmacSecret only here
-//	GET    /streams/{id}                        Stream
-//	PATCH  /streams/{id}                        Stream (restarts the poller)
-//	DELETE /streams/{id}                        {id, affected}; its connections end
-//	POST   /streams/{id}/start | /stop          {id, affected}; starts/stops the poller
-//	GET    /streams/{id}/credit-usage-stats     one credit per upstream poll, per UTC day
-//	POST   /streams/validate-api-key            {id: key, affected: key is accepted}
-//	POST   /streams/connection-snippets         {sseUrl, websocketUrl, snippets}
-//	POST   /streams/direct/setup                {commands, runtime, snippets, config}
-//	POST   /streams/direct/session              {sessionId, sseUrl, websocketUrl, expiresAt}
+// The emulator serves every route of package client's route table (the
+// client.Route* constants: streams.go for REST, urls.go for the runtime) with
+// client's models, so client's Streams service works against it unchanged. What the
+// emulator adds to the contract: a list page is 1 to 100 streams
+// (client.DefaultListLimit by default); create answers 201 and is the only
+// answer with hmacSecret; update restarts the stream's poller, start and
+// stop start and stop it, delete ends its connections; credit usage is one
+// credit per upstream poll, per UTC day; validate-api-key answers {id: key,
+// affected: whether the key is accepted}.
 //
 // A missing or unknown key answers 401, an unknown id 404, a bad body 400 with
 // {statusCode, message: [..one message per problem, naming the field..],
 // error}. Unknown body members are rejected ("property x should not exist").
 // Defaults: method GET, status ACTIVE, payloadMode FULL_DATA,
-// pollingInterval Options.DefaultPollingInterval. jqFilter supports path
-// expressions only (".", ".a.b", ".a[0]", `.["k"]`); other filters are a 400.
-// A polling strategy whose window contains the current time overrides
-// pollingInterval. sseUrl and websocketUrl are built on Options.PublicURL or
-// the request's Host.
+// pollingInterval Options.DefaultPollingInterval. A polling strategy whose
+// window contains the current time overrides pollingInterval. sseUrl and
+// websocketUrl are built on Options.PublicURL or the request's Host.
+//
+// jqFilter is a jq program, run by gojq (github.com/itchyny/gojq) on each
+// upstream body: a filter that does not compile is a 400 naming jqFilter. The
+// program sees no environment and loads no modules; each run is stopped
+// after a second, and its result may be no larger than
+// Options.MaxUpstreamBytes. One result is the document; no result publishes
+// nothing for that poll; several results (or a failing run) publish an error
+// event with code JQ_FILTER_FAILED (collect results with [ … ] instead).
 //
 // # Runtime (Authorization: Bearer <key>, or apiKey=; PROTOCOL.md §2)
 //
-//	GET /?streamId=ID | /?sessionId=ID        SSE
-//	GET /ws?streamId=ID | /ws?sessionId=ID    WebSocket, one text message per event
-//	GET /direct?url=…  |  /ws/direct?url=…    direct streams
+// The runtime routes are client.RouteSSE (?streamId= or ?sessionId=),
+// client.RouteWebSocket (one text message per event), and client.RouteDirectSSE
+// and client.RouteDirectWebSocket for direct streams, whose query
+// client.ParseDirectQuery reads.
 //
 // SSE frames are exactly "id: <event_id>\nevent: <type>\ndata: <json>\n\n",
 // flushed whenever no further event is ready; idle connections get ": keepalive"
@@ -46,9 +51,10 @@
 // Options.PingInterval. When a stream is deleted, a session expires or a
 // finite firehose ends, SSE responses end and WebSockets close with 1000.
 //
-// Where a connection starts: the Last-Event-ID header, else cursor=, else
-// since= (a cursor, or an ISO-8601 timestamp: events with an id, in epoch
-// milliseconds, at or after it). A cursor gets every later event still in the
+// Where a connection starts: the Last-Event-ID header
+// (client.HeaderLastEventID), else cursor= (client.ParamCursor), else since=
+// (client.ParamSince: a cursor, or an ISO-8601 timestamp: events with an id,
+// in epoch milliseconds, at or after it). A cursor gets every later event still in the
 // replay buffer (Options.ReplayBuffer per stream), then live events; a cursor
 // that is older than the buffer or not an event id of this emulator gets
 // everything buffered. Without any of them a connection starts with the
@@ -76,7 +82,7 @@
 // (and the first after it lost events to a full buffer), which carries the
 // full document with payload_mode_fallback "FULL_DATA"; the signature covers
 // whichever data is sent. A failing poll (transport error, non-2xx status, a
-// body that is not JSON) publishes an unsigned error event,
+// body that is not JSON, a failing jqFilter) publishes an unsigned error event,
 // {"message","status","code"} with the upstream status in meta.status, once
 // per run of identical failures.
 //

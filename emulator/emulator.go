@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/restless-stream/ingest/client"
 )
 
 // Options configure an Emulator. The zero value is usable: one generated API
@@ -162,7 +164,7 @@ func New(opts Options) (*Emulator, error) {
 	e.mux = e.routes()
 	e.mu.Lock()
 	for _, st := range e.streams {
-		if st.kind != kindFirehose && st.cfg.Status == statusActive {
+		if st.kind != kindFirehose && st.cfg.Status == client.StatusActive {
 			e.startPollerLocked(st)
 		}
 	}

@@ -18,7 +18,7 @@ const timestampLayout = "2006-01-02T15:04:05.000+00:00"
 
 // fallbackFullData is meta.payload_mode_fallback on a JSON_PATCH stream's event
 // that carries the full document instead of a patch.
-const fallbackFullData = `"FULL_DATA"`
+const fallbackFullData = `"` + string(client.PayloadFullData) + `"`
 
 // eventMeta is the meta object of one event.
 type eventMeta struct {

@@ -2,109 +2,83 @@ package emulator
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
+	"time"
+
+	"github.com/itchyny/gojq"
 )
 
-// jqStep is one step of the jq path subset the emulator evaluates:
-// ".", ".a.b", ".a[0]", `.["a b"]`, ".items[-1]".
-type jqStep struct {
-	key   string
-	index int
-	isIdx bool
-}
+// jqTimeout bounds one run of a stream's jqFilter on one upstream body.
+// gojq checks its context between steps, so a filter that loops for ever
+// (until(false; .)) ends with an error event instead of holding the poller.
+const jqTimeout = time.Second
 
-// parseJQ parses a jq filter of the supported subset (path expressions only).
-func parseJQ(f string) ([]jqStep, error) {
-	f = strings.TrimSpace(f)
-	if f == "" || f == "." {
+// compileJQ compiles a stream's jqFilter with gojq, the jq the emulator
+// runs; "" (or blanks) is no filter and gives nil. The program sees no
+// environment ($ENV and env are empty) and can load no modules, so it reads
+// only the upstream body.
+func compileJQ(filter string) (*gojq.Code, error) {
+	if strings.TrimSpace(filter) == "" {
 		return nil, nil
 	}
-	if f[0] != '.' {
-		return nil, errors.New("must be a jq path expression starting with '.' (the emulator supports .a.b[0] and .[\"key\"] paths only)")
-	}
-	var steps []jqStep
-	i := 0
-	for i < len(f) {
-		switch {
-		case f[i] == '.' && i+1 < len(f) && f[i+1] == '[':
-			i++
-		case f[i] == '.':
-			j := i + 1
-			for j < len(f) && (f[j] == '_' || f[j] >= 'a' && f[j] <= 'z' || f[j] >= 'A' && f[j] <= 'Z' || (j > i+1 && f[j] >= '0' && f[j] <= '9')) {
-				j++
-			}
-			if j == i+1 {
-				return nil, fmt.Errorf("has an empty or unsupported name at offset %d (the emulator supports .a.b[0] and .[\"key\"] paths only)", i)
-			}
-			steps = append(steps, jqStep{key: f[i+1 : j]})
-			i = j
-		case f[i] == '[':
-			j := strings.IndexByte(f[i:], ']')
-			if j < 0 {
-				return nil, fmt.Errorf("has an unclosed '[' at offset %d", i)
-			}
-			inner := f[i+1 : i+j]
-			if strings.HasPrefix(inner, `"`) {
-				var k string
-				if err := json.Unmarshal([]byte(inner), &k); err != nil {
-					return nil, fmt.Errorf("has a bad quoted key at offset %d", i)
-				}
-				steps = append(steps, jqStep{key: k})
-			} else {
-				n, err := strconv.Atoi(inner)
-				if err != nil {
-					return nil, fmt.Errorf("has a bad array index %q (the emulator supports .a.b[0] and .[\"key\"] paths only)", inner)
-				}
-				steps = append(steps, jqStep{index: n, isIdx: true})
-			}
-			i += j + 1
-		default:
-			return nil, fmt.Errorf("has an unsupported character %q at offset %d (the emulator supports .a.b[0] and .[\"key\"] paths only)", f[i], i)
-		}
-	}
-	return steps, nil
-}
-
-// applyJQ evaluates steps on doc with jq's semantics for paths: a missing
-// member or index is null; indexing a value of the wrong type is an error.
-func applyJQ(steps []jqStep, doc []byte) ([]byte, error) {
-	if len(steps) == 0 {
-		return doc, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	q, err := gojq.Parse(filter)
+	if err != nil {
 		return nil, err
 	}
-	for _, s := range steps {
-		switch t := v.(type) {
-		case nil:
-		case map[string]any:
-			if s.isIdx {
-				return nil, fmt.Errorf("jq: cannot index object with number")
-			}
-			v = t[s.key]
-		case []any:
-			if !s.isIdx {
-				return nil, fmt.Errorf("jq: cannot index array with %q", s.key)
-			}
-			i := s.index
-			if i < 0 {
-				i += len(t)
-			}
-			if i < 0 || i >= len(t) {
-				v = nil
-			} else {
-				v = t[i]
-			}
-		default:
-			return nil, fmt.Errorf("jq: cannot index %T", t)
-		}
+	return gojq.Compile(q)
+}
+
+// runJQ runs code on the JSON document doc and returns its result as JSON.
+// The filter must give at most one value: none means the poll has nothing
+// to publish (ok false, as jq prints nothing), two or more are an error
+// (collect them with [ … ] in the filter). A run longer than timeout, and a
+// result larger than maxBytes, are errors.
+func runJQ(ctx context.Context, code *gojq.Code, doc []byte, timeout time.Duration, maxBytes int64) (out []byte, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber() // keeps integers beyond 2^53 exact
+	var in any
+	if err := dec.Decode(&in); err != nil {
+		return nil, false, fmt.Errorf("jq input: %w", err)
 	}
-	return json.Marshal(v)
+	iter := code.RunWithContext(ctx, in)
+	v, ok := iter.Next()
+	if !ok {
+		return nil, false, nil
+	}
+	if err := jqError(v, timeout); err != nil {
+		return nil, false, err
+	}
+	if extra, more := iter.Next(); more {
+		if err := jqError(extra, timeout); err != nil {
+			return nil, false, err
+		}
+		return nil, false, errors.New("jq filter gave more than one result (wrap it in [ ] to publish them as one array)")
+	}
+	out, _ = gojq.Marshal(v) // never fails on the values a run gives
+	if int64(len(out)) > maxBytes {
+		return nil, false, fmt.Errorf("jq result is larger than %d bytes", maxBytes)
+	}
+	return out, true, nil
+}
+
+// jqError returns the error a value of a jq run stands for, if it is one.
+func jqError(v any, timeout time.Duration) error {
+	err, ok := v.(error)
+	if !ok {
+		return nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("jq filter ran longer than %v", timeout)
+	}
+	var halt *gojq.HaltError
+	if errors.As(err, &halt) && halt.Value() == nil {
+		return errors.New("jq filter halted")
+	}
+	return fmt.Errorf("jq: %w", err)
 }

@@ -9,6 +9,10 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/itchyny/gojq"
+
+	"github.com/restless-stream/ingest/client"
 )
 
 // poller is the goroutine polling one stream's upstream.
@@ -56,8 +60,8 @@ func (e *Emulator) stopPollerLocked(st *stream) {
 // upstream fails (once per distinct failure: a run of identical failures
 // gives one event, and a success ends the run).
 func (e *Emulator) poll(ctx context.Context, st *stream, cfg streamConfig) {
-	steps, _ := parseJQ(cfg.JQFilter) // validated when the stream was saved
-	patchMode := cfg.PayloadMode == modePatch
+	jq, _ := compileJQ(cfg.JQFilter) // validated when the stream was saved
+	patchMode := cfg.PayloadMode == client.PayloadJSONPatch
 	lastFailure := ""
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -80,10 +84,26 @@ func (e *Emulator) poll(ctx context.Context, st *stream, cfg streamConfig) {
 		case status < 200 || status > 299:
 			fail = &errorBody{Message: fmt.Sprintf("upstream answered %d %s", status, http.StatusText(status)), Status: status, Code: "UPSTREAM_STATUS"}
 		default:
-			doc, err := e.document(body, steps)
+			doc, err := e.document(body)
 			if err != nil {
 				fail = &errorBody{Message: err.Error(), Status: status, Code: "UPSTREAM_INVALID_JSON"}
 				break
+			}
+			if jq != nil {
+				var ok bool
+				doc, ok, err = e.filter(ctx, jq, doc)
+				if ctx.Err() != nil {
+					return
+				}
+				if err != nil {
+					fail = &errorBody{Message: err.Error(), Status: status, Code: "JQ_FILTER_FAILED"}
+					break
+				}
+				if !ok { // the filter gave nothing: nothing to publish
+					lastFailure = ""
+					st.usage.add(start, 1, 0)
+					break
+				}
 			}
 			lastFailure = ""
 			published, err := st.feed.publishUpdate(m, doc, st.secret, patchMode, false)
@@ -110,8 +130,8 @@ func (e *Emulator) poll(ctx context.Context, st *stream, cfg streamConfig) {
 	}
 }
 
-// document turns an upstream body into the canonical document to publish.
-func (e *Emulator) document(body []byte, steps []jqStep) ([]byte, error) {
+// document turns an upstream body into its canonical document.
+func (e *Emulator) document(body []byte) ([]byte, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, errors.New("upstream body is empty, not JSON")
 	}
@@ -119,16 +139,21 @@ func (e *Emulator) document(body []byte, steps []jqStep) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upstream body is not JSON: %v", err)
 	}
-	if len(steps) > 0 {
-		out, err := applyJQ(steps, doc)
-		if err != nil {
-			return nil, err
-		}
-		if doc, err = canonical(out); err != nil {
-			return nil, err
-		}
-	}
 	return doc, nil
+}
+
+// filter runs a stream's jq program on its document and returns the
+// canonical result; ok is false when the program gave no result. A run is
+// bounded by jqTimeout, its result by Options.MaxUpstreamBytes.
+func (e *Emulator) filter(ctx context.Context, jq *gojq.Code, doc []byte) (out []byte, ok bool, err error) {
+	out, ok, err = runJQ(ctx, jq, doc, jqTimeout, e.opts.MaxUpstreamBytes)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	if out, err = canonical(out); err != nil {
+		return nil, false, fmt.Errorf("jq result: %w", err)
+	}
+	return out, true, nil
 }
 
 // fetch performs one poll. The demo stream is served in-process.
@@ -140,7 +165,7 @@ func (e *Emulator) fetch(ctx context.Context, st *stream, cfg streamConfig) (int
 	if len(cfg.Body) > 0 {
 		body = bytes.NewReader(cfg.Body)
 	}
-	req, err := http.NewRequestWithContext(ctx, cfg.Method, cfg.URL, body)
+	req, err := http.NewRequestWithContext(ctx, string(cfg.Method), cfg.URL, body)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -16,26 +16,29 @@ import (
 // maxRequestBody limits REST request bodies.
 const maxRequestBody = 1 << 20
 
+// maxListLimit is the largest page List may ask for.
+const maxListLimit = 100
+
 func (e *Emulator) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	// REST management API (PROTOCOL.md §1).
-	mux.HandleFunc("GET /streams", e.rest(e.listStreams))
-	mux.HandleFunc("POST /streams", e.rest(e.createStream))
-	mux.HandleFunc("GET /streams/{id}", e.rest(e.getStream))
-	mux.HandleFunc("PATCH /streams/{id}", e.rest(e.updateStream))
-	mux.HandleFunc("DELETE /streams/{id}", e.rest(e.deleteStream))
-	mux.HandleFunc("POST /streams/{id}/start", e.rest(e.startStream))
-	mux.HandleFunc("POST /streams/{id}/stop", e.rest(e.stopStream))
-	mux.HandleFunc("GET /streams/{id}/credit-usage-stats", e.rest(e.creditUsage))
-	mux.HandleFunc("POST /streams/validate-api-key", e.rest(e.validateKey))
-	mux.HandleFunc("POST /streams/connection-snippets", e.rest(e.connectionSnippets))
-	mux.HandleFunc("POST /streams/direct/setup", e.rest(e.directSetup))
-	mux.HandleFunc("POST /streams/direct/session", e.rest(e.directSession))
+	mux.HandleFunc(client.RouteListStreams, e.rest(e.listStreams))
+	mux.HandleFunc(client.RouteCreateStream, e.rest(e.createStream))
+	mux.HandleFunc(client.RouteGetStream, e.rest(e.getStream))
+	mux.HandleFunc(client.RouteUpdateStream, e.rest(e.updateStream))
+	mux.HandleFunc(client.RouteDeleteStream, e.rest(e.deleteStream))
+	mux.HandleFunc(client.RouteStartStream, e.rest(e.startStream))
+	mux.HandleFunc(client.RouteStopStream, e.rest(e.stopStream))
+	mux.HandleFunc(client.RouteCreditUsageStats, e.rest(e.creditUsage))
+	mux.HandleFunc(client.RouteValidateAPIKey, e.rest(e.validateKey))
+	mux.HandleFunc(client.RouteConnectionSnippets, e.rest(e.connectionSnippets))
+	mux.HandleFunc(client.RouteDirectSetup, e.rest(e.directSetup))
+	mux.HandleFunc(client.RouteDirectSession, e.rest(e.directSession))
 	// Runtime (PROTOCOL.md §2).
-	mux.HandleFunc("GET /{$}", e.handleSSE)
-	mux.HandleFunc("GET /ws", e.handleWS)
-	mux.HandleFunc("GET /direct", e.handleDirectSSE)
-	mux.HandleFunc("GET /ws/direct", e.handleDirectWS)
+	mux.HandleFunc(client.RouteSSE, e.handleSSE)
+	mux.HandleFunc(client.RouteWebSocket, e.handleWS)
+	mux.HandleFunc(client.RouteDirectSSE, e.handleDirectSSE)
+	mux.HandleFunc(client.RouteDirectWebSocket, e.handleDirectWS)
 	// Emulator extras.
 	e.adminRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +50,7 @@ func (e *Emulator) routes() *http.ServeMux {
 // rest wraps a REST handler with x-api-key authentication.
 func (e *Emulator) rest(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !e.isKey(r.Header.Get("x-api-key")) {
+		if !e.isKey(r.Header.Get(client.HeaderAPIKey)) {
 			writeError(w, http.StatusUnauthorized, "Invalid or missing API key (x-api-key)")
 			return
 		}
@@ -137,18 +140,18 @@ func notFound(w http.ResponseWriter, id string) {
 func (e *Emulator) listStreams(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var c checker
-	limit, offset := 20, 0
-	if s := q.Get("limit"); s != "" {
+	limit, offset := client.DefaultListLimit, 0
+	if s := q.Get(client.ParamLimit); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100 {
-			c.add("limit must be an integer from 1 to 100")
+		if err != nil || n < 1 || n > maxListLimit {
+			c.add("%s must be an integer from 1 to %d", client.ParamLimit, maxListLimit)
 		}
 		limit = n
 	}
-	if s := q.Get("offset"); s != "" {
+	if s := q.Get(client.ParamOffset); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
-			c.add("offset must be an integer not less than 0")
+			c.add("%s must be an integer not less than 0", client.ParamOffset)
 		}
 		offset = n
 	}
@@ -175,7 +178,10 @@ func (e *Emulator) listStreams(w http.ResponseWriter, r *http.Request) {
 	}
 	hasNext := offset+limit < len(all)
 	e.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"streams": page, "paginationInfo": map[string]any{"hasNextPage": hasNext}})
+	writeJSON(w, http.StatusOK, struct {
+		Streams        []streamJSON          `json:"streams"`
+		PaginationInfo client.PaginationInfo `json:"paginationInfo"`
+	}{page, client.PaginationInfo{HasNextPage: hasNext}})
 }
 
 func (e *Emulator) getStream(w http.ResponseWriter, r *http.Request) {
@@ -210,7 +216,7 @@ func (e *Emulator) createStream(w http.ResponseWriter, r *http.Request) {
 	defer e.mu.Unlock()
 	st := e.newStreamLocked("st_"+randomHex(10), kindManaged, cfg, randomHex(32), now)
 	e.streams[st.id] = st
-	if cfg.Status == statusActive {
+	if cfg.Status == client.StatusActive {
 		e.startPollerLocked(st)
 	}
 	e.saveLocked()
@@ -249,14 +255,14 @@ func (e *Emulator) updateStream(w http.ResponseWriter, r *http.Request) {
 	st.cfg = cfg
 	st.updated = time.Now().UTC()
 	e.stopPollerLocked(st)
-	if cfg.Status == statusActive {
+	if cfg.Status == client.StatusActive {
 		e.startPollerLocked(st)
 	}
 	e.saveLocked()
 	writeJSON(w, http.StatusOK, e.streamJSON(r, st, false))
 }
 
-func (e *Emulator) setStatus(w http.ResponseWriter, r *http.Request, status string) {
+func (e *Emulator) setStatus(w http.ResponseWriter, r *http.Request, status client.StreamStatus) {
 	id := r.PathValue("id")
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -271,19 +277,19 @@ func (e *Emulator) setStatus(w http.ResponseWriter, r *http.Request, status stri
 		st.updated = time.Now().UTC()
 		e.saveLocked()
 	}
-	if status == statusActive {
+	if status == client.StatusActive {
 		e.startPollerLocked(st)
 	} else {
 		e.stopPollerLocked(st)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": id, "affected": affected})
+	writeJSON(w, http.StatusOK, client.BaseActionResponse{ID: id, Affected: affected})
 }
 
 func (e *Emulator) startStream(w http.ResponseWriter, r *http.Request) {
-	e.setStatus(w, r, statusActive)
+	e.setStatus(w, r, client.StatusActive)
 }
 func (e *Emulator) stopStream(w http.ResponseWriter, r *http.Request) {
-	e.setStatus(w, r, statusInactive)
+	e.setStatus(w, r, client.StatusInactive)
 }
 
 func (e *Emulator) deleteStream(w http.ResponseWriter, r *http.Request) {
@@ -298,7 +304,7 @@ func (e *Emulator) deleteStream(w http.ResponseWriter, r *http.Request) {
 	delete(e.streams, id)
 	e.dropLocked(st).stop()
 	e.saveLocked()
-	writeJSON(w, http.StatusOK, map[string]any{"id": id, "affected": true})
+	writeJSON(w, http.StatusOK, client.BaseActionResponse{ID: id, Affected: true})
 }
 
 func (e *Emulator) creditUsage(w http.ResponseWriter, r *http.Request) {
@@ -320,7 +326,7 @@ func (e *Emulator) validateKey(w http.ResponseWriter, r *http.Request) {
 	}
 	var c checker
 	c.unknown(raw, fieldSet("apiKey", "api_key"))
-	key := r.Header.Get("x-api-key")
+	key := r.Header.Get(client.HeaderAPIKey)
 	var s string
 	if c.str(raw, "apiKey", &s) || c.str(raw, "api_key", &s) {
 		key = s
@@ -329,7 +335,7 @@ func (e *Emulator) validateKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, c.msgs...)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": key, "affected": e.isKey(key)})
+	writeJSON(w, http.StatusOK, client.BaseActionResponse{ID: key, Affected: e.isKey(key)})
 }
 
 func (e *Emulator) connectionSnippets(w http.ResponseWriter, r *http.Request) {
@@ -338,7 +344,7 @@ func (e *Emulator) connectionSnippets(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var c checker
-	c.unknown(raw, fieldSet("streamId", "language"))
+	c.unknown(raw, snippetFields)
 	var id, lang string
 	if !c.str(raw, "streamId", &id) || id == "" {
 		c.add("streamId should not be empty")
@@ -359,19 +365,15 @@ func (e *Emulator) connectionSnippets(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sse, ws := runtimeURLs(e.base(r), client.RuntimeTarget{StreamID: id})
-	writeJSON(w, http.StatusOK, map[string]any{"sseUrl": sse, "websocketUrl": ws, "snippets": snippets(lang, sse, ws)})
+	writeJSON(w, http.StatusOK, client.ConnectionSnippetsResponse{SSEURL: sse, WebSocketURL: ws, Snippets: snippets(lang, sse, ws)})
 }
 
-// directBody validates a direct-input request body; extra names the members
-// allowed besides the direct inputs.
-func (e *Emulator) directBody(w http.ResponseWriter, r *http.Request, extra ...string) (streamConfig, map[string]json.RawMessage, bool) {
+// directBody validates a direct-input request body with the members allowed;
+// extra names the members besides the direct inputs, all strings.
+func (e *Emulator) directBody(w http.ResponseWriter, r *http.Request, allowed map[string]bool, extra ...string) (streamConfig, map[string]json.RawMessage, bool) {
 	raw := readObject(w, r)
 	if raw == nil {
 		return streamConfig{}, nil, false
-	}
-	allowed := fieldSet(extra...)
-	for k := range directFields {
-		allowed[k] = true
 	}
 	var c checker
 	c.unknown(raw, allowed)
@@ -393,7 +395,7 @@ func (e *Emulator) directBody(w http.ResponseWriter, r *http.Request, extra ...s
 }
 
 func (e *Emulator) directSetup(w http.ResponseWriter, r *http.Request) {
-	cfg, raw, ok := e.directBody(w, r, "language")
+	cfg, raw, ok := e.directBody(w, r, setupFields, "language")
 	if !ok {
 		return
 	}
@@ -411,26 +413,32 @@ func (e *Emulator) directSetup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws, _ := client.BuildDirectWebSocketURL(base, in)
-	writeJSON(w, http.StatusOK, map[string]any{
-		"commands": map[string]any{
-			"header": map[string]string{"curl": fmt.Sprintf("curl -N -H \"Authorization: Bearer $RESTLESS_API_KEY\" %s", shellQuote(sse))},
-			"query":  map[string]string{"curl": fmt.Sprintf("curl -N \"%s&apiKey=$RESTLESS_API_KEY\"", sse)},
+	config, err := json.Marshal(cfg)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "encoding the configuration failed")
+		return
+	}
+	writeJSON(w, http.StatusOK, client.DirectSetupResponse{
+		Commands: client.DirectSetupCommands{
+			Header: client.Command{Curl: fmt.Sprintf("curl -N -H \"Authorization: Bearer $RESTLESS_API_KEY\" %s", shellQuote(sse))},
+			Query:  client.Command{Curl: fmt.Sprintf("curl -N \"%s&%s=$RESTLESS_API_KEY\"", sse, client.ParamAPIKey)},
 		},
-		"runtime":  map[string]string{"directSseUrl": sse, "directWebsocketUrl": ws},
-		"snippets": snippets(lang, sse, ws),
-		"config":   cfg,
+		Runtime:  client.DirectSetupRuntime{DirectSSEURL: sse, DirectWebSocketURL: ws},
+		Snippets: snippets(lang, sse, ws),
+		Config:   config,
 	})
 }
 
 // directInput converts a direct stream's configuration to the client's model.
 func directInput(cfg streamConfig) client.DirectInput {
 	in := client.DirectInput{
-		URL:             cfg.URL,
-		Method:          client.HTTPMethod(cfg.Method),
-		Headers:         cfg.Headers,
-		JQFilter:        cfg.JQFilter,
-		PayloadMode:     client.PayloadMode(cfg.PayloadMode),
-		PollingInterval: cfg.PollingInterval,
+		URL:               cfg.URL,
+		Method:            cfg.Method,
+		Headers:           cfg.Headers,
+		JQFilter:          cfg.JQFilter,
+		PayloadMode:       cfg.PayloadMode,
+		PollingInterval:   cfg.PollingInterval,
+		PollingStrategies: cfg.PollingStrategies,
 	}
 	if len(cfg.Headers) == 0 {
 		in.Headers = nil
@@ -438,17 +446,13 @@ func directInput(cfg streamConfig) client.DirectInput {
 	if len(cfg.Body) > 0 {
 		in.Body = cfg.Body
 	}
-	for _, p := range cfg.PollingStrategies {
-		in.PollingStrategies = append(in.PollingStrategies, client.PollingStrategy{
-			Start: p.Start, End: p.End, Days: p.Days, Timezone: p.Timezone, PollingInterval: p.PollingInterval})
-	}
 	return in
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func (e *Emulator) directSession(w http.ResponseWriter, r *http.Request) {
-	cfg, raw, ok := e.directBody(w, r, "dedupeKey", "dedupe_key")
+	cfg, raw, ok := e.directBody(w, r, sessionFields, "dedupeKey", "dedupe_key")
 	if !ok {
 		return
 	}
@@ -461,8 +465,8 @@ func (e *Emulator) directSession(w http.ResponseWriter, r *http.Request) {
 	expires := st.expires
 	e.mu.Unlock()
 	sse, ws := runtimeURLs(e.base(r), client.RuntimeTarget{SessionID: st.id})
-	writeJSON(w, http.StatusOK, map[string]any{"sessionId": st.id, "sseUrl": sse, "websocketUrl": ws,
-		"expiresAt": expires.UTC().Format(time.RFC3339)})
+	writeJSON(w, http.StatusOK, client.DirectSessionResponse{SessionID: st.id, SSEURL: sse, WebSocketURL: ws,
+		ExpiresAt: expires.UTC().Truncate(time.Second)})
 }
 
 // openSession creates a direct session, or reuses the live one with the same

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/restless-stream/ingest/client"
 )
 
 // publishN publishes n updates {"n":i} and returns their ids.
@@ -24,7 +26,7 @@ func publishN(t *testing.T, e *Emulator, id string, from, n int) []string {
 	return ids
 }
 
-func inactiveStream(t *testing.T, e *Emulator, mode string) StreamInfo {
+func inactiveStream(t *testing.T, e *Emulator, mode client.PayloadMode) StreamInfo {
 	t.Helper()
 	info, err := e.CreateStream(StreamSpec{URL: "http://127.0.0.1:1/", Inactive: true, PayloadMode: mode})
 	if err != nil {
@@ -90,8 +92,8 @@ func TestResume(t *testing.T) {
 
 // A reconnect with the last cursor resumes exactly where the client left off.
 func TestReconnectResumesExactly(t *testing.T) {
-	for _, mode := range []string{modeFull, modePatch} {
-		t.Run(mode, func(t *testing.T) {
+	for _, mode := range []client.PayloadMode{client.PayloadFullData, client.PayloadJSONPatch} {
+		t.Run(string(mode), func(t *testing.T) {
 			e := startEmu(t, Options{})
 			info := inactiveStream(t, e, mode)
 			publishN(t, e, info.ID, 0, 3)
@@ -105,15 +107,15 @@ func TestReconnectResumesExactly(t *testing.T) {
 			sub = subscribeSSE(t, sseURL(e, info.ID), map[string]string{"Last-Event-ID": cursor})
 			for i := 3; i < 6; i++ {
 				r := sub.next(t)
-				if mode == modePatch && i == 3 {
+				if mode == client.PayloadJSONPatch && i == 3 {
 					if string(r.ev.Meta.PayloadModeFallback) != `"FULL_DATA"` {
 						t.Fatalf("first event after reconnect is not the full document: %s", r.raw)
 					}
 				}
-				if mode == modePatch && i > 3 && !strings.HasPrefix(string(r.ev.Data), "[") {
+				if mode == client.PayloadJSONPatch && i > 3 && !strings.HasPrefix(string(r.ev.Data), "[") {
 					t.Fatalf("event %d is not a patch: %s", i, r.raw)
 				}
-				if mode == modeFull && string(r.ev.Data) != `{"n":`+strconv.Itoa(i)+`}` {
+				if mode == client.PayloadFullData && string(r.ev.Data) != `{"n":`+strconv.Itoa(i)+`}` {
 					t.Fatalf("event %d: %s", i, r.raw)
 				}
 				verify(t, info.Secret, r)
@@ -137,7 +139,7 @@ func TestReplayBufferBounded(t *testing.T) {
 
 func TestManySubscribers(t *testing.T) {
 	e := startEmu(t, Options{})
-	info := inactiveStream(t, e, modePatch)
+	info := inactiveStream(t, e, client.PayloadJSONPatch)
 	const subs, events = 40, 30
 	var all []*subscriber
 	for i := 0; i < subs; i++ {
@@ -238,5 +240,40 @@ func TestJQFilterAndDemo(t *testing.T) {
 	}
 	if s, _ := e.Secret(DemoStreamID); s != "demo-secret" {
 		t.Fatalf("Secret(demo) = %q", s)
+	}
+}
+
+// TestJQPrograms runs real jq programs in the poller: select and string
+// interpolation give the document, several results give an error event, and
+// no result publishes nothing.
+func TestJQPrograms(t *testing.T) {
+	up := &upstream{}
+	up.set(200, `{"data":{"items":[{"id":1,"state":"new"},{"id":2,"state":"paid"}]}}`)
+	srv := httptest.NewServer(up)
+	defer srv.Close()
+	e := startEmu(t, Options{})
+	info, err := e.CreateStream(StreamSpec{URL: srv.URL, PollingInterval: 0.01,
+		JQFilter: `.data.items | map(select(.state != "new")) | if length == 1 then "\(.[0].id) \(.[0].state)" else .[] end`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := subscribeSSE(t, sseURL(e, info.ID), nil)
+	if r := sub.next(t); string(r.ev.Data) != `"2 paid"` {
+		t.Fatalf("jq event %s", r.raw)
+	}
+	up.set(200, `{"data":{"items":[{"id":1,"state":"paid"},{"id":2,"state":"paid"}]}}`)
+	if r := sub.next(t); r.ev.Type != "error" || !strings.Contains(r.ev.ErrorMessage(), "more than one result") ||
+		!strings.Contains(string(r.ev.Error), `"JQ_FILTER_FAILED"`) || r.ev.Meta.Status != 200 {
+		t.Fatalf("several results: %s", r.raw)
+	}
+	// No result: the poll publishes nothing. Two more polls have started once
+	// the count grows by two, so the first of them has been handled.
+	up.set(200, `{"data":{"items":[{"id":1,"state":"new"}]}}`)
+	for n := up.count() + 2; up.count() < n; {
+		time.Sleep(time.Millisecond)
+	}
+	up.set(200, `{"data":{"items":[{"id":3,"state":"paid"}]}}`)
+	if r := sub.next(t); string(r.ev.Data) != `"3 paid"` {
+		t.Fatalf("after a poll without result: %s", r.raw)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/restless-stream/ingest/client"
 )
 
 // errFaultClose ends a connection because of Faults.CloseAfter.
@@ -22,7 +24,7 @@ func (e *Emulator) runtimeAuth(w http.ResponseWriter, r *http.Request) bool {
 		key = strings.TrimSpace(h[7:])
 	}
 	if key == "" {
-		key = r.URL.Query().Get("apiKey")
+		key = r.URL.Query().Get(client.ParamAPIKey)
 	}
 	if !e.isKey(key) {
 		writeError(w, http.StatusUnauthorized, "Invalid or missing API key (Authorization: Bearer)")
@@ -36,9 +38,9 @@ func (e *Emulator) runtimeAuth(w http.ResponseWriter, r *http.Request) bool {
 // is not an event id of this emulator replays everything still buffered.
 func readPosition(r *http.Request) (position, error) {
 	q := r.URL.Query()
-	c := r.Header.Get("Last-Event-ID")
+	c := r.Header.Get(client.HeaderLastEventID)
 	if c == "" {
-		c = q.Get("cursor")
+		c = q.Get(client.ParamCursor)
 	}
 	if c != "" {
 		if n, err := strconv.ParseInt(c, 10, 64); err == nil {
@@ -46,7 +48,7 @@ func readPosition(r *http.Request) (position, error) {
 		}
 		return position{kind: posFrom, value: 0}, nil
 	}
-	s := q.Get("since")
+	s := q.Get(client.ParamSince)
 	if s == "" {
 		return position{kind: posLatest}, nil
 	}
@@ -58,15 +60,15 @@ func readPosition(r *http.Request) (position, error) {
 			return position{kind: posFrom, value: t.UnixMilli()}, nil
 		}
 	}
-	return position{}, errors.New("since must be an ISO-8601 timestamp or a cursor")
+	return position{}, errors.New(client.ParamSince + " must be an ISO-8601 timestamp or a cursor")
 }
 
 // lookupTarget finds the stream of a managed runtime URL (streamId= or sessionId=).
 func (e *Emulator) lookupTarget(w http.ResponseWriter, r *http.Request) *stream {
 	q := r.URL.Query()
-	sid, ses := q.Get("streamId"), q.Get("sessionId")
+	sid, ses := q.Get(client.ParamStreamID), q.Get(client.ParamSessionID)
 	if (sid == "") == (ses == "") {
-		writeError(w, http.StatusBadRequest, "exactly one of streamId or sessionId is required")
+		writeError(w, http.StatusBadRequest, "exactly one of "+client.ParamStreamID+" or "+client.ParamSessionID+" is required")
 		return nil
 	}
 	e.mu.Lock()

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/restless-stream/ingest/client"
 )
 
 type kind int
@@ -18,35 +20,22 @@ const (
 	kindDirect               // an ad-hoc direct stream (/direct)
 )
 
-const (
-	statusActive   = "ACTIVE"
-	statusInactive = "INACTIVE"
-	modeFull       = "FULL_DATA"
-	modePatch      = "JSON_PATCH"
-)
-
-// pollingStrategy is PROTOCOL.md's PollingStrategy.
-type pollingStrategy struct {
-	Start           string   `json:"start"`
-	End             string   `json:"end"`
-	Days            []string `json:"days,omitempty"`
-	Timezone        string   `json:"timezone,omitempty"`
-	PollingInterval float64  `json:"pollingInterval"`
-}
-
-// streamConfig holds the fields of a stream (and the inputs of a direct stream).
+// streamConfig holds the fields of a stream (and the inputs of a direct
+// stream), as the Stream model of package client writes them: it is the
+// configuration part of the REST answers, of the state file and of direct
+// setup's config.
 type streamConfig struct {
-	Name              string            `json:"name"`
-	Description       string            `json:"description"`
-	Status            string            `json:"status"`
-	Method            string            `json:"method"`
-	URL               string            `json:"url"`
-	Headers           map[string]string `json:"headers"`
-	Body              json.RawMessage   `json:"body,omitempty"`
-	PayloadMode       string            `json:"payloadMode"`
-	PollingInterval   float64           `json:"pollingInterval"`
-	JQFilter          string            `json:"jqFilter,omitempty"`
-	PollingStrategies []pollingStrategy `json:"pollingStrategies,omitempty"`
+	Name              string                   `json:"name"`
+	Description       string                   `json:"description"`
+	Status            client.StreamStatus      `json:"status"`
+	Method            client.HTTPMethod        `json:"method"`
+	URL               string                   `json:"url"`
+	Headers           map[string]string        `json:"headers"`
+	Body              json.RawMessage          `json:"body,omitempty"`
+	PayloadMode       client.PayloadMode       `json:"payloadMode"`
+	PollingInterval   float64                  `json:"pollingInterval"`
+	JQFilter          string                   `json:"jqFilter,omitempty"`
+	PollingStrategies []client.PollingStrategy `json:"pollingStrategies,omitempty"`
 }
 
 func (c streamConfig) clone() streamConfig {
@@ -57,7 +46,7 @@ func (c streamConfig) clone() streamConfig {
 		}
 		c.Headers = h
 	}
-	c.PollingStrategies = append([]pollingStrategy(nil), c.PollingStrategies...)
+	c.PollingStrategies = append([]client.PollingStrategy(nil), c.PollingStrategies...)
 	return c
 }
 
@@ -106,42 +95,26 @@ func (u *usage) add(now time.Time, polls, events int64) {
 	d.events += events
 }
 
-type chargeJSON struct {
-	ChargeType string `json:"chargeType"`
-	Credits    int64  `json:"credits"`
-	Count      int64  `json:"count"`
-}
-
-type dailyJSON struct {
-	Date         string       `json:"date"`
-	Credits      int64        `json:"credits"`
-	ByChargeType []chargeJSON `json:"byChargeType"`
-}
-
-type usageJSON struct {
-	StreamID     string      `json:"streamId"`
-	TotalCredits int64       `json:"totalCredits"`
-	Daily        []dailyJSON `json:"daily"`
-}
-
 // report returns the credit usage: one credit per upstream poll; events are
 // counted but free.
-func (u *usage) report(id string) usageJSON {
+func (u *usage) report(id string) client.StreamCreditUsageStats {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	out := usageJSON{StreamID: id, Daily: []dailyJSON{}}
+	out := client.StreamCreditUsageStats{StreamID: id, Daily: []client.DailyCreditUsage{}}
 	for day, d := range u.days {
-		out.TotalCredits += d.polls
-		out.Daily = append(out.Daily, dailyJSON{Date: day, Credits: d.polls, ByChargeType: []chargeJSON{
-			{ChargeType: "POLL", Credits: d.polls, Count: d.polls},
-			{ChargeType: "EVENT", Credits: 0, Count: d.events},
-		}})
+		out.TotalCredits += float64(d.polls)
+		out.Daily = append(out.Daily, client.DailyCreditUsage{Date: day, Credits: float64(d.polls),
+			ByChargeType: []client.CreditUsageChargeTypeBreakdown{
+				{ChargeType: "POLL", Credits: float64(d.polls), Count: d.polls},
+				{ChargeType: "EVENT", Credits: 0, Count: d.events},
+			}})
 	}
 	sort.Slice(out.Daily, func(i, j int) bool { return out.Daily[i].Date < out.Daily[j].Date })
 	return out
 }
 
-// streamJSON is the Stream model of the REST API.
+// streamJSON is the Stream model of the REST API: client.Stream as a server
+// writes it (hmacSecret and body only when present).
 type streamJSON struct {
 	ID string `json:"id"`
 	streamConfig

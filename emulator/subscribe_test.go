@@ -6,15 +6,16 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/restless-stream/ingest/client"
 	"github.com/restless-stream/ingest/emulator/jsonpatch"
 )
 
 // An SSE and a WebSocket subscriber follow a stream whose upstream changes;
 // applying what they receive gives the upstream's last body, in both modes.
 func TestSubscribeFollowsUpstream(t *testing.T) {
-	for _, mode := range []string{modeFull, modePatch} {
+	for _, mode := range []client.PayloadMode{client.PayloadFullData, client.PayloadJSONPatch} {
 		for _, transport := range []string{"sse", "ws"} {
-			t.Run(mode+"/"+transport, func(t *testing.T) {
+			t.Run(string(mode)+"/"+transport, func(t *testing.T) {
 				up := &upstream{}
 				up.set(200, `{"orders":[],"v":0}`)
 				srv := httptest.NewServer(up)
@@ -52,8 +53,8 @@ func TestSubscribeFollowsUpstream(t *testing.T) {
 						lastID = r.id
 						full := r.ev.Meta.PayloadModeFallback != nil
 						switch {
-						case mode == modeFull || full || doc == nil:
-							if mode == modePatch && string(r.ev.Meta.PayloadModeFallback) != `"FULL_DATA"` {
+						case mode == client.PayloadFullData || full || doc == nil:
+							if mode == client.PayloadJSONPatch && string(r.ev.Meta.PayloadModeFallback) != `"FULL_DATA"` {
 								t.Fatalf("first JSON_PATCH event without payload_mode_fallback: %s", r.raw)
 							}
 							doc = append([]byte(nil), r.ev.Data...)

@@ -6,23 +6,23 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/restless-stream/ingest/client"
 )
 
-var (
-	methods      = map[string]bool{"GET": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true}
-	payloadModes = map[string]bool{modeFull: true, modePatch: true}
-	weekdays     = map[string]bool{"MON": true, "TUE": true, "WED": true, "THU": true, "FRI": true, "SAT": true, "SUN": true}
-)
+var weekdays = map[string]bool{"MON": true, "TUE": true, "WED": true, "THU": true, "FRI": true, "SAT": true, "SUN": true}
 
-// Field sets accepted by each request body.
+// The members each request body may have: those of its model in package
+// client, plus the snake_case spelling of the API key (PROTOCOL.md §1).
 var (
-	streamFields = fieldSet("name", "description", "status", "method", "url", "headers", "body",
-		"payloadMode", "pollingInterval", "jqFilter", "pollingStrategies", "apiKey", "api_key")
-	directFields = fieldSet("url", "method", "headers", "body", "jqFilter", "payloadMode",
-		"pollingInterval", "pollingStrategies", "apiKey", "api_key")
+	streamFields  = jsonFields(client.CreateStreamRequest{}, "api_key")
+	setupFields   = jsonFields(client.DirectSetupRequest{}, "api_key")
+	sessionFields = jsonFields(client.DirectSessionRequest{}, "api_key", "dedupe_key")
+	snippetFields = jsonFields(client.ConnectionSnippetsRequest{})
 )
 
 func fieldSet(names ...string) map[string]bool {
@@ -30,6 +30,29 @@ func fieldSet(names ...string) map[string]bool {
 	for _, n := range names {
 		m[n] = true
 	}
+	return m
+}
+
+// jsonFields returns the JSON member names of the struct model (those of
+// its embedded structs included, "-" fields left out), plus extra.
+func jsonFields(model any, extra ...string) map[string]bool {
+	m := fieldSet(extra...)
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for f := range t.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case f.Anonymous && name == "":
+				walk(f.Type)
+			case name == "-" || !f.IsExported():
+			case name == "":
+				m[f.Name] = true
+			default:
+				m[name] = true
+			}
+		}
+	}
+	walk(reflect.TypeOf(model))
 	return m
 }
 
@@ -103,17 +126,17 @@ func (c *checker) applyFields(raw map[string]json.RawMessage, cfg *streamConfig,
 		cfg.Description = s
 	}
 	if c.str(raw, "status", &s) {
-		if s != statusActive && s != statusInactive {
-			c.add("status must be one of the following values: ACTIVE, INACTIVE")
+		cfg.Status = client.StreamStatus(s)
+		if !cfg.Status.Valid() {
+			c.add("status must be one of the following values: %s, %s", client.StatusActive, client.StatusInactive)
 		}
-		cfg.Status = s
 	}
 	if c.str(raw, "method", &s) {
-		s = strings.ToUpper(s)
-		if !methods[s] {
-			c.add("method must be one of the following values: GET, POST, PUT, PATCH, DELETE, OPTIONS")
+		cfg.Method = client.HTTPMethod(strings.ToUpper(s))
+		if !cfg.Method.Valid() {
+			c.add("method must be one of the following values: %s, %s, %s, %s, %s, %s", client.MethodGet, client.MethodPost,
+				client.MethodPut, client.MethodPatch, client.MethodDelete, client.MethodOptions)
 		}
-		cfg.Method = s
 	}
 	if c.str(raw, "url", &s) {
 		if err := checkUpstreamURL(s); err != nil {
@@ -142,10 +165,10 @@ func (c *checker) applyFields(raw map[string]json.RawMessage, cfg *streamConfig,
 		}
 	}
 	if c.str(raw, "payloadMode", &s) {
-		if !payloadModes[s] {
-			c.add("payloadMode must be one of the following values: FULL_DATA, JSON_PATCH")
+		cfg.PayloadMode = client.PayloadMode(s)
+		if !cfg.PayloadMode.Valid() {
+			c.add("payloadMode must be one of the following values: %s, %s", client.PayloadFullData, client.PayloadJSONPatch)
 		}
-		cfg.PayloadMode = s
 	}
 	var f float64
 	if c.number(raw, "pollingInterval", &f) {
@@ -155,13 +178,13 @@ func (c *checker) applyFields(raw map[string]json.RawMessage, cfg *streamConfig,
 		cfg.PollingInterval = f
 	}
 	if c.str(raw, "jqFilter", &s) {
-		if _, err := parseJQ(s); err != nil {
-			c.add("jqFilter %v", err)
+		if _, err := compileJQ(s); err != nil {
+			c.add("jqFilter is not a jq program the emulator runs: %v", err)
 		}
 		cfg.JQFilter = s
 	}
 	if v, ok := raw["pollingStrategies"]; ok && string(v) != "null" {
-		var ps []pollingStrategy
+		var ps []client.PollingStrategy
 		if err := json.Unmarshal(v, &ps); err != nil {
 			c.add("pollingStrategies must be an array of {start, end, days, timezone, pollingInterval}")
 		} else {
@@ -176,7 +199,7 @@ func (c *checker) applyFields(raw map[string]json.RawMessage, cfg *streamConfig,
 	}
 }
 
-func (c *checker) strategy(i int, p pollingStrategy, minInterval float64) {
+func (c *checker) strategy(i int, p client.PollingStrategy, minInterval float64) {
 	if _, err := time.Parse("15:04", p.Start); err != nil {
 		c.add("pollingStrategies.%d.start must be a time HH:MM", i)
 	}
@@ -223,13 +246,13 @@ func checkUpstreamURL(s string) error {
 // withDefaults fills the members a stream may omit.
 func (cfg *streamConfig) withDefaults(o *Options) {
 	if cfg.Method == "" {
-		cfg.Method = "GET"
+		cfg.Method = client.MethodGet
 	}
 	if cfg.Status == "" {
-		cfg.Status = statusActive
+		cfg.Status = client.StatusActive
 	}
 	if cfg.PayloadMode == "" {
-		cfg.PayloadMode = modeFull
+		cfg.PayloadMode = client.PayloadFullData
 	}
 	if cfg.PollingInterval == 0 {
 		cfg.PollingInterval = o.DefaultPollingInterval
@@ -244,7 +267,7 @@ func (cfg *streamConfig) withDefaults(o *Options) {
 func (cfg *streamConfig) interval(now time.Time) time.Duration {
 	sec := cfg.PollingInterval
 	for _, p := range cfg.PollingStrategies {
-		if p.contains(now) {
+		if strategyContains(p, now) {
 			sec = p.PollingInterval
 			break
 		}
@@ -252,7 +275,8 @@ func (cfg *streamConfig) interval(now time.Time) time.Duration {
 	return time.Duration(sec * float64(time.Second))
 }
 
-func (p pollingStrategy) contains(now time.Time) bool {
+// strategyContains reports whether p's window contains now.
+func strategyContains(p client.PollingStrategy, now time.Time) bool {
 	loc := time.UTC
 	if p.Timezone != "" {
 		l, err := time.LoadLocation(p.Timezone)

@@ -140,7 +140,7 @@ type Config struct {
 
 // Defaults of Config, as documented on its fields.
 const (
-	DefaultMaxEventBytes  = 4194304
+	DefaultMaxEventBytes  = client.DefaultMaxEventBytes
 	DefaultDedupeSize     = 100000
 	DefaultDedupeTTL      = 24 * time.Hour
 	DefaultBatchMaxEvents = 512
@@ -196,7 +196,7 @@ func (c Config) normalize() (Config, error) {
 			return c, fmt.Errorf("pipeline: stream %q: no Open function", s.Name)
 		}
 		if s.Destination == "" {
-			s.Destination = "restless." + s.Name
+			s.Destination = client.DefaultDestination(s.Name)
 		}
 		switch s.VerifyMode {
 		case "":

@@ -1,10 +1,11 @@
 package main
 
 import (
-	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/client"
 )
 
 // Config is the daemon's configuration, exactly the YAML of INGEST.md. The koanf
@@ -262,14 +263,14 @@ log: {level: info, format: text}
 `
 
 // streamDefaultsYAML fills every key a stream leaves unset.
-const streamDefaultsYAML = `
+var streamDefaultsYAML = `
 transport: sse
 since: ""
 destination: ""
 verify: {secrets: [], mode: ""}
 reconnect: {initial: 1s, max: 30s, max_attempts: 0}
 idle_timeout: 60s
-max_event_bytes: 4194304
+max_event_bytes: ` + strconv.Itoa(client.DefaultMaxEventBytes) + `
 `
 
 // directDefaultsYAML fills every key a direct target leaves unset.
@@ -285,4 +286,4 @@ dedupe_key: ""
 `
 
 // destinationFor is the default destination of a stream.
-func destinationFor(name string) string { return fmt.Sprintf("restless.%s", name) }
+func destinationFor(name string) string { return client.DefaultDestination(name) }

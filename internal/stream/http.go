@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/client"
 )
 
 // StatusError is a connection refused with an unexpected HTTP status.
@@ -75,10 +76,10 @@ func ResumeURL(u *url.URL, cursor, since string) string {
 	c := *u
 	q := c.Query()
 	if cursor != "" {
-		q.Set("cursor", cursor)
-		q.Del("since")
+		q.Set(client.ParamCursor, cursor)
+		q.Del(client.ParamSince)
 	} else {
-		q.Set("since", since)
+		q.Set(client.ParamSince, since)
 	}
 	c.RawQuery = q.Encode()
 	return c.String()

@@ -3,12 +3,14 @@ package stream
 import (
 	"fmt"
 	"time"
+
+	"github.com/restless-stream/ingest/client"
 )
 
 // Defaults shared by the sources (INGEST.md: idle_timeout, max_event_bytes).
 const (
 	DefaultIdleTimeout   = 60 * time.Second
-	DefaultMaxEventBytes = 4 << 20
+	DefaultMaxEventBytes = client.DefaultMaxEventBytes
 )
 
 // Limits checks a source's idle timeout and event size limit and fills in
