@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/internal/natsserver"
 	filesink "github.com/restless-stream/ingest/sink/file"
 	natssink "github.com/restless-stream/ingest/sink/nats"
 )
@@ -65,13 +66,13 @@ func (d *daemon) openNATS(ctx context.Context) (sink, func() bool, error) {
 	n := d.cfg.Sink.NATS
 	urls := splitList(n.URL)
 	if n.Embedded {
-		emb, err := natssink.StartEmbedded(natssink.EmbeddedConfig{
+		emb, err := natsserver.Start(natsserver.Config{
 			Dir:    n.EmbeddedDir,
 			Port:   n.EmbeddedPort,
 			Logger: d.log,
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("sink.nats.embedded_port: %w", err)
+			return nil, nil, fmt.Errorf("sink.nats.embedded: %w", err)
 		}
 		d.closers = append(d.closers, emb.Shutdown)
 		urls = []string{emb.ClientURL()}

@@ -3,8 +3,6 @@ package nats
 import (
 	"context"
 	"errors"
-	"net"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,46 +10,19 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/internal/natsserver"
 )
 
-func startEmbedded(t *testing.T, cfg EmbeddedConfig) *Embedded {
+// startServer starts an embedded NATS server with JetStream, stopped when
+// the test ends.
+func startServer(t *testing.T, cfg natsserver.Config) *natsserver.Server {
 	t.Helper()
-	e, err := StartEmbedded(cfg)
+	srv, err := natsserver.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.Shutdown)
-	return e
-}
-
-func TestStartEmbeddedErrors(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	taken := ln.Addr().(*net.TCPAddr).Port
-	tests := []struct {
-		name string
-		cfg  EmbeddedConfig
-		want string
-	}{
-		{"no dir", EmbeddedConfig{}, "dir is empty"},
-		{"port out of range", EmbeddedConfig{Dir: t.TempDir(), Port: 70000}, "out of range"},
-		{"port in use", EmbeddedConfig{Dir: t.TempDir(), Port: taken}, "cannot listen"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e, err := StartEmbedded(tt.cfg)
-			if err == nil {
-				e.Shutdown()
-				t.Fatal("StartEmbedded succeeded")
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %q does not contain %q", err, tt.want)
-			}
-		})
-	}
+	t.Cleanup(srv.Shutdown)
+	return srv
 }
 
 // TestOutage stops the server under a writer: publishing while the server is
@@ -73,7 +44,7 @@ func TestOutage(t *testing.T) {
 
 func testOutage(t *testing.T, bufSize int) {
 	dir := t.TempDir()
-	srv := startEmbedded(t, EmbeddedConfig{Dir: dir})
+	srv := startServer(t, natsserver.Config{Dir: dir})
 	port := srv.Port()
 
 	states := make(chan ingest.State, 16)
@@ -122,7 +93,7 @@ func testOutage(t *testing.T, bufSize int) {
 		}
 	}
 	up.Store(true)
-	srv2 := startEmbedded(t, EmbeddedConfig{Dir: dir, Port: port})
+	srv2 := startServer(t, natsserver.Config{Dir: dir, Port: port})
 	defer srv2.Shutdown()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -180,7 +151,7 @@ func writeRetrying(ctx context.Context, s *Sink, recs []ingest.Record, up *atomi
 // keeps each one once.
 func TestOutageInFlight(t *testing.T) {
 	dir := t.TempDir()
-	srv := startEmbedded(t, EmbeddedConfig{Dir: dir})
+	srv := startServer(t, natsserver.Config{Dir: dir})
 	port := srv.Port()
 	s := newSink(t, Config{URLs: []string{srv.ClientURL()}, JetStream: true, ReconnectWait: 20 * time.Millisecond, AckTimeout: 5 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
@@ -205,7 +176,7 @@ func TestOutageInFlight(t *testing.T) {
 	<-written
 	<-written
 	srv.Shutdown()
-	srv2 := startEmbedded(t, EmbeddedConfig{Dir: dir, Port: port})
+	srv2 := startServer(t, natsserver.Config{Dir: dir, Port: port})
 	defer srv2.Shutdown()
 	if err := <-done; err != nil {
 		t.Fatal(err)
