@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 
 	"github.com/restless-stream/ingest"
 )
@@ -320,28 +319,6 @@ func (s *Sink) refreshMetadata(gen uint64) {
 	if s.metaGen.CompareAndSwap(gen, gen+1) {
 		s.transport.CloseIdleConnections()
 	}
-}
-
-// partitions returns the partition count of topic from the transport's
-// cached metadata, as kafka-go's Writer does.
-func (s *Sink) partitions(ctx context.Context, topic string) (int, error) {
-	r, err := s.transport.RoundTrip(ctx, s.client.Addr, &metadataAPI.Request{TopicNames: []string{topic}})
-	if err != nil {
-		return 0, err
-	}
-	for _, t := range r.(*metadataAPI.Response).Topics {
-		if t.Name != topic {
-			continue
-		}
-		if t.ErrorCode != 0 {
-			return 0, kafka.Error(t.ErrorCode)
-		}
-		if len(t.Partitions) == 0 {
-			return 0, kafka.UnknownTopicOrPartition
-		}
-		return len(t.Partitions), nil
-	}
-	return 0, kafka.UnknownTopicOrPartition
 }
 
 // partitionIDs caches the list 0, 1, … that kafka-go's balancers take.
