@@ -19,6 +19,10 @@
 // on disk. The file is opened for appending and never truncated. A crash can
 // leave a torn last line: New ends such a line with a newline before
 // appending, and [ReadFile] skips torn lines.
+//
+// Close follows the contract of ingest.ErrClosed: it stops taking Writes,
+// waits for those in progress, then syncs and closes the file. When its
+// context ends first it closes the file under them, so that they fail.
 package file
 
 import (
@@ -32,9 +36,6 @@ import (
 	"github.com/restless-stream/ingest"
 )
 
-// ErrClosed is returned by Write after Close.
-var ErrClosed = errors.New("file sink: closed")
-
 // Sink appends records as JSON lines. It is safe for concurrent use; each
 // Write's lines stay together.
 type Sink struct {
@@ -42,10 +43,15 @@ type Sink struct {
 	f    *os.File // nil for NewWriter
 	name string
 
-	mu       sync.Mutex
-	closed   bool
-	dirty    bool // a failed write may have left a partial line
+	mu       sync.Mutex // held while writing to w
+	dirty    bool       // a failed write may have left a partial line
 	encoders sync.Pool
+
+	gate    sync.Mutex
+	closing bool
+	writes  int           // Writes in progress
+	idle    chan struct{} // closed once closing is set and writes is 0
+	release sync.Once
 }
 
 // New opens path for appending, creating it (mode 0644) when missing. If the
@@ -59,7 +65,7 @@ func New(path string) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file sink: open: %w", err)
 	}
-	s := &Sink{w: f, f: f, name: path}
+	s := &Sink{w: f, f: f, name: path, idle: make(chan struct{})}
 	torn, err := endsTorn(path)
 	if err != nil {
 		f.Close()
@@ -71,9 +77,11 @@ func New(path string) (*Sink, error) {
 
 // NewWriter returns a sink that writes lines to w, such as os.Stdout. It
 // never syncs: standard output gives no durability. If w has a
-// Flush() error method (a *bufio.Writer), Write calls it.
+// Flush() error method (a *bufio.Writer), Write calls it. w stays the
+// caller's: Close does not close it, and a Write blocked in w returns only
+// when w does.
 func NewWriter(w io.Writer) *Sink {
-	return &Sink{w: w, name: "writer"}
+	return &Sink{w: w, name: "writer", idle: make(chan struct{})}
 }
 
 // endsTorn reports whether the file at path is non-empty and does not end
@@ -115,11 +123,16 @@ func (s *Sink) putEncoder(e *encoder) {
 // Write appends one line per record and, for a file, syncs it. It returns
 // nil only when every line was written (and synced); otherwise every record
 // of the batch is reported failed in an ingest.WriteErrors, since the lines
-// are written together.
+// are written together. After Close has begun, every record fails with
+// ingest.ErrClosed.
 func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	if !s.enter() {
+		return failAll(len(recs), fmt.Errorf("file sink: write %s: %w", s.name, ingest.ErrClosed))
+	}
+	defer s.leave()
 	if err := ctx.Err(); err != nil {
 		return failAll(len(recs), err)
 	}
@@ -136,9 +149,6 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return failAll(len(recs), ErrClosed)
-	}
 	if s.dirty {
 		if _, err := s.w.Write([]byte{'\n'}); err != nil {
 			return failAll(len(recs), fmt.Errorf("file sink: write %s: %w", s.name, err))
@@ -163,26 +173,72 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 	return nil
 }
 
-// Connected reports whether the sink accepts writes: true until Close.
-func (s *Sink) Connected() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return !s.closed
+// enter registers a Write, unless Close has begun.
+func (s *Sink) enter() bool {
+	s.gate.Lock()
+	defer s.gate.Unlock()
+	if s.closing {
+		return false
+	}
+	s.writes++
+	return true
 }
 
-// Close syncs and closes the file. For a NewWriter sink it only stops
-// accepting writes; the writer is the caller's to close.
-func (s *Sink) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
+func (s *Sink) leave() {
+	s.gate.Lock()
+	defer s.gate.Unlock()
+	if s.writes--; s.writes == 0 && s.closing {
+		close(s.idle)
 	}
-	s.closed = true
+}
+
+// Connected reports whether the sink accepts writes: true until Close.
+func (s *Sink) Connected() bool {
+	s.gate.Lock()
+	defer s.gate.Unlock()
+	return !s.closing
+}
+
+// Close closes the sink as ingest.ErrClosed describes: it stops taking
+// Writes and waits for those in progress, then syncs and closes the file.
+// When ctx ends first, it closes the file at once, so that the Writes in
+// progress fail (a Write blocked in a NewWriter sink's writer returns when
+// the writer does), and returns ctx's error. For a NewWriter sink it only
+// stops taking Writes; the writer is the caller's to close.
+func (s *Sink) Close(ctx context.Context) error {
+	s.gate.Lock()
+	if !s.closing {
+		s.closing = true
+		if s.writes == 0 {
+			close(s.idle)
+		}
+	}
+	s.gate.Unlock()
+	var err error
+	select {
+	case <-s.idle:
+	case <-ctx.Done():
+		err = fmt.Errorf("file sink: close %s: writes still in progress: %w", s.name, ctx.Err())
+	}
+	var rerr error
+	s.release.Do(func() { rerr = s.closeFile(err == nil) })
+	if err != nil {
+		return err
+	}
+	return rerr
+}
+
+// closeFile syncs (when no Write is in progress: idle) and closes the file.
+func (s *Sink) closeFile(idle bool) error {
 	if s.f == nil {
 		return nil
 	}
-	err := s.f.Sync()
+	var err error
+	if idle {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		err = s.f.Sync()
+	}
 	if cerr := s.f.Close(); err == nil {
 		err = cerr
 	}

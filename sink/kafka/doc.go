@@ -2,17 +2,18 @@
 //
 // # Safe defaults
 //
-// The sink waits for every in-sync replica (required_acks all). Write
-// returns nil only when the broker acknowledged every record; otherwise it
-// returns an ingest.WriteErrors whose entry i says why record i failed, so
-// that only failed records are resent.
+// The zero Config waits for every in-sync replica (RequireAll) and
+// compresses with snappy. Write returns nil only when the broker
+// acknowledged every record; otherwise it returns an ingest.WriteErrors
+// whose entry i says why record i failed, so that only failed records are
+// resent.
 //
 // # Sending at once
 //
 // The caller batches (the pipeline's batch.max_events and batch.max_wait),
 // so Write sends what it is given at once: produce requests per partition,
 // the partitions concurrently, with no timer of its own. (kafka-go's Writer,
-// which this sink no longer uses, would hold a batch smaller than BatchSize
+// which this sink does not use, would hold a batch smaller than BatchSize
 // for BatchTimeout again.) Partition counts and leaders come from metadata
 // cached by kafka-go's Transport for up to 6s; an error that says a leader
 // moved or a broker is gone makes the next request fetch it afresh.
@@ -44,6 +45,12 @@
 //
 // Batches are compressed with snappy by default, at standard snappy's
 // speed (see the package's init), or gzip, lz4, zstd or not at all.
+//
+// # Closing
+//
+// Close follows the contract of ingest.ErrClosed: it stops taking Writes,
+// waits for those in progress (cancelling them when its context ends first)
+// and closes the connections.
 //
 // # Headers
 //

@@ -10,23 +10,24 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/restless-stream/ingest"
 )
 
 // Sink publishes records to Kafka. It is safe for concurrent use.
 type Sink struct {
 	cfg       Config
-	transport *kafka.Transport
-	client    *kafka.Client
-	acks      kafka.RequiredAcks
-	codec     kafka.Compression
+	transport *kafkago.Transport
+	client    *kafkago.Client
+	acks      kafkago.RequiredAcks
+	codec     kafkago.Compression
 	metaGen   atomic.Uint64 // metadata generation: see refreshMetadata
 
 	topics sync.Map // topic name → struct{}: known to exist
 
-	closeMu  sync.Mutex
-	closed   bool
-	inflight sync.WaitGroup // Writes in progress
+	writes  writes
+	release sync.Once
 
 	mu       sync.Mutex
 	healthy  bool
@@ -34,36 +35,36 @@ type Sink struct {
 	probing  bool
 }
 
-// New checks the configuration, reaches the brokers (within ctx) and returns
-// a sink. It does not check or create topics: see EnsureTopics.
+// New validates cfg (see Config.Validate), reaches the brokers (within ctx)
+// and returns a sink. It does not check or create topics: see EnsureTopics.
 func New(ctx context.Context, cfg Config) (*Sink, error) {
-	cfg, acks, codec, err := cfg.withDefaults()
-	if err != nil {
-		return nil, err
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
 	}
+	cfg = cfg.withDefaults()
 	mech, err := cfg.SASL.mechanism()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	tlsCfg, err := cfg.TLS.config()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("kafka: %w", err)
 	}
-	transport := &kafka.Transport{
+	transport := &kafkago.Transport{
 		DialTimeout: cfg.DialTimeout,
 		ClientID:    cfg.ClientID,
 		TLS:         tlsCfg,
 		SASL:        mech,
 	}
-	addr := kafka.TCP(cfg.Brokers...)
 	s := &Sink{
 		cfg:       cfg,
 		transport: transport,
-		client:    &kafka.Client{Addr: addr, Transport: transport, Timeout: cfg.WriteTimeout},
-		acks:      acks,
-		codec:     codec,
+		client:    &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Transport: transport, Timeout: cfg.WriteTimeout},
+		acks:      cfg.RequiredAcks.kafkaGo(),
+		codec:     cfg.Compression.kafkaGo(),
 	}
-	if _, err := s.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}}); err != nil {
+	s.writes.init()
+	if _, err := s.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{}}); err != nil {
 		transport.CloseIdleConnections()
 		if cfg.SASL.Mechanism != "" && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
 			// Some brokers answer a refused SASL handshake by closing the
@@ -78,13 +79,17 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 }
 
 // probeAfter is how old the last broker answer may be before Connected asks
-// again.
-const probeAfter = 5 * time.Second
+// again, and probeTimeout bounds the asking.
+const (
+	probeAfter   = 5 * time.Second
+	probeTimeout = 2 * time.Second
+)
 
 // Connected reports whether the brokers answered recently: the last produce
 // or metadata request succeeded. When the sink has been idle for a while it
-// asks the brokers for metadata (bounded by 2s) to find out.
-func (s *Sink) Connected() bool {
+// asks the brokers (within ctx, and at most 2s) to find out; while one call
+// asks, the others answer with what was last known.
+func (s *Sink) Connected(ctx context.Context) bool {
 	s.mu.Lock()
 	if time.Since(s.lastSeen) < probeAfter || s.probing {
 		ok := s.healthy
@@ -93,12 +98,12 @@ func (s *Sink) Connected() bool {
 	}
 	s.probing = true
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	// Bypass the transport's metadata cache: dial a broker directly.
+	// Bypass the transport's metadata cache: ask a broker directly.
 	ok := false
 	for _, b := range s.cfg.Brokers {
-		if _, err := (&kafka.Client{Addr: kafka.TCP(b), Transport: s.transport}).ApiVersions(ctx, &kafka.ApiVersionsRequest{}); err == nil {
+		if _, err := (&kafkago.Client{Addr: kafkago.TCP(b), Transport: s.transport}).ApiVersions(pctx, &kafkago.ApiVersionsRequest{}); err == nil {
 			ok = true
 			break
 		}
@@ -106,7 +111,9 @@ func (s *Sink) Connected() bool {
 	s.mu.Lock()
 	s.probing = false
 	s.mu.Unlock()
-	s.seen(ok)
+	if ok || ctx.Err() == nil { // the caller giving up says nothing of the brokers
+		s.seen(ok)
+	}
 	return ok
 }
 
@@ -117,24 +124,84 @@ func (s *Sink) seen(ok bool) {
 	s.mu.Unlock()
 }
 
-// enter registers a Write, unless the sink is closed.
-func (s *Sink) enter() bool {
-	s.closeMu.Lock()
-	defer s.closeMu.Unlock()
-	if s.closed {
-		return false
+// Close closes the sink as ingest.ErrClosed describes: it stops taking
+// Writes, waits for those in progress (or cancels them when ctx ends
+// first) and closes the connections to the brokers.
+func (s *Sink) Close(ctx context.Context) error {
+	err := s.writes.close(ctx)
+	s.release.Do(s.transport.CloseIdleConnections)
+	if err != nil {
+		return fmt.Errorf("kafka: close: %w", err)
 	}
-	s.inflight.Add(1)
-	return true
+	return nil
 }
 
-// Close waits for the Writes in progress and closes the connections. A
-// Write after Close fails.
-func (s *Sink) Close() error {
-	s.closeMu.Lock()
-	s.closed = true
-	s.closeMu.Unlock()
-	s.inflight.Wait()
-	s.transport.CloseIdleConnections()
-	return nil
+// writes tracks the Writes in progress, so that Close can wait for them
+// and, when its context ends first, cancel them.
+type writes struct {
+	mu     sync.Mutex
+	closed bool
+	n      int
+	idle   chan struct{} // closed once closed is set and n is 0
+	abort  context.Context
+	cancel context.CancelFunc // ends abort: Close gave up waiting
+}
+
+func (w *writes) init() {
+	w.idle = make(chan struct{})
+	w.abort, w.cancel = context.WithCancel(context.Background())
+}
+
+// enter registers a Write. It returns the Write's context, which also ends
+// when Close gives up waiting, and the function that ends the Write; ok is
+// false once Close has begun.
+func (w *writes) enter(ctx context.Context) (_ context.Context, done func(), ok bool) {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return ctx, nil, false
+	}
+	w.n++
+	w.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(w.abort, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+		w.mu.Lock()
+		if w.n--; w.n == 0 && w.closed {
+			close(w.idle)
+		}
+		w.mu.Unlock()
+	}, true
+}
+
+// close refuses new Writes and waits for those in progress; when ctx ends
+// first it cancels them and returns ctx's error.
+func (w *writes) close(ctx context.Context) error {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		if w.n == 0 {
+			close(w.idle)
+		}
+	}
+	w.mu.Unlock()
+	select {
+	case <-w.idle:
+		return nil
+	case <-ctx.Done():
+		w.cancel()
+		return fmt.Errorf("writes still in progress were cancelled: %w", ctx.Err())
+	}
+}
+
+// closedErrors fails each of n records with ingest.ErrClosed.
+func closedErrors(n int) ingest.WriteErrors {
+	errs := make(ingest.WriteErrors, n)
+	err := fmt.Errorf("kafka: write: %w", ingest.ErrClosed)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
 }

@@ -6,9 +6,37 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
+
+	"github.com/restless-stream/ingest"
 )
+
+// maxTopicLen is the longest topic name Kafka accepts.
+const maxTopicLen = 249
+
+// ValidTopic reports whether name is a topic name Kafka accepts: 1 to 249
+// of the characters a-z, A-Z, 0-9, '.', '_' and '-', and neither "." nor
+// "..". (Kafka also warns that '.' and '_' collide in metric names; both
+// are allowed.)
+func ValidTopic(name string) error {
+	switch {
+	case name == "":
+		return errors.New("a Kafka topic name is empty")
+	case name == "." || name == "..":
+		return fmt.Errorf("%q is not a Kafka topic name", name)
+	case len(name) > maxTopicLen:
+		return fmt.Errorf("a Kafka topic name of %d characters is longer than %d", len(name), maxTopicLen)
+	}
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return fmt.Errorf("%q is not a Kafka topic name ([a-zA-Z0-9._-], at most %d characters)", name, maxTopicLen)
+		}
+	}
+	return nil
+}
 
 // EnsureTopics checks that each topic exists and, with Config.CreateTopics,
 // creates the missing ones. Without it, a missing topic is an error that
@@ -32,20 +60,28 @@ func (s *Sink) EnsureTopics(ctx context.Context, topics []string) error {
 // ensure returns an error per topic that does not exist (and could not be
 // created); topics found are remembered.
 func (s *Sink) ensure(ctx context.Context, topics []string) map[string]error {
+	errs := make(map[string]error)
 	var unknown []string
 	for _, t := range topics {
 		if t == "" {
 			continue
 		}
-		if _, ok := s.topics.Load(t); !ok && !slices.Contains(unknown, t) {
-			unknown = append(unknown, t)
+		if _, ok := s.topics.Load(t); ok || slices.Contains(unknown, t) {
+			continue
 		}
+		if _, bad := errs[t]; bad {
+			continue
+		}
+		if err := ValidTopic(t); err != nil {
+			errs[t] = &ingest.PermanentError{Err: fmt.Errorf("kafka: %w", err)}
+			continue
+		}
+		unknown = append(unknown, t)
 	}
-	errs := make(map[string]error)
 	if len(unknown) == 0 {
 		return errs
 	}
-	meta, err := s.client.Metadata(ctx, &kafka.MetadataRequest{Topics: unknown})
+	meta, err := s.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: unknown})
 	if err != nil {
 		s.seen(false)
 		for _, t := range unknown {
@@ -60,7 +96,7 @@ func (s *Sink) ensure(ctx context.Context, topics []string) map[string]error {
 		for _, mt := range meta.Topics {
 			if mt.Name == t {
 				found = mt.Error == nil && len(mt.Partitions) > 0
-				if mt.Error != nil && !errors.Is(mt.Error, kafka.UnknownTopicOrPartition) {
+				if mt.Error != nil && !errors.Is(mt.Error, kafkago.UnknownTopicOrPartition) {
 					errs[t] = fmt.Errorf("kafka: topic %q: %w", t, mt.Error)
 				}
 				break
@@ -78,20 +114,20 @@ func (s *Sink) ensure(ctx context.Context, topics []string) map[string]error {
 	}
 	if !s.cfg.CreateTopics {
 		for _, t := range missing {
-			errs[t] = fmt.Errorf("kafka: topic %q does not exist (create it, or set create_topics): %w", t, kafka.UnknownTopicOrPartition)
+			errs[t] = fmt.Errorf("kafka: topic %q does not exist (create it, or set create_topics): %w", t, kafkago.UnknownTopicOrPartition)
 		}
 		return errs
 	}
-	req := &kafka.CreateTopicsRequest{}
+	req := &kafkago.CreateTopicsRequest{}
 	for _, t := range missing {
-		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: s.cfg.Partitions, ReplicationFactor: s.cfg.ReplicationFactor})
+		req.Topics = append(req.Topics, kafkago.TopicConfig{Topic: t, NumPartitions: s.cfg.Partitions, ReplicationFactor: s.cfg.ReplicationFactor})
 	}
 	resp, err := s.client.CreateTopics(ctx, req)
 	for _, t := range missing {
 		var terr error
 		if err != nil {
 			terr = err
-		} else if e := resp.Errors[t]; e != nil && !errors.Is(e, kafka.TopicAlreadyExists) {
+		} else if e := resp.Errors[t]; e != nil && !errors.Is(e, kafkago.TopicAlreadyExists) {
 			terr = e
 		}
 		if terr != nil {
@@ -115,12 +151,12 @@ func (s *Sink) partitions(ctx context.Context, topic string) (int, error) {
 			continue
 		}
 		if t.ErrorCode != 0 {
-			return 0, kafka.Error(t.ErrorCode)
+			return 0, kafkago.Error(t.ErrorCode)
 		}
 		if len(t.Partitions) == 0 {
-			return 0, kafka.UnknownTopicOrPartition
+			return 0, kafkago.UnknownTopicOrPartition
 		}
 		return len(t.Partitions), nil
 	}
-	return 0, kafka.UnknownTopicOrPartition
+	return 0, kafkago.UnknownTopicOrPartition
 }

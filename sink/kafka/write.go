@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/restless-stream/ingest"
 )
@@ -45,8 +45,10 @@ type group struct {
 // Write produces recs and returns nil only when the brokers acknowledged
 // every record (per Config.RequiredAcks). Otherwise it returns an
 // ingest.WriteErrors index-aligned with recs. Records for a missing topic,
-// without a topic or larger than Config.BatchBytes fail without stopping the
-// others; the last two with an ingest.PermanentError.
+// without a topic, for a topic name Kafka cannot have (see ValidTopic) or
+// larger than Config.BatchBytes fail without stopping the others; the last
+// three with an ingest.PermanentError. After Close has begun, every record
+// fails with ingest.ErrClosed.
 //
 // Write sends at once: no timer holds the records back. The records of each
 // partition go out in produce requests of at most Config.BatchSize records
@@ -57,10 +59,11 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if !s.enter() {
-		return errors.New("kafka: write to a closed sink")
+	ctx, done, ok := s.writes.enter(ctx)
+	if !ok {
+		return closedErrors(len(recs))
 	}
-	defer s.inflight.Done()
+	defer done()
 
 	var errs ingest.WriteErrors
 	fail := func(i int, err error) {
@@ -132,7 +135,7 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 			fail(i, s.produceError(r.Dest, ti.err))
 			continue
 		}
-		key := partitionKey{r.Dest, int32(kafka.Murmur2Balancer{}.Balance(kafka.Message{Key: r.Key}, ti.parts...))}
+		key := partitionKey{r.Dest, int32(kafkago.Murmur2Balancer{}.Balance(kafkago.Message{Key: r.Key}, ti.parts...))}
 		g := slices.IndexFunc(groups, func(g group) bool { return g.partitionKey == key })
 		if g < 0 {
 			g = len(groups)
@@ -172,9 +175,9 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 		wg.Wait()
 	}
 
-	ok := false
+	acked := false
 	for g := range groups {
-		ok = ok || groups[g].acked
+		acked = acked || groups[g].acked
 		for j, e := range groups[g].errs {
 			if e != nil {
 				fail(int(groups[g].idx[j]), e)
@@ -182,7 +185,7 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 		}
 	}
 	switch {
-	case ok:
+	case acked:
 		s.seen(true)
 	case ctx.Err() == nil:
 		s.seen(false)
@@ -238,7 +241,7 @@ func (s *Sink) produce(ctx context.Context, key partitionKey, rr *recordReader) 
 	for attempt := 1; ; attempt++ {
 		gen := s.metaGen.Load()
 		rr.next = 0
-		res, err := s.client.Produce(ctx, &kafka.ProduceRequest{
+		res, err := s.client.Produce(ctx, &kafkago.ProduceRequest{
 			Topic:        key.topic,
 			Partition:    int(key.partition),
 			RequiredAcks: s.acks,
@@ -290,16 +293,16 @@ func transientNetworkError(err error) bool {
 // date: the request went to a broker that no longer leads the partition, or
 // that is gone.
 func staleMetadata(err error) bool {
-	for _, code := range []kafka.Error{
-		kafka.NotLeaderForPartition,
-		kafka.LeaderNotAvailable,
-		kafka.UnknownTopicOrPartition,
-		kafka.BrokerNotAvailable,
-		kafka.ReplicaNotAvailable,
-		kafka.KafkaStorageError,
-		kafka.FencedLeaderEpoch,
-		kafka.UnknownLeaderEpoch,
-		kafka.UnknownTopicID,
+	for _, code := range []kafkago.Error{
+		kafkago.NotLeaderForPartition,
+		kafkago.LeaderNotAvailable,
+		kafkago.UnknownTopicOrPartition,
+		kafkago.BrokerNotAvailable,
+		kafkago.ReplicaNotAvailable,
+		kafkago.KafkaStorageError,
+		kafkago.FencedLeaderEpoch,
+		kafkago.UnknownLeaderEpoch,
+		kafkago.UnknownTopicID,
 	} {
 		if errors.Is(err, code) {
 			return true
@@ -337,20 +340,20 @@ func partitionList(n int) []int {
 }
 
 // recordReader hands the records recs[idx[0]], recs[idx[1]], … to a produce
-// request, reusing one kafka.Record and its header buffers.
+// request, reusing one kafkago.Record and its header buffers.
 type recordReader struct {
 	recs       []ingest.Record
 	idx        []int32
 	next       int
-	rec        kafka.Record
+	rec        kafkago.Record
 	key, value bytesReader
-	headers    []kafka.Header
+	headers    []kafkago.Header
 	values     []byte
 }
 
-// ReadRecord implements kafka.RecordReader; the record is valid until the
+// ReadRecord implements kafkago.RecordReader; the record is valid until the
 // next call.
-func (r *recordReader) ReadRecord() (*kafka.Record, error) {
+func (r *recordReader) ReadRecord() (*kafkago.Record, error) {
 	if r.next >= len(r.idx) {
 		return nil, io.EOF
 	}
@@ -366,9 +369,9 @@ func (r *recordReader) ReadRecord() (*kafka.Record, error) {
 	for _, h := range rec.Headers {
 		v0 := len(r.values)
 		r.values = append(r.values, h.Value...)
-		r.headers = append(r.headers, kafka.Header{Key: h.Key, Value: r.values[v0:len(r.values):len(r.values)]})
+		r.headers = append(r.headers, kafkago.Header{Key: h.Key, Value: r.values[v0:len(r.values):len(r.values)]})
 	}
-	r.rec = kafka.Record{Headers: r.headers}
+	r.rec = kafkago.Record{Headers: r.headers}
 	if rec.Key != nil {
 		r.key.Reset(rec.Key)
 		r.rec.Key = &r.key
@@ -380,7 +383,7 @@ func (r *recordReader) ReadRecord() (*kafka.Record, error) {
 	return &r.rec, nil
 }
 
-// bytesReader is a key or value of a record, as kafka.Bytes.
+// bytesReader is a key or value of a record, as kafkago.Bytes.
 type bytesReader struct{ bytes.Reader }
 
 // Close implements io.Closer.
@@ -388,7 +391,7 @@ func (*bytesReader) Close() error { return nil }
 
 // produceError names the topic, and forgets a topic the broker no longer knows.
 func (s *Sink) produceError(topic string, err error) error {
-	if errors.Is(err, kafka.UnknownTopicOrPartition) {
+	if errors.Is(err, kafkago.UnknownTopicOrPartition) {
 		s.topics.Delete(topic)
 		return fmt.Errorf("kafka: topic %q does not exist (create it, or set create_topics): %w", topic, err)
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/restless-stream/ingest/sink/nats"
 )
 
-// The sink publishes to JetStream, and the stream drops a record whose MsgID
-// it already stored.
+// The zero Config publishes to JetStream, and the stream drops a record
+// whose MsgID it already stored.
 func ExampleNew() {
 	// A NATS server with JetStream in the process, for the example.
 	dir, err := os.MkdirTemp("", "nats")
@@ -25,14 +25,12 @@ func ExampleNew() {
 	}
 	defer srv.Shutdown()
 
-	cfg := nats.DefaultConfig()
-	cfg.URLs = []string{srv.ClientURL()}
 	ctx := context.Background()
-	sink, err := nats.New(ctx, cfg)
+	sink, err := nats.New(ctx, nats.Config{URLs: []string{srv.ClientURL()}})
 	if err != nil {
 		panic(err)
 	}
-	defer sink.Close()
+	defer sink.Close(ctx)
 
 	rec := ingest.Record{
 		Dest:    "restless.orders",
