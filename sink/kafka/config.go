@@ -12,23 +12,12 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/compress"
-	"github.com/segmentio/kafka-go/compress/snappy"
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/restless-stream/ingest"
 )
-
-// Snappy at its usual speed. kafka-go compresses snappy with klauspost/s2's
-// "better" encoder unless told otherwise, which costs about twice the CPU of
-// standard snappy (what librdkafka and the Java client use) for slightly
-// smaller batches; in an end-to-end profile it was a tenth of the daemon's
-// CPU. The output is plain snappy either way, readable by every consumer.
-// The setting is kafka-go's and so the whole process's; it is made before
-// any codec is used.
-func init() { compress.SnappyCodec.Compression = snappy.FasterCompression }
 
 // Defaults of Config.
 const (

@@ -1,4 +1,5 @@
-// Package kafka publishes records to Kafka with segmentio/kafka-go.
+// Package kafka publishes records to Kafka with segmentio/kafka-go, through
+// its public API only (kafka.Client's Produce, Metadata and CreateTopics).
 //
 // # Safe defaults
 //
@@ -17,6 +18,15 @@
 // for BatchTimeout again.) Partition counts and leaders come from metadata
 // cached by kafka-go's Transport for up to 6s; an error that says a leader
 // moved or a broker is gone makes the next request fetch it afresh.
+//
+// # Sizes
+//
+// Config.BatchBytes bounds each produce request's record batch as Kafka's
+// message format v2 encodes it before compression: a 61-byte header, and
+// per record its key, value and headers with their lengths, plus at most 16
+// bytes of attributes and timestamp and offset deltas. With the default of
+// 1 MiB a batch stays within a broker's default message.max.bytes even
+// uncompressed.
 //
 // # Keys and partitions
 //
@@ -39,12 +49,15 @@
 // broker failover) can be stored twice. Consumers that must not see a record
 // twice drop repeats by the restless-event-id header (with restless-stream,
 // or the key in the default key mode): a repeat carries the same headers and
-// value as the original and lands in the same partition, after it.
+// value as the original and lands in the same partition, after it. Why the
+// sink stays on kafka-go rather than a client with an idempotent producer is
+// written down, with measurements, in docs/decisions/0001-kafka-client.md.
 //
 // # Compression
 //
-// Batches are compressed with snappy by default, at standard snappy's
-// speed (see the package's init), or gzip, lz4, zstd or not at all.
+// Batches are compressed with snappy by default, or gzip, lz4, zstd or not
+// at all, with kafka-go's codecs. kafka-go keeps one codec per algorithm
+// for the whole process, with its settings; the sink never changes them.
 //
 // # Closing
 //

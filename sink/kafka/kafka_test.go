@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -381,37 +382,44 @@ func TestTooLargeRecord(t *testing.T) {
 	}
 }
 
-func TestMessageSizeMatchesKafkaGo(t *testing.T) {
-	// kafka-go refuses a message over BatchBytes with MessageTooLargeError;
-	// our estimate must agree at the limit.
-	// recordSize is that estimate for an ingest.Record.
-	_, addr := newCluster(t)
-	m := kafkago.Message{Topic: testTopic, Key: []byte("k"), Value: make([]byte, 1000), Headers: []kafkago.Header{{Key: "h", Value: []byte("v")}}}
-	r := ingest.Record{Dest: testTopic, Key: m.Key, Value: m.Value, Headers: []ingest.Header{{Key: "h", Value: "v"}}}
-	size := messageSize(&m)
-	if n := recordSize(&r); n != size {
-		t.Fatalf("recordSize = %d, messageSize = %d", n, size)
+// TestRecordSizeBoundsEncoding: recordSize is the size of the record in
+// Kafka's message format v2 (encoded here by franz-go's kmsg, an encoder of
+// its own) with the longest timestamp and offset deltas, so no record takes
+// more; batchOverhead is the batch header's size.
+func TestRecordSizeBoundsEncoding(t *testing.T) {
+	hs := func(n int) []ingest.Header {
+		var out []ingest.Header
+		for i := range n {
+			out = append(out, ingest.Header{Key: fmt.Sprintf("header-%d", i), Value: strings.Repeat("v", i*40)})
+		}
+		return out
 	}
-	for _, limit := range []int64{size - 1, size} {
-		w := &kafkago.Writer{Addr: kafkago.TCP(addr), BatchBytes: limit, BatchTimeout: time.Millisecond, RequiredAcks: kafkago.RequireAll}
-		err := w.WriteMessages(context.Background(), m)
-		w.Close()
-		var tooLarge kafkago.MessageTooLargeError
-		if got := errors.As(err, &tooLarge); got != (limit < size) {
-			t.Fatalf("limit %d, size %d: WriteMessages = %v", limit, size, err)
+	recs := []ingest.Record{
+		{},
+		{Key: []byte{}, Value: []byte{}},
+		{Key: []byte("k"), Value: make([]byte, 1000), Headers: []ingest.Header{{Key: "h", Value: "v"}}},
+		{Key: []byte("orders"), Value: make([]byte, 70000), Headers: hs(6)},
+		{Value: make([]byte, 1<<20), Headers: hs(200)},
+	}
+	for i, r := range recs {
+		kr := kmsg.Record{
+			TimestampDelta64: math.MaxInt64,
+			OffsetDelta:      math.MaxInt32,
+			Key:              r.Key,
+			Value:            r.Value,
+		}
+		for _, h := range r.Headers {
+			kr.Headers = append(kr.Headers, kmsg.Header{Key: h.Key, Value: []byte(h.Value)})
+		}
+		body := len(kr.AppendTo(nil)) - 1 // Length 0 took one byte
+		want := varintLen(body) + body
+		if got := recordSize(&r); got != int64(want) {
+			t.Errorf("record %d: recordSize = %d, encoded at most %d", i, got, want)
 		}
 	}
-}
-
-// messageSize is kafka-go's unexported Message.totalSize: the size its
-// Writer compares with BatchBytes.
-func messageSize(m *kafkago.Message) int64 {
-	n := int64(4 + 1 + 1 + 4 + len(m.Key) + 4 + len(m.Value) + 8)
-	n += int64(varintLen(len(m.Headers)))
-	for _, h := range m.Headers {
-		n += int64(varintLen(len(h.Key)) + len(h.Key) + varintLen(len(h.Value)) + len(h.Value))
+	if n := len((&kmsg.RecordBatch{}).AppendTo(nil)); n != batchOverhead {
+		t.Errorf("an empty record batch takes %d bytes, batchOverhead is %d", n, batchOverhead)
 	}
-	return n
 }
 
 func TestConnected(t *testing.T) {

@@ -29,6 +29,7 @@ type produced struct {
 type producedReq struct {
 	partition int32
 	records   int
+	bytes     int // of the record batch, as sent (compressed or not)
 }
 
 func (p *produced) all() []producedReq {
@@ -54,7 +55,7 @@ func watchProduce(tb testing.TB, c *kfake.Cluster, refuse func(n int) int16) *pr
 				if err := rb.ReadFrom(pp.Records); err != nil {
 					tb.Errorf("produce request %d: record batch: %v", n, err)
 				}
-				p.reqs = append(p.reqs, producedReq{pp.Partition, int(rb.NumRecords)})
+				p.reqs = append(p.reqs, producedReq{pp.Partition, int(rb.NumRecords), len(pp.Records)})
 			}
 		}
 		p.mu.Unlock()
@@ -158,8 +159,9 @@ func TestPartitionsLikeJava(t *testing.T) {
 }
 
 // TestSplitKeepsOrder: records of one partition beyond batch_size or
-// batch_bytes go out in several requests, within the limits, and arrive in
-// write order.
+// batch_bytes go out in several requests, within the limits (uncompressed,
+// each request's record batch is at most batch_bytes), and arrive in write
+// order.
 func TestSplitKeepsOrder(t *testing.T) {
 	tests := []struct {
 		name string
@@ -171,7 +173,7 @@ func TestSplitKeepsOrder(t *testing.T) {
 		minRequests int
 	}{
 		{"batch_size", Config{BatchSize: 3}, 10, 3, 4},
-		{"batch_bytes", Config{BatchBytes: 4 << 10}, 20, 3, 7}, // ~1.3 KiB records: 3 per request
+		{"batch_bytes", Config{BatchBytes: 4 << 10, Compression: CompressionNone}, 20, 3, 7}, // ~1.3 KiB records: 3 per request
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,6 +194,9 @@ func TestSplitKeepsOrder(t *testing.T) {
 			for _, r := range reqs {
 				if r.records > tt.maxRecords {
 					t.Fatalf("a request of %d records, want at most %d: %+v", r.records, tt.maxRecords, reqs)
+				}
+				if cfg.BatchBytes > 0 && int64(r.bytes) > cfg.BatchBytes {
+					t.Fatalf("a record batch of %d bytes, want at most %d: %+v", r.bytes, cfg.BatchBytes, reqs)
 				}
 				total += r.records
 			}

@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	kafkago "github.com/segmentio/kafka-go"
-	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 
 	"github.com/restless-stream/ingest"
 )
@@ -139,19 +138,20 @@ func (s *Sink) ensure(ctx context.Context, topics []string) map[string]error {
 	return errs
 }
 
-// partitions returns the partition count of topic from the transport's
-// cached metadata, as kafka-go's Writer does.
+// partitions returns the partition count of topic. kafka-go's Transport
+// answers metadata requests from its cached cluster layout (refreshed every
+// few seconds, and after refreshMetadata), so this costs no round trip.
 func (s *Sink) partitions(ctx context.Context, topic string) (int, error) {
-	r, err := s.transport.RoundTrip(ctx, s.client.Addr, &metadataAPI.Request{TopicNames: []string{topic}})
+	meta, err := s.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return 0, err
 	}
-	for _, t := range r.(*metadataAPI.Response).Topics {
+	for _, t := range meta.Topics {
 		if t.Name != topic {
 			continue
 		}
-		if t.ErrorCode != 0 {
-			return 0, kafkago.Error(t.ErrorCode)
+		if t.Error != nil {
+			return 0, t.Error
 		}
 		if len(t.Partitions) == 0 {
 			return 0, kafkago.UnknownTopicOrPartition

@@ -126,8 +126,8 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 			fail(i, err)
 			continue
 		}
-		if n := recordSize(r); n > s.cfg.BatchBytes {
-			fail(i, &ingest.PermanentError{Err: fmt.Errorf("kafka: record of %d bytes for topic %q exceeds batch_bytes %d", n, r.Dest, s.cfg.BatchBytes)})
+		if n := batchOverhead + recordSize(r); n > s.cfg.BatchBytes {
+			fail(i, &ingest.PermanentError{Err: fmt.Errorf("kafka: record of %d bytes (in a batch of its own) for topic %q exceeds batch_bytes %d", n, r.Dest, s.cfg.BatchBytes)})
 			continue
 		}
 		ti := info(r.Dest)
@@ -202,7 +202,7 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 func (s *Sink) sendGroup(ctx context.Context, recs []ingest.Record, g *group) {
 	rr := &recordReader{recs: recs}
 	for start := 0; start < len(g.idx); {
-		end, size := start, int64(0)
+		end, size := start, int64(batchOverhead)
 		for end < len(g.idx) && end-start < s.cfg.BatchSize {
 			n := recordSize(&recs[g.idx[end]])
 			if end > start && size+n > s.cfg.BatchBytes {
@@ -398,16 +398,31 @@ func (s *Sink) produceError(topic string, err error) error {
 	return fmt.Errorf("kafka: produce to %q: %w", topic, err)
 }
 
-// recordSize is the size of r as kafka-go counts a message against
-// BatchBytes (its unexported Message.totalSize), so that batch_bytes keeps
-// the meaning it had with kafka-go's Writer.
+// batchOverhead is the size of a record batch's header in Kafka's message
+// format v2, which every produce request of the sink carries once.
+const batchOverhead = 61
+
+// recordSize is the most bytes r takes in a record batch of Kafka's message
+// format v2, before compression: its length, attributes, timestamp and
+// offset deltas (counted at their longest, 10 and 5 bytes, since the batch
+// decides them), key, value and headers. A produce request of records rs
+// is batchOverhead + Σ recordSize(rs) bytes at most.
 func recordSize(r *ingest.Record) int64 {
-	n := int64(4 + 1 + 1 + 4 + len(r.Key) + 4 + len(r.Value) + 8)
-	n += int64(varintLen(len(r.Headers)))
+	n := 1 + 10 + 5 + bytesLen(r.Key, r.Key != nil) + bytesLen(r.Value, r.Value != nil)
+	n += varintLen(len(r.Headers))
 	for _, h := range r.Headers {
-		n += int64(varintLen(len(h.Key)) + len(h.Key) + varintLen(len(h.Value)) + len(h.Value))
+		n += varintLen(len(h.Key)) + len(h.Key) + varintLen(len(h.Value)) + len(h.Value)
 	}
-	return n
+	return int64(varintLen(n) + n)
+}
+
+// bytesLen is the encoded size of a key or value: its length as a varint
+// (-1 when absent) and its bytes.
+func bytesLen(b []byte, present bool) int {
+	if !present {
+		return varintLen(-1)
+	}
+	return varintLen(len(b)) + len(b)
 }
 
 // varintLen is the length of n as a zigzag varint.
