@@ -25,23 +25,6 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
-// ErrClosed is wrapped by the error of each record that a sink's Write
-// refuses because the sink's Close has begun. Every sink of this module
-// (sink/nats, sink/kafka, sink/file) closes the same way:
-//
-//   - Close(ctx) stops taking Writes at once: a Write that starts after it
-//     fails every record with an error wrapping ErrClosed, in a WriteErrors.
-//   - It waits for the Writes in progress to return, so that each of their
-//     records is acknowledged or reported failed, and then releases the
-//     connection or file.
-//   - If ctx ends first, it stops waiting: the Writes still in progress are
-//     cancelled (their records not yet acknowledged fail, for whoever retries
-//     them) and Close releases what it holds and returns an error wrapping
-//     ctx.Err().
-//   - Calling Close again is safe; only the first call that stops waiting
-//     releases, and reports what releasing failed.
-var ErrClosed = errors.New("sink closed")
-
 // WriteErrors reports which records of a batch a sink failed to write. It is
 // index-aligned with the batch: WriteErrors[i] is nil when record i was
 // acknowledged by the broker.

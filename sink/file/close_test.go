@@ -44,13 +44,6 @@ func waitClosing(s *Sink) {
 	}
 }
 
-// inProgress reports how many Writes are in progress.
-func inProgress(s *Sink) int {
-	s.gate.Lock()
-	defer s.gate.Unlock()
-	return s.writes
-}
-
 // TestCloseWaitsForWrites: Close refuses new Writes at once, returns only
 // after the Write in progress finished, and a second Close is harmless.
 func TestCloseWaitsForWrites(t *testing.T) {
@@ -108,7 +101,7 @@ func TestCloseClosesTheFileWhenContextEnds(t *testing.T) {
 	big := rec("d", "", strings.Repeat("x", 1<<20)) // more than the pipe holds
 	written := make(chan error, 1)
 	go func() { written <- s.Write(context.Background(), []ingest.Record{big}) }()
-	for inProgress(s) == 0 {
+	for s.writes.InProgress() == 0 {
 		runtime.Gosched()
 	}
 

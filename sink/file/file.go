@@ -47,10 +47,7 @@ type Sink struct {
 	dirty    bool       // a failed write may have left a partial line
 	encoders sync.Pool
 
-	gate    sync.Mutex
-	closing bool
-	writes  int           // Writes in progress
-	idle    chan struct{} // closed once closing is set and writes is 0
+	writes  ingest.WriteGate
 	release sync.Once
 }
 
@@ -65,7 +62,7 @@ func New(path string) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file sink: open: %w", err)
 	}
-	s := &Sink{w: f, f: f, name: path, idle: make(chan struct{})}
+	s := &Sink{w: f, f: f, name: path}
 	torn, err := endsTorn(path)
 	if err != nil {
 		f.Close()
@@ -81,7 +78,7 @@ func New(path string) (*Sink, error) {
 // caller's: Close does not close it, and a Write blocked in w returns only
 // when w does.
 func NewWriter(w io.Writer) *Sink {
-	return &Sink{w: w, name: "writer", idle: make(chan struct{})}
+	return &Sink{w: w, name: "writer"}
 }
 
 // endsTorn reports whether the file at path is non-empty and does not end
@@ -129,10 +126,13 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if !s.enter() {
-		return failAll(len(recs), fmt.Errorf("file sink: write %s: %w", s.name, ingest.ErrClosed))
+	// The context is not watched past this point: a write call cannot be
+	// cancelled, and Close closes the file under it when it gives up.
+	_, done, err := s.writes.Enter(ctx)
+	if err != nil {
+		return failAll(len(recs), fmt.Errorf("file sink: write %s: %w", s.name, err))
 	}
-	defer s.leave()
+	defer done()
 	if err := ctx.Err(); err != nil {
 		return failAll(len(recs), err)
 	}
@@ -173,31 +173,8 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 	return nil
 }
 
-// enter registers a Write, unless Close has begun.
-func (s *Sink) enter() bool {
-	s.gate.Lock()
-	defer s.gate.Unlock()
-	if s.closing {
-		return false
-	}
-	s.writes++
-	return true
-}
-
-func (s *Sink) leave() {
-	s.gate.Lock()
-	defer s.gate.Unlock()
-	if s.writes--; s.writes == 0 && s.closing {
-		close(s.idle)
-	}
-}
-
 // Connected reports whether the sink accepts writes: true until Close.
-func (s *Sink) Connected() bool {
-	s.gate.Lock()
-	defer s.gate.Unlock()
-	return !s.closing
-}
+func (s *Sink) Connected() bool { return !s.writes.Closing() }
 
 // Close closes the sink as ingest.ErrClosed describes: it stops taking
 // Writes and waits for those in progress, then syncs and closes the file.
@@ -206,24 +183,11 @@ func (s *Sink) Connected() bool {
 // the writer does), and returns ctx's error. For a NewWriter sink it only
 // stops taking Writes; the writer is the caller's to close.
 func (s *Sink) Close(ctx context.Context) error {
-	s.gate.Lock()
-	if !s.closing {
-		s.closing = true
-		if s.writes == 0 {
-			close(s.idle)
-		}
-	}
-	s.gate.Unlock()
-	var err error
-	select {
-	case <-s.idle:
-	case <-ctx.Done():
-		err = fmt.Errorf("file sink: close %s: writes still in progress: %w", s.name, ctx.Err())
-	}
+	err := s.writes.Close(ctx)
 	var rerr error
 	s.release.Do(func() { rerr = s.closeFile(err == nil) })
 	if err != nil {
-		return err
+		return fmt.Errorf("file sink: close %s: %w", s.name, err)
 	}
 	return rerr
 }

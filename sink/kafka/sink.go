@@ -26,7 +26,7 @@ type Sink struct {
 
 	topics sync.Map // topic name → struct{}: known to exist
 
-	writes  writes
+	writes  ingest.WriteGate
 	release sync.Once
 
 	mu       sync.Mutex
@@ -63,7 +63,6 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		acks:      cfg.RequiredAcks.kafkaGo(),
 		codec:     cfg.Compression.kafkaGo(),
 	}
-	s.writes.init()
 	if _, err := s.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{}}); err != nil {
 		transport.CloseIdleConnections()
 		if cfg.SASL.Mechanism != "" && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
@@ -128,80 +127,10 @@ func (s *Sink) seen(ok bool) {
 // Writes, waits for those in progress (or cancels them when ctx ends
 // first) and closes the connections to the brokers.
 func (s *Sink) Close(ctx context.Context) error {
-	err := s.writes.close(ctx)
+	err := s.writes.Close(ctx)
 	s.release.Do(s.transport.CloseIdleConnections)
 	if err != nil {
 		return fmt.Errorf("kafka: close: %w", err)
 	}
 	return nil
-}
-
-// writes tracks the Writes in progress, so that Close can wait for them
-// and, when its context ends first, cancel them.
-type writes struct {
-	mu     sync.Mutex
-	closed bool
-	n      int
-	idle   chan struct{} // closed once closed is set and n is 0
-	abort  context.Context
-	cancel context.CancelFunc // ends abort: Close gave up waiting
-}
-
-func (w *writes) init() {
-	w.idle = make(chan struct{})
-	w.abort, w.cancel = context.WithCancel(context.Background())
-}
-
-// enter registers a Write. It returns the Write's context, which also ends
-// when Close gives up waiting, and the function that ends the Write; ok is
-// false once Close has begun.
-func (w *writes) enter(ctx context.Context) (_ context.Context, done func(), ok bool) {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		return ctx, nil, false
-	}
-	w.n++
-	w.mu.Unlock()
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(w.abort, cancel)
-	return ctx, func() {
-		stop()
-		cancel()
-		w.mu.Lock()
-		if w.n--; w.n == 0 && w.closed {
-			close(w.idle)
-		}
-		w.mu.Unlock()
-	}, true
-}
-
-// close refuses new Writes and waits for those in progress; when ctx ends
-// first it cancels them and returns ctx's error.
-func (w *writes) close(ctx context.Context) error {
-	w.mu.Lock()
-	if !w.closed {
-		w.closed = true
-		if w.n == 0 {
-			close(w.idle)
-		}
-	}
-	w.mu.Unlock()
-	select {
-	case <-w.idle:
-		return nil
-	case <-ctx.Done():
-		w.cancel()
-		return fmt.Errorf("writes still in progress were cancelled: %w", ctx.Err())
-	}
-}
-
-// closedErrors fails each of n records with ingest.ErrClosed.
-func closedErrors(n int) ingest.WriteErrors {
-	errs := make(ingest.WriteErrors, n)
-	err := fmt.Errorf("kafka: write: %w", ingest.ErrClosed)
-	for i := range errs {
-		errs[i] = err
-	}
-	return errs
 }

@@ -59,9 +59,9 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	ctx, done, ok := s.writes.enter(ctx)
-	if !ok {
-		return closedErrors(len(recs))
+	ctx, done, err := s.writes.Enter(ctx)
+	if err != nil {
+		return failAll(len(recs), fmt.Errorf("kafka: write: %w", err))
 	}
 	defer done()
 
@@ -388,6 +388,15 @@ type bytesReader struct{ bytes.Reader }
 
 // Close implements io.Closer.
 func (*bytesReader) Close() error { return nil }
+
+// failAll fails each of n records with err.
+func failAll(n int, err error) ingest.WriteErrors {
+	errs := make(ingest.WriteErrors, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
+}
 
 // produceError names the topic, and forgets a topic the broker no longer knows.
 func (s *Sink) produceError(topic string, err error) error {

@@ -202,13 +202,7 @@ func TestOutageInFlight(t *testing.T) {
 // refused with ingest.ErrClosed then.
 func waitRefused(t *testing.T, s *Sink) {
 	t.Helper()
-	for {
-		s.writes.mu.Lock()
-		closed := s.writes.closed
-		s.writes.mu.Unlock()
-		if closed {
-			break
-		}
+	for !s.writes.Closing() {
 		runtime.Gosched()
 	}
 	err := s.Write(context.Background(), records("restless.orders", "late", 0, 1))

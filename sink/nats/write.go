@@ -21,9 +21,13 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	ctx, done, ok := s.writes.enter(ctx)
-	if !ok {
-		return closedErrors(len(recs))
+	ctx, done, err := s.writes.Enter(ctx)
+	if err != nil {
+		errs := make(ingest.WriteErrors, len(recs))
+		for i := range errs {
+			errs[i] = fmt.Errorf("nats: write: %w", err)
+		}
+		return errs
 	}
 	defer done()
 	if s.js == nil {
