@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/internal/fielderr"
 	"github.com/restless-stream/ingest/internal/natsserver"
 	filesink "github.com/restless-stream/ingest/sink/file"
 	natssink "github.com/restless-stream/ingest/sink/nats"
@@ -201,33 +202,10 @@ func yamlKey(section string, keys map[string]string, field string) string {
 	return section + "." + key
 }
 
-// fieldErrors splits err (errors joined at any depth, and wrapped) into its
-// *ingest.FieldErrors and the other errors.
-func fieldErrors(err error) (fields []*ingest.FieldError, others []error) {
-	switch e := err.(type) {
-	case nil:
-		return nil, nil
-	case *ingest.FieldError:
-		return []*ingest.FieldError{e}, nil
-	case interface{ Unwrap() []error }:
-		for _, inner := range e.Unwrap() {
-			f, o := fieldErrors(inner)
-			fields, others = append(fields, f...), append(others, o...)
-		}
-		return fields, others
-	}
-	if inner := errors.Unwrap(err); inner != nil {
-		if f, o := fieldErrors(inner); len(f) > 0 && len(o) == 0 {
-			return f, nil // a prefix such as "kafka: " says nothing the key does not
-		}
-	}
-	return nil, []error{err}
-}
-
 // addLib adds what a sink's Validate reported, at the YAML keys below
 // section.
 func (v *validator) addLib(section string, keys map[string]string, err error) {
-	fields, others := fieldErrors(err)
+	fields, others := fielderr.Split(err)
 	for _, fe := range fields {
 		v.add(yamlKey(section, keys, fe.Field), "%v", fe.Err)
 	}
@@ -239,7 +217,7 @@ func (v *validator) addLib(section string, keys map[string]string, err error) {
 // keyedError is err from opening a sink with each field at fault named by
 // its YAML key below section.
 func keyedError(section string, keys map[string]string, err error) error {
-	fields, others := fieldErrors(err)
+	fields, others := fielderr.Split(err)
 	if len(fields) == 0 {
 		return fmt.Errorf("%s: %w", section, err)
 	}

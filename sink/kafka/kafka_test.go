@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/internal/fielderr"
 )
 
 // TestValidate: each mistake is reported as a FieldError at its Go path,
@@ -43,7 +44,7 @@ func TestValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.cfg.Validate()
-			if got := fieldsOf(t, err); !slices.Equal(got, tt.fields) {
+			if got, others := fielderr.Fields(err); !slices.Equal(got, tt.fields) || others != nil {
 				t.Fatalf("Validate() fields %q, want %q: %v", got, tt.fields, err)
 			}
 			if err != nil && strings.Contains(err.Error(), "hunter2") {
@@ -57,35 +58,11 @@ func TestValidate(t *testing.T) {
 				s.Close(context.Background())
 				t.Fatal("New accepted an invalid configuration")
 			}
-			if got := fieldsOf(t, nerr); !slices.Equal(got, tt.fields) {
+			if got, others := fielderr.Fields(nerr); !slices.Equal(got, tt.fields) || others != nil {
 				t.Fatalf("New error fields %q, want %q: %v", got, tt.fields, nerr)
 			}
 		})
 	}
-}
-
-// fieldsOf lists the Field of every *ingest.FieldError joined in err (at
-// any depth); any other error fails the test.
-func fieldsOf(t *testing.T, err error) []string {
-	t.Helper()
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var fields []string
-		for _, e := range j.Unwrap() {
-			fields = append(fields, fieldsOf(t, e)...)
-		}
-		return fields
-	}
-	if fe, ok := err.(*ingest.FieldError); ok {
-		return []string{fe.Field}
-	}
-	if inner := errors.Unwrap(err); inner != nil {
-		return fieldsOf(t, inner)
-	}
-	t.Fatalf("%v is not a FieldError", err)
-	return nil
 }
 
 // TestNewErrors: what New finds beyond Validate (files, brokers) names the
