@@ -57,7 +57,11 @@
 //
 // Batches are compressed with snappy by default, or gzip, lz4, zstd or not
 // at all, with kafka-go's codecs. kafka-go keeps one codec per algorithm
-// for the whole process, with its settings; the sink never changes them.
+// for the whole process, and the sink never changes them. Its snappy codec
+// encodes with klauspost/s2's slower "better" mode unless the program sets
+// compress.SnappyCodec.Compression to snappy.FasterCompression (standard
+// snappy speed, as librdkafka and the Java client), once, before any Kafka
+// traffic; the daemon does. The output is plain snappy either way.
 //
 // # Closing
 //
