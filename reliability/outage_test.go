@@ -10,7 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	natssink "github.com/restless-stream/ingest/sink/nats"
+	"github.com/restless-stream/ingest/internal/natsserver"
 )
 
 // Defaults of the pipeline the daemon runs with (pipeline.batch.max_events
@@ -141,7 +141,7 @@ func outage(t *testing.T, b broker, down time.Duration, exactlyOnce bool) {
 func TestOutageNATS(t *testing.T) {
 	begin(t)
 	dir := t.TempDir()
-	emb, err := natssink.StartEmbedded(natssink.EmbeddedConfig{Dir: filepath.Join(dir, "js")})
+	emb, err := natsserver.Start(natsserver.Config{Dir: filepath.Join(dir, "js")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestOutageNATS(t *testing.T) {
 		sink: fmt.Sprintf("type: nats\n  nats: {url: %q, stream: OUTAGE, duplicate_window: 5m}", url),
 		stop: func() { emb.Shutdown() },
 		restart: func() {
-			e, err := natssink.StartEmbedded(natssink.EmbeddedConfig{Dir: filepath.Join(dir, "js"), Port: port})
+			e, err := natsserver.Start(natsserver.Config{Dir: filepath.Join(dir, "js"), Port: port})
 			if err != nil {
 				t.Fatalf("restart NATS on port %d: %v", port, err)
 			}

@@ -6,6 +6,10 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/restless-stream/ingest/pipeline"
+	kafkasink "github.com/restless-stream/ingest/sink/kafka"
+	natssink "github.com/restless-stream/ingest/sink/nats"
 )
 
 // FieldError is one thing wrong with the configuration, at a key path such as
@@ -32,7 +36,6 @@ func (e *ConfigError) Error() string {
 
 var (
 	nameRE   = regexp.MustCompile(`^[a-z0-9_-]+$`)
-	kafkaRE  = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
 	bucketRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 	hhmmRE   = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
 )
@@ -63,12 +66,6 @@ func (v *validator) httpURL(path, s string) {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		v.add(path, "%q is not an absolute http(s) URL", s)
-	}
-}
-
-func (v *validator) tls(path string, t TLSConfig) {
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		v.add(path, "cert_file and key_file go together: set both or neither")
 	}
 }
 
@@ -244,87 +241,40 @@ func (c *Config) normalizeStream(v *validator, i int, seen map[string]int) {
 	}
 }
 
-// destination checks a topic or subject name for the configured sink.
+// destination checks a topic or subject name with the configured sink's
+// rule.
 func (c *Config) destination(v *validator, path, d string) {
+	var err error
 	switch c.Sink.Type {
 	case "kafka":
-		if !kafkaRE.MatchString(d) {
-			v.add(path, "%q is not a Kafka topic name ([a-zA-Z0-9._-], at most 249)", d)
-		}
+		err = kafkasink.ValidTopic(d)
 	case "nats":
-		bad := strings.ContainsAny(d, " \t\r\n*>") || strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") || strings.Contains(d, "..")
-		if bad {
-			v.add(path, "%q is not a NATS subject (dot-separated tokens, no spaces or wildcards)", d)
-		}
+		err = natssink.ValidSubject(d)
+	}
+	if err != nil {
+		v.add(path, "%v", err)
 	}
 }
 
+// normalizeSink checks the section of sink.type with the rules of its sink
+// (each Config's Validate), reported at the YAML keys.
 func (c *Config) normalizeSink(v *validator) {
 	s := &c.Sink
 	v.oneOf("sink.type", s.Type, "nats", "kafka", "file", "stdout")
 	switch s.Type {
 	case "nats":
-		n := s.NATS
-		if !n.Embedded {
-			for _, u := range strings.Split(n.URL, ",") {
-				if pu, err := url.Parse(strings.TrimSpace(u)); err != nil || pu.Host == "" {
-					v.add("sink.nats.url", "%q is not a NATS URL (e.g. nats://127.0.0.1:4222)", u)
-				}
-			}
+		// Destinations are checked one by one, at their own keys.
+		nc := natsSinkConfig(s.NATS, nil)
+		if s.NATS.Embedded {
+			nc.URLs = nil // the embedded server's URL replaces sink.nats.url
+			v.addLib("sink.nats", natsServerKeys, embeddedNATSConfig(s.NATS).Validate())
 		}
-		if n.JetStream {
-			if n.Stream == "" || strings.ContainsAny(n.Stream, " .*>\t") {
-				v.add("sink.nats.stream", "%q is not a JetStream stream name", n.Stream)
-			}
-			v.positive("sink.nats.duplicate_window", n.DuplicateWindow)
-			if n.BaseSubject == "" || strings.ContainsAny(n.BaseSubject, " \t") {
-				v.add("sink.nats.base_subject", "%q is not a subject (e.g. restless.>)", n.BaseSubject)
-			}
-		}
-		if n.Embedded {
-			if n.EmbeddedPort < 0 || n.EmbeddedPort > 65535 {
-				v.add("sink.nats.embedded_port", "%d is not a port (0 = any free port)", n.EmbeddedPort)
-			}
-			if n.EmbeddedDir == "" {
-				v.add("sink.nats.embedded_dir", "required when sink.nats.embedded is true")
-			}
-		}
-		v.tls("sink.nats.tls", n.TLS)
+		v.addLib("sink.nats", natsKeys, nc.Validate())
 	case "kafka":
-		k := s.Kafka
-		if len(k.Brokers) == 0 {
-			v.add("sink.kafka.brokers", "at least one broker (host:port) is required")
-		}
-		for i, b := range k.Brokers {
-			if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
-				v.add(fmt.Sprintf("sink.kafka.brokers[%d]", i), "%q is not host:port", b)
-			}
-		}
-		v.oneOf("sink.kafka.required_acks", k.RequiredAcks, "all", "one", "none")
-		v.oneOf("sink.kafka.compression", k.Compression, "none", "gzip", "snappy", "lz4", "zstd")
-		v.oneOf("sink.kafka.key", k.Key, "stream", "event_id", "none")
-		if k.Partitions < 1 {
-			v.add("sink.kafka.partitions", "%d must be at least 1", k.Partitions)
-		}
-		if k.ReplicationFactor < 1 {
-			v.add("sink.kafka.replication_factor", "%d must be at least 1", k.ReplicationFactor)
-		}
-		if k.BatchSize < 1 {
-			v.add("sink.kafka.batch_size", "%d must be at least 1", k.BatchSize)
-		}
-		if k.BatchTimeout < 0 {
-			v.add("sink.kafka.batch_timeout", "%s must not be negative", k.BatchTimeout)
-		}
-		v.oneOf("sink.kafka.sasl.mechanism", k.SASL.Mechanism, "", "plain", "scram-sha-256", "scram-sha-512")
-		if k.SASL.Mechanism != "" {
-			if k.SASL.Username == "" {
-				v.add("sink.kafka.sasl.username", "required when sink.kafka.sasl.mechanism is set")
-			}
-			if k.SASL.Password == "" {
-				v.add("sink.kafka.sasl.password", "required when sink.kafka.sasl.mechanism is set")
-			}
-		}
-		v.tls("sink.kafka.tls", TLSConfig{CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile})
+		kc, errs := kafkaSinkConfig(s.Kafka)
+		v.errs = append(v.errs, errs...)
+		v.addLib("sink.kafka", kafkaKeys, kc.Validate())
+		v.oneOf("sink.kafka.key", s.Kafka.Key, string(pipeline.KeyStream), string(pipeline.KeyEventID), string(pipeline.KeyNone))
 	case "file":
 		if s.File.Path == "" {
 			v.add("sink.file.path", "required when sink.type is file")

@@ -19,10 +19,11 @@ import (
 	"github.com/restless-stream/ingest/source/ws"
 )
 
-// sink is what the daemon needs of a sink: the pipeline's Write, and Close.
+// sink is what the daemon needs of a sink: the pipeline's Write, and Close
+// (as ingest.ErrClosed describes it).
 type sink interface {
 	pipeline.Sink
-	Close() error
+	Close(ctx context.Context) error
 }
 
 // daemon is one configured pipeline with its sink, checkpoint store, metrics and

@@ -15,7 +15,7 @@ import (
 	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/client"
 	"github.com/restless-stream/ingest/emulator"
-	natssink "github.com/restless-stream/ingest/sink/nats"
+	"github.com/restless-stream/ingest/internal/natsserver"
 )
 
 // Ports the demo prefers; when taken it uses free ones and says so.
@@ -126,17 +126,17 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 
 // startDemoNATS starts the embedded NATS server on port, or on a free port when
 // port is taken; the note says which happened.
-func startDemoNATS(dir string, port int) (*natssink.Embedded, string, error) {
-	emb, err := natssink.StartEmbedded(natssink.EmbeddedConfig{Dir: dir, Port: port})
+func startDemoNATS(dir string, port int) (*natsserver.Server, string, error) {
+	emb, err := natsserver.Start(natsserver.Config{Dir: dir, Port: port})
 	if err == nil {
 		return emb, "", nil
 	}
 	if port == 0 {
-		return nil, "", fmt.Errorf("embedded NATS: %w", err)
+		return nil, "", err
 	}
-	emb, err2 := natssink.StartEmbedded(natssink.EmbeddedConfig{Dir: dir, Port: 0})
+	emb, err2 := natsserver.Start(natsserver.Config{Dir: dir, Port: 0})
 	if err2 != nil {
-		return nil, "", fmt.Errorf("embedded NATS: %w", errors.Join(err, err2))
+		return nil, "", errors.Join(err, err2)
 	}
 	return emb, fmt.Sprintf(" (port %d is taken, so a free port was chosen)", port), nil
 }

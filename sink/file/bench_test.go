@@ -41,7 +41,7 @@ func BenchmarkFileSink(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
+	defer s.Close(context.Background())
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

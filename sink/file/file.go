@@ -19,6 +19,10 @@
 // on disk. The file is opened for appending and never truncated. A crash can
 // leave a torn last line: New ends such a line with a newline before
 // appending, and [ReadFile] skips torn lines.
+//
+// Close follows the contract of ingest.ErrClosed: it stops taking Writes,
+// waits for those in progress, then syncs and closes the file. When its
+// context ends first it closes the file under them, so that they fail.
 package file
 
 import (
@@ -32,9 +36,6 @@ import (
 	"github.com/restless-stream/ingest"
 )
 
-// ErrClosed is returned by Write after Close.
-var ErrClosed = errors.New("file sink: closed")
-
 // Sink appends records as JSON lines. It is safe for concurrent use; each
 // Write's lines stay together.
 type Sink struct {
@@ -42,10 +43,12 @@ type Sink struct {
 	f    *os.File // nil for NewWriter
 	name string
 
-	mu       sync.Mutex
-	closed   bool
-	dirty    bool // a failed write may have left a partial line
+	mu       sync.Mutex // held while writing to w
+	dirty    bool       // a failed write may have left a partial line
 	encoders sync.Pool
+
+	writes  ingest.WriteGate
+	release sync.Once
 }
 
 // New opens path for appending, creating it (mode 0644) when missing. If the
@@ -71,7 +74,9 @@ func New(path string) (*Sink, error) {
 
 // NewWriter returns a sink that writes lines to w, such as os.Stdout. It
 // never syncs: standard output gives no durability. If w has a
-// Flush() error method (a *bufio.Writer), Write calls it.
+// Flush() error method (a *bufio.Writer), Write calls it. w stays the
+// caller's: Close does not close it, and a Write blocked in w returns only
+// when w does.
 func NewWriter(w io.Writer) *Sink {
 	return &Sink{w: w, name: "writer"}
 }
@@ -115,11 +120,19 @@ func (s *Sink) putEncoder(e *encoder) {
 // Write appends one line per record and, for a file, syncs it. It returns
 // nil only when every line was written (and synced); otherwise every record
 // of the batch is reported failed in an ingest.WriteErrors, since the lines
-// are written together.
+// are written together. After Close has begun, every record fails with
+// ingest.ErrClosed.
 func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	// The context is not watched past this point: a write call cannot be
+	// cancelled, and Close closes the file under it when it gives up.
+	_, done, err := s.writes.Enter(ctx)
+	if err != nil {
+		return failAll(len(recs), fmt.Errorf("file sink: write %s: %w", s.name, err))
+	}
+	defer done()
 	if err := ctx.Err(); err != nil {
 		return failAll(len(recs), err)
 	}
@@ -136,9 +149,6 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return failAll(len(recs), ErrClosed)
-	}
 	if s.dirty {
 		if _, err := s.w.Write([]byte{'\n'}); err != nil {
 			return failAll(len(recs), fmt.Errorf("file sink: write %s: %w", s.name, err))
@@ -164,25 +174,35 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 }
 
 // Connected reports whether the sink accepts writes: true until Close.
-func (s *Sink) Connected() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return !s.closed
+func (s *Sink) Connected() bool { return !s.writes.Closing() }
+
+// Close closes the sink as ingest.ErrClosed describes: it stops taking
+// Writes and waits for those in progress, then syncs and closes the file.
+// When ctx ends first, it closes the file at once, so that the Writes in
+// progress fail (a Write blocked in a NewWriter sink's writer returns when
+// the writer does), and returns ctx's error. For a NewWriter sink it only
+// stops taking Writes; the writer is the caller's to close.
+func (s *Sink) Close(ctx context.Context) error {
+	err := s.writes.Close(ctx)
+	var rerr error
+	s.release.Do(func() { rerr = s.closeFile(err == nil) })
+	if err != nil {
+		return fmt.Errorf("file sink: close %s: %w", s.name, err)
+	}
+	return rerr
 }
 
-// Close syncs and closes the file. For a NewWriter sink it only stops
-// accepting writes; the writer is the caller's to close.
-func (s *Sink) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
+// closeFile syncs (when no Write is in progress: idle) and closes the file.
+func (s *Sink) closeFile(idle bool) error {
 	if s.f == nil {
 		return nil
 	}
-	err := s.f.Sync()
+	var err error
+	if idle {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		err = s.f.Sync()
+	}
 	if cerr := s.f.Close(); err == nil {
 		err = cerr
 	}

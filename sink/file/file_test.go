@@ -136,7 +136,7 @@ func TestWriteAppendsAndReads(t *testing.T) {
 	if err := s.Write(context.Background(), batch[:1]); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	lines, torn, err := ReadFile(path)
@@ -174,7 +174,7 @@ func TestTornLastLine(t *testing.T) {
 	if err := s.Write(context.Background(), []ingest.Record{rec("d", "k", "2")}); err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
+	s.Close(context.Background())
 	lines, torn, err = ReadFile(path)
 	if err != nil || len(lines) != 2 || torn != 1 {
 		t.Fatalf("after append: %d lines, %d torn, %v; want 2, 1, nil", len(lines), torn, err)
@@ -194,7 +194,7 @@ func TestNewErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if s, err := New(tt.path); err == nil {
-				s.Close()
+				s.Close(context.Background())
 				t.Fatal("New succeeded")
 			}
 		})
@@ -209,13 +209,13 @@ func TestWriteAfterClose(t *testing.T) {
 	if !s.Connected() {
 		t.Fatal("not connected after New")
 	}
-	s.Close()
+	s.Close(context.Background())
 	if s.Connected() {
 		t.Fatal("connected after Close")
 	}
 	err = s.Write(context.Background(), []ingest.Record{rec("d", "k", "1"), rec("d", "k", "2")})
 	var werr ingest.WriteErrors
-	if !errors.As(err, &werr) || len(werr) != 2 || !errors.Is(werr[1], ErrClosed) {
+	if !errors.As(err, &werr) || len(werr) != 2 || !errors.Is(werr[1], ingest.ErrClosed) {
 		t.Fatalf("Write after Close = %v", err)
 	}
 }
@@ -264,7 +264,7 @@ func TestStdoutWriterFlushes(t *testing.T) {
 	if got := out.String(); got != `{"destination":"d","key":"k","headers":{},"value":{"a":1}}`+"\n" {
 		t.Fatalf("got %q", got)
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -291,7 +291,7 @@ func TestConcurrentWritesKeepBatchesWhole(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	s.Close()
+	s.Close(context.Background())
 	lines, torn, err := ReadFile(path)
 	if err != nil || torn != 0 || len(lines) != lanes*batches*size {
 		t.Fatalf("%d lines, %d torn, %v", len(lines), torn, err)

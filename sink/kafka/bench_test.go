@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/restless-stream/ingest"
@@ -27,7 +27,7 @@ func benchRecords() []ingest.Record {
 }
 
 func benchConfig(addr string) Config {
-	return Config{Brokers: []string{addr}, Compression: "none"}
+	return Config{Brokers: []string{addr}, Compression: CompressionNone}
 }
 
 // BenchmarkKafkaSink writes batches of 1000 1 KiB records through the sink
@@ -49,32 +49,29 @@ func BenchmarkKafkaSink(b *testing.B) {
 }
 
 // BenchmarkKafkaRaw is the raw bound: the same records as pre-built
-// kafka.Messages, written by a kafka-go Writer with the sink's settings.
+// kafka-go Messages, written by a kafka-go Writer with the sink's settings.
 func BenchmarkKafkaRaw(b *testing.B) {
 	benchRaw(b, benchRecords())
 }
 
-// benchRaw writes recs, pre-built as kafka.Messages, with a kafka-go Writer
+// benchRaw writes recs, pre-built as kafka-go Messages, with a kafka-go Writer
 // configured as the sink's defaults used to configure it.
 func benchRaw(b *testing.B, recs []ingest.Record) {
 	_, addr := newCluster(b, kfake.BlackholeProduce())
-	cfg, acks, codec, err := benchConfig(addr).withDefaults()
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := &kafka.Writer{
-		Addr: kafka.TCP(addr), Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: acks, Compression: codec,
-		BatchSize: cfg.BatchSize, BatchTimeout: cfg.BatchTimeout, MaxAttempts: cfg.MaxAttempts,
+	cfg := benchConfig(addr).withDefaults()
+	w := &kafkago.Writer{
+		Addr: kafkago.TCP(addr), Balancer: &kafkago.Murmur2Balancer{}, RequiredAcks: cfg.RequiredAcks.kafkaGo(), Compression: cfg.Compression.kafkaGo(),
+		BatchSize: cfg.BatchSize, BatchTimeout: DefaultBatchTimeout, MaxAttempts: cfg.MaxAttempts,
 	}
 	defer w.Close()
-	msgs := make([]kafka.Message, len(recs))
+	msgs := make([]kafkago.Message, len(recs))
 	size := 0
 	for i, r := range recs {
-		hs := make([]kafka.Header, len(r.Headers))
+		hs := make([]kafkago.Header, len(r.Headers))
 		for j, h := range r.Headers {
-			hs[j] = kafka.Header{Key: h.Key, Value: []byte(h.Value)}
+			hs[j] = kafkago.Header{Key: h.Key, Value: []byte(h.Value)}
 		}
-		msgs[i] = kafka.Message{Topic: r.Dest, Key: r.Key, Value: r.Value, Headers: hs}
+		msgs[i] = kafkago.Message{Topic: r.Dest, Key: r.Key, Value: r.Value, Headers: hs}
 		size += len(r.Value)
 	}
 	ctx := context.Background()

@@ -26,7 +26,7 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
-	defer sink.Close()
+	defer sink.Close(ctx)
 	if err := sink.EnsureTopics(ctx, []string{"restless.orders"}); err != nil {
 		panic(err)
 	}

@@ -35,7 +35,7 @@ func newSink(tb testing.TB, cfg Config) *Sink {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { s.Close() })
+	tb.Cleanup(func() { s.Close(context.Background()) })
 	return s
 }
 

@@ -4,35 +4,78 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/internal/fielderr"
 )
 
-func TestConfigErrors(t *testing.T) {
+// TestValidate: each mistake is reported as a FieldError at its Go path,
+// all of them at once, and New refuses the configuration with them.
+func TestValidate(t *testing.T) {
 	tests := []struct {
-		name string
-		cfg  Config
-		want string
+		name   string
+		cfg    Config
+		fields []string
 	}{
-		{"broker without port", Config{Brokers: []string{"localhost"}}, "brokers[0]"},
-		{"required acks", Config{RequiredAcks: "some"}, "required_acks"},
-		{"compression", Config{Compression: "brotli"}, "compression"},
-		{"negative partitions", Config{Partitions: -1}, "partitions"},
-		{"negative batch timeout", Config{BatchTimeout: -time.Second}, "batch_timeout"},
-		{"negative batch bytes", Config{BatchBytes: -1}, "batch_bytes"},
-		{"sasl mechanism", Config{SASL: SASLConfig{Mechanism: "gssapi", Username: "u"}}, "sasl.mechanism"},
-		{"sasl without user", Config{SASL: SASLConfig{Mechanism: "plain", Password: "hunter2"}}, "sasl.username"},
-		{"tls cert without key", Config{TLS: TLSConfig{CertFile: "c.pem"}}, "tls.cert_file"},
-		{"tls ca missing", Config{TLS: TLSConfig{CAFile: "/nonexistent/ca.pem"}}, "tls.ca_file"},
-		{"no broker", Config{Brokers: []string{"127.0.0.1:1"}, DialTimeout: time.Second, SASL: SASLConfig{Mechanism: "plain", Username: "u", Password: "hunter2"}}, "reach brokers 127.0.0.1:1"},
+		{"zero", Config{}, nil},
+		{"broker without port", Config{Brokers: []string{"127.0.0.1:9092", "localhost"}}, []string{"Brokers[1]"}},
+		{"required acks", Config{RequiredAcks: 7}, []string{"RequiredAcks"}},
+		{"compression", Config{Compression: -1}, []string{"Compression"}},
+		{"negative partitions", Config{Partitions: -1}, []string{"Partitions"}},
+		{"replication factor", Config{ReplicationFactor: 1 << 16}, []string{"ReplicationFactor"}},
+		{"negative batch timeout", Config{BatchTimeout: -time.Second}, []string{"BatchTimeout"}},
+		{"negative batch bytes", Config{BatchBytes: -1}, []string{"BatchBytes"}},
+		{"sasl mechanism", Config{SASL: SASLConfig{Mechanism: "gssapi", Username: "u", Password: "hunter2"}}, []string{"SASL.Mechanism"}},
+		{"sasl without credentials", Config{SASL: SASLConfig{Mechanism: "PLAIN"}}, []string{"SASL.Username", "SASL.Password"}},
+		{"tls cert without key", Config{TLS: TLSConfig{CertFile: "c.pem"}}, []string{"TLS.KeyFile"}},
+		{"tls key without cert", Config{TLS: TLSConfig{KeyFile: "k.pem"}}, []string{"TLS.CertFile"}},
+		{"several", Config{Partitions: -1, MaxAttempts: -2, DialTimeout: -1}, []string{"Partitions", "MaxAttempts", "DialTimeout"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if got, others := fielderr.Fields(err); !slices.Equal(got, tt.fields) || others != nil {
+				t.Fatalf("Validate() fields %q, want %q: %v", got, tt.fields, err)
+			}
+			if err != nil && strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("error leaks the password: %v", err)
+			}
+			if err == nil {
+				return
+			}
+			s, nerr := New(context.Background(), tt.cfg)
+			if nerr == nil {
+				s.Close(context.Background())
+				t.Fatal("New accepted an invalid configuration")
+			}
+			if got, others := fielderr.Fields(nerr); !slices.Equal(got, tt.fields) || others != nil {
+				t.Fatalf("New error fields %q, want %q: %v", got, tt.fields, nerr)
+			}
+		})
+	}
+}
+
+// TestNewErrors: what New finds beyond Validate (files, brokers) names the
+// field or the brokers, and never the password.
+func TestNewErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		cfg   Config
+		field string
+		want  string
+	}{
+		{"tls ca missing", Config{TLS: TLSConfig{CAFile: "/nonexistent/ca.pem"}}, "TLS.CAFile", "ca.pem"},
+		{"no broker", Config{Brokers: []string{"127.0.0.1:1"}, DialTimeout: time.Second, SASL: SASLConfig{Mechanism: "plain", Username: "u", Password: "hunter2"}}, "", "reach brokers 127.0.0.1:1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,8 +83,12 @@ func TestConfigErrors(t *testing.T) {
 			defer cancel()
 			s, err := New(ctx, tt.cfg)
 			if err == nil {
-				s.Close()
+				s.Close(ctx)
 				t.Fatal("New succeeded")
+			}
+			var fe *ingest.FieldError
+			if errors.As(err, &fe) != (tt.field != "") || (fe != nil && fe.Field != tt.field) {
+				t.Fatalf("New = %v, want a FieldError at %q", err, tt.field)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %q does not contain %q", err, tt.want)
@@ -53,12 +100,79 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// TestEnums: each constant's name parses back to it, Kafka's numbers and any
+// case parse too, "" is the default, and anything else is refused.
+func TestEnums(t *testing.T) {
+	for _, a := range []RequiredAcks{RequireAll, RequireOne, RequireNone} {
+		b, err := a.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back RequiredAcks
+		if err := back.UnmarshalText(b); err != nil || back != a || !a.Valid() {
+			t.Fatalf("%v: text %q reads back as %v, %v", a, b, back, err)
+		}
+	}
+	for in, want := range map[string]RequiredAcks{"": RequireAll, "ALL": RequireAll, "-1": RequireAll, "1": RequireOne, "0": RequireNone, "None": RequireNone} {
+		if got, err := ParseRequiredAcks(in); err != nil || got != want {
+			t.Errorf("ParseRequiredAcks(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, c := range []Compression{CompressionSnappy, CompressionNone, CompressionGzip, CompressionLZ4, CompressionZstd} {
+		b, err := c.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Compression
+		if err := back.UnmarshalText(b); err != nil || back != c || !c.Valid() {
+			t.Fatalf("%v: text %q reads back as %v, %v", c, b, back, err)
+		}
+		if c.kafkaGo().String() != map[Compression]string{CompressionNone: "uncompressed"}[c] && c.kafkaGo().String() != c.String() {
+			t.Errorf("%v is kafka-go's %v", c, c.kafkaGo())
+		}
+	}
+	if got, err := ParseCompression(""); err != nil || got != DefaultCompression {
+		t.Errorf(`ParseCompression("") = %v, %v`, got, err)
+	}
+	if _, err := ParseRequiredAcks("two"); err == nil || !strings.Contains(err.Error(), "all, one, none") {
+		t.Errorf("ParseRequiredAcks(two) = %v", err)
+	}
+	if _, err := ParseCompression("brotli"); err == nil || !strings.Contains(err.Error(), "none, gzip, snappy, lz4, zstd") {
+		t.Errorf("ParseCompression(brotli) = %v", err)
+	}
+	if RequiredAcks(3).Valid() || Compression(5).Valid() || RequiredAcks(3).String() != "RequiredAcks(3)" {
+		t.Error("out-of-range values pass as valid")
+	}
+	if _, err := RequiredAcks(-1).MarshalText(); err == nil {
+		t.Error("an invalid RequiredAcks marshals")
+	}
+	if RequireAll.kafkaGo() != kafkago.RequireAll || RequireOne.kafkaGo() != kafkago.RequireOne || RequireNone.kafkaGo() != kafkago.RequireNone {
+		t.Error("acks map to other kafka-go values")
+	}
+	if DefaultRequiredAcks != RequiredAcks(0) || DefaultCompression != Compression(0) {
+		t.Error("the zero values are not the defaults")
+	}
+}
+
+func TestValidTopic(t *testing.T) {
+	for _, ok := range []string{"restless.orders", "a", "A-b_c.9", strings.Repeat("t", 249)} {
+		if err := ValidTopic(ok); err != nil {
+			t.Errorf("ValidTopic(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", ".", "..", "a b", "a/b", "ü", strings.Repeat("t", 250)} {
+		if err := ValidTopic(bad); err == nil || !strings.Contains(err.Error(), "Kafka topic name") {
+			t.Errorf("ValidTopic(%q) = %v", bad, err)
+		}
+	}
+}
+
 // TestWriteDelivers checks, for every codec, that each record arrives once
 // with its key, value and headers in order, and that equal keys share a
 // partition in write order.
 func TestWriteDelivers(t *testing.T) {
-	for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
-		t.Run(codec, func(t *testing.T) {
+	for _, codec := range []Compression{CompressionNone, CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd} {
+		t.Run(codec.String(), func(t *testing.T) {
 			_, addr := newCluster(t)
 			s := newSink(t, Config{Brokers: []string{addr}, Compression: codec})
 			recs := records(testTopic, []string{"orders", "users", "stock", "prices"}, 300)
@@ -141,7 +255,7 @@ func TestMissingTopic(t *testing.T) {
 	if werr[0] != nil || werr[3] != nil {
 		t.Fatalf("records of the existing topic failed: %v", werr)
 	}
-	if !strings.Contains(werr[1].Error(), `"nope"`) || !errors.Is(werr[1], kafka.UnknownTopicOrPartition) || ingest.IsPermanent(werr[1]) {
+	if !strings.Contains(werr[1].Error(), `"nope"`) || !errors.Is(werr[1], kafkago.UnknownTopicOrPartition) || ingest.IsPermanent(werr[1]) {
 		t.Errorf("record 1: %v", werr[1])
 	}
 	if !ingest.IsPermanent(werr[2]) {
@@ -214,7 +328,7 @@ func TestBrokerRefusesProduce(t *testing.T) {
 	failedKeys := make(map[string]bool)
 	for i, e := range werr {
 		if e != nil {
-			if !errors.Is(e, kafka.PolicyViolation) || !strings.Contains(e.Error(), testTopic) {
+			if !errors.Is(e, kafkago.PolicyViolation) || !strings.Contains(e.Error(), testTopic) {
 				t.Fatalf("record %d: %v", i, e)
 			}
 			failedKeys[string(recs[i].Key)] = true
@@ -245,43 +359,50 @@ func TestTooLargeRecord(t *testing.T) {
 	}
 }
 
-func TestMessageSizeMatchesKafkaGo(t *testing.T) {
-	// kafka-go refuses a message over BatchBytes with MessageTooLargeError;
-	// our estimate must agree at the limit.
-	// recordSize is that estimate for an ingest.Record.
-	_, addr := newCluster(t)
-	m := kafka.Message{Topic: testTopic, Key: []byte("k"), Value: make([]byte, 1000), Headers: []kafka.Header{{Key: "h", Value: []byte("v")}}}
-	r := ingest.Record{Dest: testTopic, Key: m.Key, Value: m.Value, Headers: []ingest.Header{{Key: "h", Value: "v"}}}
-	size := messageSize(&m)
-	if n := recordSize(&r); n != size {
-		t.Fatalf("recordSize = %d, messageSize = %d", n, size)
+// TestRecordSizeBoundsEncoding: recordSize is the size of the record in
+// Kafka's message format v2 (encoded here by franz-go's kmsg, an encoder of
+// its own) with the longest timestamp and offset deltas, so no record takes
+// more; batchOverhead is the batch header's size.
+func TestRecordSizeBoundsEncoding(t *testing.T) {
+	hs := func(n int) []ingest.Header {
+		var out []ingest.Header
+		for i := range n {
+			out = append(out, ingest.Header{Key: fmt.Sprintf("header-%d", i), Value: strings.Repeat("v", i*40)})
+		}
+		return out
 	}
-	for _, limit := range []int64{size - 1, size} {
-		w := &kafka.Writer{Addr: kafka.TCP(addr), BatchBytes: limit, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
-		err := w.WriteMessages(context.Background(), m)
-		w.Close()
-		var tooLarge kafka.MessageTooLargeError
-		if got := errors.As(err, &tooLarge); got != (limit < size) {
-			t.Fatalf("limit %d, size %d: WriteMessages = %v", limit, size, err)
+	recs := []ingest.Record{
+		{},
+		{Key: []byte{}, Value: []byte{}},
+		{Key: []byte("k"), Value: make([]byte, 1000), Headers: []ingest.Header{{Key: "h", Value: "v"}}},
+		{Key: []byte("orders"), Value: make([]byte, 70000), Headers: hs(6)},
+		{Value: make([]byte, 1<<20), Headers: hs(200)},
+	}
+	for i, r := range recs {
+		kr := kmsg.Record{
+			TimestampDelta64: math.MaxInt64,
+			OffsetDelta:      math.MaxInt32,
+			Key:              r.Key,
+			Value:            r.Value,
+		}
+		for _, h := range r.Headers {
+			kr.Headers = append(kr.Headers, kmsg.Header{Key: h.Key, Value: []byte(h.Value)})
+		}
+		body := len(kr.AppendTo(nil)) - 1 // Length 0 took one byte
+		want := varintLen(body) + body
+		if got := recordSize(&r); got != int64(want) {
+			t.Errorf("record %d: recordSize = %d, encoded at most %d", i, got, want)
 		}
 	}
-}
-
-// messageSize is kafka-go's unexported Message.totalSize: the size its
-// Writer compares with BatchBytes.
-func messageSize(m *kafka.Message) int64 {
-	n := int64(4 + 1 + 1 + 4 + len(m.Key) + 4 + len(m.Value) + 8)
-	n += int64(varintLen(len(m.Headers)))
-	for _, h := range m.Headers {
-		n += int64(varintLen(len(h.Key)) + len(h.Key) + varintLen(len(h.Value)) + len(h.Value))
+	if n := len((&kmsg.RecordBatch{}).AppendTo(nil)); n != batchOverhead {
+		t.Errorf("an empty record batch takes %d bytes, batchOverhead is %d", n, batchOverhead)
 	}
-	return n
 }
 
 func TestConnected(t *testing.T) {
 	c, addr := newCluster(t)
 	s := newSink(t, Config{Brokers: []string{addr}, MaxAttempts: 1, WriteTimeout: time.Second})
-	if !s.Connected() {
+	if !s.Connected(context.Background()) {
 		t.Fatal("not connected after New")
 	}
 	c.Close()
@@ -290,7 +411,7 @@ func TestConnected(t *testing.T) {
 	if err := s.Write(ctx, records(testTopic, []string{"a"}, 2)); err == nil {
 		t.Fatal("Write succeeded with the broker gone")
 	}
-	if s.Connected() {
+	if s.Connected(context.Background()) {
 		t.Fatal("connected after a failed write")
 	}
 }

@@ -20,8 +20,8 @@ func TestKcatReadsOurRecords(t *testing.T) {
 	if err != nil {
 		t.Skip("kcat not installed (apt-get install kcat); CI runs this test")
 	}
-	for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
-		t.Run(codec, func(t *testing.T) {
+	for _, codec := range []Compression{CompressionNone, CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd} {
+		t.Run(codec.String(), func(t *testing.T) {
 			_, addr := newCluster(t)
 			s := newSink(t, Config{Brokers: []string{addr}, Compression: codec})
 			recs := records(testTopic, []string{"orders", "users"}, 20)

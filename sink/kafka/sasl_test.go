@@ -29,7 +29,7 @@ func TestSASL(t *testing.T) {
 			defer cancel()
 			bad, err := New(ctx, Config{Brokers: []string{addr}, MaxAttempts: 1, SASL: SASLConfig{Mechanism: tt.mechanism, Username: "ingest", Password: "wrong-password"}})
 			if err == nil {
-				bad.Close()
+				bad.Close(ctx)
 				t.Fatal("New succeeded with a wrong password")
 			}
 			if strings.Contains(err.Error(), "wrong-password") {

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -28,6 +29,7 @@ type produced struct {
 type producedReq struct {
 	partition int32
 	records   int
+	bytes     int // of the record batch, as sent (compressed or not)
 }
 
 func (p *produced) all() []producedReq {
@@ -53,7 +55,7 @@ func watchProduce(tb testing.TB, c *kfake.Cluster, refuse func(n int) int16) *pr
 				if err := rb.ReadFrom(pp.Records); err != nil {
 					tb.Errorf("produce request %d: record batch: %v", n, err)
 				}
-				p.reqs = append(p.reqs, producedReq{pp.Partition, int(rb.NumRecords)})
+				p.reqs = append(p.reqs, producedReq{pp.Partition, int(rb.NumRecords), len(pp.Records)})
 			}
 		}
 		p.mu.Unlock()
@@ -145,7 +147,7 @@ func TestPartitionsLikeJava(t *testing.T) {
 			}
 			for _, r := range got {
 				want := java.Partition(&kgo.Record{Key: r.Key}, n)
-				if kg := (kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: r.Key}, parts...); kg != want {
+				if kg := (kafkago.Murmur2Balancer{}).Balance(kafkago.Message{Key: r.Key}, parts...); kg != want {
 					t.Fatalf("key %q: kafka-go picks %d, franz-go %d", r.Key, kg, want)
 				}
 				if int(r.Partition) != want {
@@ -157,8 +159,9 @@ func TestPartitionsLikeJava(t *testing.T) {
 }
 
 // TestSplitKeepsOrder: records of one partition beyond batch_size or
-// batch_bytes go out in several requests, within the limits, and arrive in
-// write order.
+// batch_bytes go out in several requests, within the limits (uncompressed,
+// each request's record batch is at most batch_bytes), and arrive in write
+// order.
 func TestSplitKeepsOrder(t *testing.T) {
 	tests := []struct {
 		name string
@@ -170,7 +173,7 @@ func TestSplitKeepsOrder(t *testing.T) {
 		minRequests int
 	}{
 		{"batch_size", Config{BatchSize: 3}, 10, 3, 4},
-		{"batch_bytes", Config{BatchBytes: 4 << 10}, 20, 3, 7}, // ~1.3 KiB records: 3 per request
+		{"batch_bytes", Config{BatchBytes: 4 << 10, Compression: CompressionNone}, 20, 3, 7}, // ~1.3 KiB records: 3 per request
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,6 +194,9 @@ func TestSplitKeepsOrder(t *testing.T) {
 			for _, r := range reqs {
 				if r.records > tt.maxRecords {
 					t.Fatalf("a request of %d records, want at most %d: %+v", r.records, tt.maxRecords, reqs)
+				}
+				if cfg.BatchBytes > 0 && int64(r.bytes) > cfg.BatchBytes {
+					t.Fatalf("a record batch of %d bytes, want at most %d: %+v", r.bytes, cfg.BatchBytes, reqs)
 				}
 				total += r.records
 			}
@@ -228,7 +234,7 @@ func TestFailedRequestStopsItsPartition(t *testing.T) {
 		switch {
 		case i < 2 && e != nil:
 			t.Fatalf("record %d of the first request: %v", i, e)
-		case i >= 2 && (!errors.Is(e, kafka.PolicyViolation) || !strings.Contains(e.Error(), testTopic) || ingest.IsPermanent(e)):
+		case i >= 2 && (!errors.Is(e, kafkago.PolicyViolation) || !strings.Contains(e.Error(), testTopic) || ingest.IsPermanent(e)):
 			t.Fatalf("record %d: %v", i, e)
 		case i >= 4 && !strings.Contains(e.Error(), "not sent"):
 			t.Fatalf("record %d after the failed request: %v", i, e)
@@ -293,7 +299,7 @@ func TestLeaderMoves(t *testing.T) {
 					if e == nil {
 						continue
 					}
-					if !errors.Is(e, kafka.NotLeaderForPartition) || ingest.IsPermanent(e) {
+					if !errors.Is(e, kafkago.NotLeaderForPartition) || ingest.IsPermanent(e) {
 						t.Fatalf("record %d: %v", i, e)
 					}
 					again = append(again, recs[i])
@@ -310,13 +316,110 @@ func TestLeaderMoves(t *testing.T) {
 	}
 }
 
+// TestCloseWaitsForWrites: Close refuses new Writes at once, returns only
+// after the Write in progress was acknowledged, and releases the sink.
+func TestCloseWaitsForWrites(t *testing.T) {
+	c, addr := newCluster(t)
+	s := newSink(t, Config{Brokers: []string{addr}})
+	held, release := holdProduce(t, c)
+	written := make(chan error, 1)
+	go func() { written <- s.Write(context.Background(), records(testTopic, []string{"a"}, 3)) }()
+	<-held // the Write's request is at the broker
+
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close(context.Background()) }()
+	before := waitRefused(t, s)
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned %v while a Write was in progress", err)
+	default:
+	}
+	close(release)
+	if err := <-written; err != nil {
+		t.Fatalf("the Write in progress: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if got := consume(t, addr, testTopic, 3+before); len(got) != 3+before {
+		t.Fatalf("consumed %d records, want %d", len(got), 3+before)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+}
+
+// TestCloseCancelsWhenContextEnds: when Close's context ends before the
+// Write in progress returns, the Write is cancelled, its records fail, and
+// Close says so.
+func TestCloseCancelsWhenContextEnds(t *testing.T) {
+	c, addr := newCluster(t)
+	s := newSink(t, Config{Brokers: []string{addr}, MaxAttempts: 1})
+	held, release := holdProduce(t, c)
+	t.Cleanup(func() { close(release) })
+	written := make(chan error, 1)
+	go func() { written <- s.Write(context.Background(), records(testTopic, []string{"a"}, 3)) }()
+	<-held
+
+	ctx, cancel := context.WithCancel(context.Background())
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close(ctx) }()
+	waitRefused(t, s)
+	cancel()
+	if err := <-closed; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Close = %v, want context.Canceled", err)
+	}
+	var werr ingest.WriteErrors
+	if err := <-written; !errors.As(err, &werr) || werr.Count() != 3 || !errors.Is(werr[0], context.Canceled) {
+		t.Fatalf("the cancelled Write = %v", err)
+	}
+}
+
+// holdProduce makes the broker hold the first produce request until release
+// is closed; held is closed when the request arrives.
+func holdProduce(t *testing.T, c *kfake.Cluster) (held, release chan struct{}) {
+	held, release = make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if first.CompareAndSwap(false, true) {
+			close(held)
+			c.SleepControl(func() { <-release })
+		}
+		return nil, nil, false
+	})
+	return held, release
+}
+
+// waitRefused waits until a Write fails with ingest.ErrClosed: Close has
+// begun. It returns how many records it wrote before.
+func waitRefused(t *testing.T, s *Sink) (written int) {
+	t.Helper()
+	for {
+		err := s.Write(context.Background(), records(testTopic, []string{"b"}, 2))
+		var werr ingest.WriteErrors
+		if errors.As(err, &werr) && werr.Count() == 2 && errors.Is(werr[0], ingest.ErrClosed) && errors.Is(werr[1], ingest.ErrClosed) {
+			return written
+		}
+		if err == nil {
+			// Close has not begun yet; the Write went through.
+			written += 2
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		t.Fatalf("Write while closing = %v", err)
+	}
+}
+
 func TestWriteAfterClose(t *testing.T) {
 	_, addr := newCluster(t)
 	s := newSink(t, Config{Brokers: []string{addr}})
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Write(context.Background(), records(testTopic, []string{"a"}, 1)); err == nil || !strings.Contains(err.Error(), "closed") {
+	err := s.Write(context.Background(), records(testTopic, []string{"a"}, 1))
+	var werr ingest.WriteErrors
+	if !errors.As(err, &werr) || !errors.Is(werr[0], ingest.ErrClosed) || !strings.Contains(err.Error(), "closed") {
 		t.Fatalf("Write after Close = %v", err)
 	}
 }

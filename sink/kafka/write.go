@@ -12,8 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/restless-stream/ingest"
 )
@@ -46,8 +45,10 @@ type group struct {
 // Write produces recs and returns nil only when the brokers acknowledged
 // every record (per Config.RequiredAcks). Otherwise it returns an
 // ingest.WriteErrors index-aligned with recs. Records for a missing topic,
-// without a topic or larger than Config.BatchBytes fail without stopping the
-// others; the last two with an ingest.PermanentError.
+// without a topic, for a topic name Kafka cannot have (see ValidTopic) or
+// larger than Config.BatchBytes fail without stopping the others; the last
+// three with an ingest.PermanentError. After Close has begun, every record
+// fails with ingest.ErrClosed.
 //
 // Write sends at once: no timer holds the records back. The records of each
 // partition go out in produce requests of at most Config.BatchSize records
@@ -58,10 +59,11 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if !s.enter() {
-		return errors.New("kafka: write to a closed sink")
+	ctx, done, err := s.writes.Enter(ctx)
+	if err != nil {
+		return failAll(len(recs), fmt.Errorf("kafka: write: %w", err))
 	}
-	defer s.inflight.Done()
+	defer done()
 
 	var errs ingest.WriteErrors
 	fail := func(i int, err error) {
@@ -124,8 +126,8 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 			fail(i, err)
 			continue
 		}
-		if n := recordSize(r); n > s.cfg.BatchBytes {
-			fail(i, &ingest.PermanentError{Err: fmt.Errorf("kafka: record of %d bytes for topic %q exceeds batch_bytes %d", n, r.Dest, s.cfg.BatchBytes)})
+		if n := batchOverhead + recordSize(r); n > s.cfg.BatchBytes {
+			fail(i, &ingest.PermanentError{Err: fmt.Errorf("kafka: record of %d bytes (in a batch of its own) for topic %q exceeds batch_bytes %d", n, r.Dest, s.cfg.BatchBytes)})
 			continue
 		}
 		ti := info(r.Dest)
@@ -133,7 +135,7 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 			fail(i, s.produceError(r.Dest, ti.err))
 			continue
 		}
-		key := partitionKey{r.Dest, int32(kafka.Murmur2Balancer{}.Balance(kafka.Message{Key: r.Key}, ti.parts...))}
+		key := partitionKey{r.Dest, int32(kafkago.Murmur2Balancer{}.Balance(kafkago.Message{Key: r.Key}, ti.parts...))}
 		g := slices.IndexFunc(groups, func(g group) bool { return g.partitionKey == key })
 		if g < 0 {
 			g = len(groups)
@@ -173,9 +175,9 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 		wg.Wait()
 	}
 
-	ok := false
+	acked := false
 	for g := range groups {
-		ok = ok || groups[g].acked
+		acked = acked || groups[g].acked
 		for j, e := range groups[g].errs {
 			if e != nil {
 				fail(int(groups[g].idx[j]), e)
@@ -183,7 +185,7 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 		}
 	}
 	switch {
-	case ok:
+	case acked:
 		s.seen(true)
 	case ctx.Err() == nil:
 		s.seen(false)
@@ -200,7 +202,7 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 func (s *Sink) sendGroup(ctx context.Context, recs []ingest.Record, g *group) {
 	rr := &recordReader{recs: recs}
 	for start := 0; start < len(g.idx); {
-		end, size := start, int64(0)
+		end, size := start, int64(batchOverhead)
 		for end < len(g.idx) && end-start < s.cfg.BatchSize {
 			n := recordSize(&recs[g.idx[end]])
 			if end > start && size+n > s.cfg.BatchBytes {
@@ -239,7 +241,7 @@ func (s *Sink) produce(ctx context.Context, key partitionKey, rr *recordReader) 
 	for attempt := 1; ; attempt++ {
 		gen := s.metaGen.Load()
 		rr.next = 0
-		res, err := s.client.Produce(ctx, &kafka.ProduceRequest{
+		res, err := s.client.Produce(ctx, &kafkago.ProduceRequest{
 			Topic:        key.topic,
 			Partition:    int(key.partition),
 			RequiredAcks: s.acks,
@@ -291,16 +293,16 @@ func transientNetworkError(err error) bool {
 // date: the request went to a broker that no longer leads the partition, or
 // that is gone.
 func staleMetadata(err error) bool {
-	for _, code := range []kafka.Error{
-		kafka.NotLeaderForPartition,
-		kafka.LeaderNotAvailable,
-		kafka.UnknownTopicOrPartition,
-		kafka.BrokerNotAvailable,
-		kafka.ReplicaNotAvailable,
-		kafka.KafkaStorageError,
-		kafka.FencedLeaderEpoch,
-		kafka.UnknownLeaderEpoch,
-		kafka.UnknownTopicID,
+	for _, code := range []kafkago.Error{
+		kafkago.NotLeaderForPartition,
+		kafkago.LeaderNotAvailable,
+		kafkago.UnknownTopicOrPartition,
+		kafkago.BrokerNotAvailable,
+		kafkago.ReplicaNotAvailable,
+		kafkago.KafkaStorageError,
+		kafkago.FencedLeaderEpoch,
+		kafkago.UnknownLeaderEpoch,
+		kafkago.UnknownTopicID,
 	} {
 		if errors.Is(err, code) {
 			return true
@@ -322,28 +324,6 @@ func (s *Sink) refreshMetadata(gen uint64) {
 	}
 }
 
-// partitions returns the partition count of topic from the transport's
-// cached metadata, as kafka-go's Writer does.
-func (s *Sink) partitions(ctx context.Context, topic string) (int, error) {
-	r, err := s.transport.RoundTrip(ctx, s.client.Addr, &metadataAPI.Request{TopicNames: []string{topic}})
-	if err != nil {
-		return 0, err
-	}
-	for _, t := range r.(*metadataAPI.Response).Topics {
-		if t.Name != topic {
-			continue
-		}
-		if t.ErrorCode != 0 {
-			return 0, kafka.Error(t.ErrorCode)
-		}
-		if len(t.Partitions) == 0 {
-			return 0, kafka.UnknownTopicOrPartition
-		}
-		return len(t.Partitions), nil
-	}
-	return 0, kafka.UnknownTopicOrPartition
-}
-
 // partitionIDs caches the list 0, 1, … that kafka-go's balancers take.
 var partitionIDs atomic.Pointer[[]int]
 
@@ -360,20 +340,20 @@ func partitionList(n int) []int {
 }
 
 // recordReader hands the records recs[idx[0]], recs[idx[1]], … to a produce
-// request, reusing one kafka.Record and its header buffers.
+// request, reusing one kafkago.Record and its header buffers.
 type recordReader struct {
 	recs       []ingest.Record
 	idx        []int32
 	next       int
-	rec        kafka.Record
+	rec        kafkago.Record
 	key, value bytesReader
-	headers    []kafka.Header
+	headers    []kafkago.Header
 	values     []byte
 }
 
-// ReadRecord implements kafka.RecordReader; the record is valid until the
+// ReadRecord implements kafkago.RecordReader; the record is valid until the
 // next call.
-func (r *recordReader) ReadRecord() (*kafka.Record, error) {
+func (r *recordReader) ReadRecord() (*kafkago.Record, error) {
 	if r.next >= len(r.idx) {
 		return nil, io.EOF
 	}
@@ -389,9 +369,9 @@ func (r *recordReader) ReadRecord() (*kafka.Record, error) {
 	for _, h := range rec.Headers {
 		v0 := len(r.values)
 		r.values = append(r.values, h.Value...)
-		r.headers = append(r.headers, kafka.Header{Key: h.Key, Value: r.values[v0:len(r.values):len(r.values)]})
+		r.headers = append(r.headers, kafkago.Header{Key: h.Key, Value: r.values[v0:len(r.values):len(r.values)]})
 	}
-	r.rec = kafka.Record{Headers: r.headers}
+	r.rec = kafkago.Record{Headers: r.headers}
 	if rec.Key != nil {
 		r.key.Reset(rec.Key)
 		r.rec.Key = &r.key
@@ -403,31 +383,55 @@ func (r *recordReader) ReadRecord() (*kafka.Record, error) {
 	return &r.rec, nil
 }
 
-// bytesReader is a key or value of a record, as kafka.Bytes.
+// bytesReader is a key or value of a record, as kafkago.Bytes.
 type bytesReader struct{ bytes.Reader }
 
 // Close implements io.Closer.
 func (*bytesReader) Close() error { return nil }
 
+// failAll fails each of n records with err.
+func failAll(n int, err error) ingest.WriteErrors {
+	errs := make(ingest.WriteErrors, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
+}
+
 // produceError names the topic, and forgets a topic the broker no longer knows.
 func (s *Sink) produceError(topic string, err error) error {
-	if errors.Is(err, kafka.UnknownTopicOrPartition) {
+	if errors.Is(err, kafkago.UnknownTopicOrPartition) {
 		s.topics.Delete(topic)
 		return fmt.Errorf("kafka: topic %q does not exist (create it, or set create_topics): %w", topic, err)
 	}
 	return fmt.Errorf("kafka: produce to %q: %w", topic, err)
 }
 
-// recordSize is the size of r as kafka-go counts a message against
-// BatchBytes (its unexported Message.totalSize), so that batch_bytes keeps
-// the meaning it had with kafka-go's Writer.
+// batchOverhead is the size of a record batch's header in Kafka's message
+// format v2, which every produce request of the sink carries once.
+const batchOverhead = 61
+
+// recordSize is the most bytes r takes in a record batch of Kafka's message
+// format v2, before compression: its length, attributes, timestamp and
+// offset deltas (counted at their longest, 10 and 5 bytes, since the batch
+// decides them), key, value and headers. A produce request of records rs
+// is batchOverhead + Σ recordSize(rs) bytes at most.
 func recordSize(r *ingest.Record) int64 {
-	n := int64(4 + 1 + 1 + 4 + len(r.Key) + 4 + len(r.Value) + 8)
-	n += int64(varintLen(len(r.Headers)))
+	n := 1 + 10 + 5 + bytesLen(r.Key, r.Key != nil) + bytesLen(r.Value, r.Value != nil)
+	n += varintLen(len(r.Headers))
 	for _, h := range r.Headers {
-		n += int64(varintLen(len(h.Key)) + len(h.Key) + varintLen(len(h.Value)) + len(h.Value))
+		n += varintLen(len(h.Key)) + len(h.Key) + varintLen(len(h.Value)) + len(h.Value)
 	}
-	return n
+	return int64(varintLen(n) + n)
+}
+
+// bytesLen is the encoded size of a key or value: its length as a varint
+// (-1 when absent) and its bytes.
+func bytesLen(b []byte, present bool) int {
+	if !present {
+		return varintLen(-1)
+	}
+	return varintLen(len(b)) + len(b)
 }
 
 // varintLen is the length of n as a zigzag varint.

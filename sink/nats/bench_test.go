@@ -57,7 +57,7 @@ func BenchmarkJetStreamSink(b *testing.B) {
 func BenchmarkJetStreamRaw(b *testing.B) {
 	url := sharedServer(b)
 	cfg, base := testConfig(b, url)
-	newSink(b, cfg).Close() // creates the stream
+	newSink(b, cfg).Close(context.Background()) // creates the stream
 	nc, err := nats.Connect(url)
 	if err != nil {
 		b.Fatal(err)
@@ -99,7 +99,7 @@ func BenchmarkJetStreamRaw(b *testing.B) {
 // and a flush per batch.
 func BenchmarkCoreSink(b *testing.B) {
 	url := sharedServer(b)
-	s := newSink(b, Config{URLs: []string{url}})
+	s := newSink(b, Config{URLs: []string{url}, Core: true})
 	recs := benchRecords("bench"+uniqueID(b)+".core", 0)
 	ctx := context.Background()
 	b.ReportAllocs()

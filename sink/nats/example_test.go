@@ -6,31 +6,31 @@ import (
 	"os"
 
 	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/internal/natsserver"
 	"github.com/restless-stream/ingest/sink/nats"
 )
 
-// A single-binary edge setup: an embedded server with JetStream, and the
-// sink publishing to it.
-func ExampleStartEmbedded() {
+// The zero Config publishes to JetStream, and the stream drops a record
+// whose MsgID it already stored.
+func ExampleNew() {
+	// A NATS server with JetStream in the process, for the example.
 	dir, err := os.MkdirTemp("", "nats")
 	if err != nil {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
-	srv, err := nats.StartEmbedded(nats.EmbeddedConfig{Dir: dir}) // port 0: a free port
+	srv, err := natsserver.Start(natsserver.Config{Dir: dir}) // port 0: a free port
 	if err != nil {
 		panic(err)
 	}
 	defer srv.Shutdown()
 
-	cfg := nats.DefaultConfig()
-	cfg.URLs = []string{srv.ClientURL()}
 	ctx := context.Background()
-	sink, err := nats.New(ctx, cfg)
+	sink, err := nats.New(ctx, nats.Config{URLs: []string{srv.ClientURL()}})
 	if err != nil {
 		panic(err)
 	}
-	defer sink.Close()
+	defer sink.Close(ctx)
 
 	rec := ingest.Record{
 		Dest:    "restless.orders",

@@ -45,7 +45,6 @@ func testConfig(tb testing.TB, url string) (Config, string) {
 	base := "t" + id
 	cfg := Config{
 		URLs:          []string{url},
-		JetStream:     true,
 		Stream:        "TEST_" + strings.ToUpper(id),
 		BaseSubject:   base + ".>",
 		ReconnectWait: 20 * time.Millisecond,
@@ -98,7 +97,7 @@ func newSink(tb testing.TB, cfg Config) *Sink {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { s.Close() })
+	tb.Cleanup(func() { s.Close(context.Background()) })
 	return s
 }
 

@@ -1,6 +1,5 @@
-// Package nats publishes records to NATS: to a JetStream stream (the
-// default of the daemon) with an acknowledgement per record, or with core
-// NATS publish.
+// Package nats publishes records to NATS: to a JetStream stream with an
+// acknowledgement per record (the zero Config), or with core NATS publish.
 //
 // # JetStream
 //
@@ -33,12 +32,20 @@
 //
 // # Core NATS
 //
-// With Config.JetStream false, Write publishes each record and then flushes
+// With Config.Core, Write publishes each record and then flushes
 // the connection (a round trip to the server). Core NATS gives no
 // persistence guarantee: a nil error means the server received the
 // messages, not that any subscriber or store kept them. Messages are lost
 // when no subscriber is listening, and a flush that fails after a partial
 // send may lead to repeats when the batch is resent.
+//
+// # Closing
+//
+// Close follows the contract of ingest.ErrClosed: it stops taking Writes,
+// waits for those in progress (cancelling them when its context ends first)
+// and closes the connection. Nothing is left to flush by then: every Write
+// returns only once its records were acknowledged (JetStream) or flushed
+// (core) or reported failed.
 //
 // # Headers
 //
@@ -50,13 +57,10 @@ package nats
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -64,101 +68,15 @@ import (
 	"github.com/restless-stream/ingest"
 )
 
-// Defaults of Config.
-const (
-	DefaultURL             = "nats://127.0.0.1:4222"
-	DefaultStream          = "RESTLESS"
-	DefaultSubject         = "restless.>"
-	DefaultDuplicateWindow = 10 * time.Minute
-	DefaultMaxPending      = 4096
-	DefaultAckTimeout      = 30 * time.Second
-	DefaultReconnectWait   = 2 * time.Second
-	DefaultConnectTimeout  = 5 * time.Second
-	DefaultName            = "restless-ingest"
-)
-
-// Config configures a Sink. The zero value of a field selects its default.
-type Config struct {
-	// URLs are the servers to connect to; the client picks one and fails
-	// over to the others. Default [DefaultURL].
-	URLs []string
-	// JetStream selects JetStream publish with acknowledgements. The zero
-	// value is core NATS; DefaultConfig (and the daemon) set it to true.
-	JetStream bool
-	// Stream is the JetStream stream that stores the records. Default
-	// "RESTLESS". Unused in core mode.
-	Stream string
-	// BaseSubject is the wildcard subject the stream always has. Default
-	// "restless.>", which covers every default destination.
-	BaseSubject string
-	// Subjects are added to the stream's subjects besides BaseSubject:
-	// the daemon passes every destination. Subjects already matched by
-	// another one (such as "restless.orders" by "restless.>") are not added
-	// again, since NATS rejects overlapping subjects in one stream.
-	Subjects []string
-	// DuplicateWindow is how long the server remembers Nats-Msg-Id values.
-	// Default 10m.
-	DuplicateWindow time.Duration
-	// Token authenticates with a token. Default none.
-	Token ingest.Secret
-	// CredentialsFile is a NATS credentials file (JWT and NKey seed).
-	// Default none.
-	CredentialsFile string
-	// TLS configures TLS; it is used when any of its files is set or a URL
-	// has the tls:// scheme. Default none.
-	TLS TLSConfig
-	// MaxPending bounds the acknowledgements outstanding on the connection,
-	// across all concurrent Writes. Default 4096.
-	MaxPending int
-	// AckTimeout bounds the wait for one record's acknowledgement, and for
-	// a free slot under MaxPending, when the context of Write has no
-	// earlier deadline. Default 30s.
-	AckTimeout time.Duration
-	// ReconnectWait is the pause between reconnect attempts. Default 2s.
-	// Reconnect attempts never stop.
-	ReconnectWait time.Duration
-	// ReconnectBufSize is how many bytes of publishes the client holds while
-	// disconnected. Default 8 MiB (the client's default); -1 disables the
-	// buffer, so publishes fail at once while disconnected.
-	ReconnectBufSize int
-	// ConnectTimeout bounds the first connection. Default 5s.
-	ConnectTimeout time.Duration
-	// Name is the connection name shown by the server. Default
-	// "restless-ingest".
-	Name string
-	// OnState, when set, is called on every connection change:
-	// StateReconnecting (with the cause) when the connection drops,
-	// StateConnected when it is back, StateFailed when the client gives up
-	// (never, unless the server rejects the credentials). It runs on the
-	// client's callback goroutine and must not block. Default none.
-	OnState func(ingest.StateChange)
-}
-
-// TLSConfig names the files of a TLS configuration.
-type TLSConfig struct {
-	// CAFile is a PEM bundle of the CAs that sign the server certificate.
-	// Default: the system roots.
-	CAFile string
-	// CertFile and KeyFile are the client certificate and its key, for
-	// mutual TLS. Both or neither. Default none.
-	CertFile string
-	KeyFile  string
-}
-
-func (t TLSConfig) enabled() bool { return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" }
-
-// DefaultConfig returns the daemon's defaults: JetStream on DefaultURL.
-func DefaultConfig() Config {
-	return Config{JetStream: true}
-}
-
 // Sink publishes records to NATS. It is safe for concurrent use.
 type Sink struct {
 	cfg        Config
 	nc         *nats.Conn
 	js         jetstream.JetStream // nil in core mode
 	duplicates atomic.Uint64
-	closed     atomic.Bool
+	writes     ingest.WriteGate
+	release    sync.Once
+	closed     atomic.Bool // released: connection changes are no longer reported
 	// troubles counts disconnects and Writes with a failed record; calm is
 	// the count a Write that succeeded whole had seen when it started.
 	// While they differ, a Write publishes its first record alone and waits
@@ -172,14 +90,14 @@ type Sink struct {
 	msgs sync.Pool
 }
 
-// New connects, and in JetStream mode makes sure the stream exists. The
-// first connection must succeed (within Config.ConnectTimeout); after that
-// the client reconnects by itself.
+// New validates cfg (see Config.Validate), connects, and in JetStream mode
+// makes sure the stream exists. The first connection must succeed (within
+// Config.ConnectTimeout); after that the client reconnects by itself.
 func New(ctx context.Context, cfg Config) (*Sink, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
-		return nil, err
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
 	}
+	cfg = cfg.withDefaults()
 	s := &Sink{cfg: cfg}
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
@@ -223,7 +141,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("nats: connect to %s: %w", redactURLs(cfg.URLs), err)
 	}
 	s.nc = nc
-	if !cfg.JetStream {
+	if cfg.Core {
 		return s, nil
 	}
 	// No asynchronous acknowledgement handler: writeJetStream reuses a
@@ -243,69 +161,6 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-func (c Config) withDefaults() (Config, error) {
-	if len(c.URLs) == 0 {
-		c.URLs = []string{DefaultURL}
-	}
-	c.URLs = append([]string(nil), c.URLs...)
-	for i, u := range c.URLs {
-		if strings.TrimSpace(u) == "" {
-			return c, fmt.Errorf("nats: urls[%d] is empty", i)
-		}
-	}
-	if c.Stream == "" {
-		c.Stream = DefaultStream
-	}
-	if c.JetStream {
-		if err := validStreamName(c.Stream); err != nil {
-			return c, err
-		}
-	}
-	if c.BaseSubject == "" {
-		c.BaseSubject = DefaultSubject
-	}
-	if err := validSubject(c.BaseSubject, true); err != nil {
-		return c, fmt.Errorf("nats: base_subject: %w", err)
-	}
-	c.Subjects = append([]string(nil), c.Subjects...)
-	for i, s := range c.Subjects {
-		if err := validSubject(s, true); err != nil {
-			return c, fmt.Errorf("nats: subjects[%d]: %w", i, err)
-		}
-	}
-	switch {
-	case c.DuplicateWindow < 0:
-		return c, fmt.Errorf("nats: duplicate_window %v is negative", c.DuplicateWindow)
-	case c.DuplicateWindow == 0:
-		c.DuplicateWindow = DefaultDuplicateWindow
-	}
-	switch {
-	case c.MaxPending < 0:
-		return c, fmt.Errorf("nats: max_pending %d is negative", c.MaxPending)
-	case c.MaxPending == 0:
-		c.MaxPending = DefaultMaxPending
-	}
-	if c.AckTimeout < 0 || c.ReconnectWait < 0 || c.ConnectTimeout < 0 {
-		return c, errors.New("nats: ack_timeout, reconnect_wait and connect_timeout must not be negative")
-	}
-	if c.AckTimeout == 0 {
-		c.AckTimeout = DefaultAckTimeout
-	}
-	if c.ReconnectWait == 0 {
-		c.ReconnectWait = DefaultReconnectWait
-	}
-	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = DefaultConnectTimeout
-	}
-	if c.Name == "" {
-		c.Name = DefaultName
-	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		return c, errors.New("nats: tls.cert_file and tls.key_file must be set together")
-	}
-	return c, nil
 }
 
 func (s *Sink) state(ch ingest.StateChange) {
@@ -336,31 +191,17 @@ func (s *Sink) Stream() string {
 // duplicates (a Nats-Msg-Id it had already stored) since New.
 func (s *Sink) Duplicates() uint64 { return s.duplicates.Load() }
 
-// Close closes the connection. Writes still in flight fail; call it after
-// the last Write returned.
-func (s *Sink) Close() error {
-	if s.closed.Swap(true) {
-		return nil
+// Close closes the sink as ingest.ErrClosed describes: it stops taking
+// Writes, waits for those in progress (or cancels them when ctx ends
+// first) and closes the connection.
+func (s *Sink) Close(ctx context.Context) error {
+	err := s.writes.Close(ctx)
+	s.release.Do(func() {
+		s.closed.Store(true)
+		s.nc.Close()
+	})
+	if err != nil {
+		return fmt.Errorf("nats: close: %w", err)
 	}
-	s.nc.Close()
 	return nil
-}
-
-// redactURLs lists the server URLs without user information.
-func redactURLs(urls []string) string {
-	out := make([]string, len(urls))
-	for i, raw := range urls {
-		u, err := url.Parse(raw)
-		if err != nil || u.User == nil {
-			if strings.Contains(raw, "@") {
-				out[i] = "[url with credentials]"
-				continue
-			}
-			out[i] = raw
-			continue
-		}
-		u.User = url.User("REDACTED")
-		out[i] = u.String()
-	}
-	return strings.Join(out, ",")
 }

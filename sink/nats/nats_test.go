@@ -14,22 +14,63 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/internal/fielderr"
 )
 
-func TestConfigErrors(t *testing.T) {
+// TestValidate: each mistake is reported as a FieldError at its Go path,
+// all of them at once, and New refuses the configuration with them; the
+// fields that core NATS does not use are not checked with Core.
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		cfg    Config
+		fields []string
+	}{
+		{"zero", Config{}, nil},
+		{"urls", Config{URLs: []string{"nats://127.0.0.1:4222", " ", "127.0.0.1:4222", "nats://u:hunter2@"}}, []string{"URLs[1]", "URLs[2]", "URLs[3]"}},
+		{"bad stream name", Config{Stream: "a.b"}, []string{"Stream"}},
+		{"bad subject", Config{Subjects: []string{"ok.>", "a..b"}}, []string{"Subjects[1]"}},
+		{"bad base subject", Config{BaseSubject: "a.>.b"}, []string{"BaseSubject"}},
+		{"negative window", Config{DuplicateWindow: -time.Second}, []string{"DuplicateWindow"}},
+		{"negative pending", Config{MaxPending: -1}, []string{"MaxPending"}},
+		{"core ignores the stream", Config{Core: true, Stream: "a.b", BaseSubject: "a..b", DuplicateWindow: -1, MaxPending: -1}, nil},
+		{"negative timeouts", Config{AckTimeout: -1, ReconnectWait: -1, ConnectTimeout: -1}, []string{"AckTimeout", "ReconnectWait", "ConnectTimeout"}},
+		{"reconnect buffer", Config{ReconnectBufSize: -2}, []string{"ReconnectBufSize"}},
+		{"cert without key", Config{TLS: TLSConfig{CertFile: "c.pem"}}, []string{"TLS.KeyFile"}},
+		{"key without cert", Config{TLS: TLSConfig{KeyFile: "k.pem"}}, []string{"TLS.CertFile"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if got, others := fielderr.Fields(err); !slices.Equal(got, tt.fields) || others != nil {
+				t.Fatalf("Validate() fields %q, want %q: %v", got, tt.fields, err)
+			}
+			if err == nil {
+				return
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("error leaks the password: %v", err)
+			}
+			s, nerr := New(context.Background(), tt.cfg)
+			if nerr == nil {
+				s.Close(context.Background())
+				t.Fatal("New accepted an invalid configuration")
+			}
+			if got, others := fielderr.Fields(nerr); !slices.Equal(got, tt.fields) || others != nil {
+				t.Fatalf("New error fields %q, want %q: %v", got, tt.fields, nerr)
+			}
+		})
+	}
+}
+
+// TestNewErrors: what New finds beyond Validate names the servers, never
+// their credentials.
+func TestNewErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  Config
 		want string
 	}{
-		{"empty url", Config{URLs: []string{" "}}, "urls[0] is empty"},
-		{"bad stream name", Config{JetStream: true, Stream: "a.b"}, `stream name "a.b"`},
-		{"bad subject", Config{Subjects: []string{"a..b"}}, "subjects[0]"},
-		{"bad base subject", Config{BaseSubject: "a.>.b"}, "base_subject"},
-		{"negative window", Config{DuplicateWindow: -time.Second}, "duplicate_window"},
-		{"negative pending", Config{MaxPending: -1}, "max_pending"},
-		{"negative timeout", Config{AckTimeout: -1}, "ack_timeout"},
-		{"cert without key", Config{TLS: TLSConfig{CertFile: "c.pem"}}, "cert_file and tls.key_file"},
 		{"no server", Config{URLs: []string{"nats://u:hunter2@127.0.0.1:1"}, ConnectTimeout: time.Second}, "connect to nats://REDACTED@127.0.0.1:1"},
 		{"missing credentials file", Config{URLs: []string{"nats://127.0.0.1:1"}, CredentialsFile: "/nonexistent/creds"}, "connect"},
 	}
@@ -37,7 +78,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := New(context.Background(), tt.cfg)
 			if err == nil {
-				s.Close()
+				s.Close(context.Background())
 				t.Fatal("New succeeded")
 			}
 			if !strings.Contains(err.Error(), tt.want) {
@@ -116,8 +157,12 @@ func TestValidSubject(t *testing.T) {
 		{"a\tb", true, false},
 	}
 	for _, tt := range tests {
-		if err := validSubject(tt.s, tt.wildcards); (err == nil) != tt.ok {
+		err := validSubject(tt.s, tt.wildcards)
+		if (err == nil) != tt.ok || (err != nil && !strings.Contains(err.Error(), "NATS subject")) {
 			t.Errorf("validSubject(%q, %v) = %v", tt.s, tt.wildcards, err)
+		}
+		if !tt.wildcards && (ValidSubject(tt.s) == nil) != tt.ok {
+			t.Errorf("ValidSubject(%q) = %v", tt.s, ValidSubject(tt.s))
 		}
 	}
 }
@@ -258,12 +303,12 @@ func TestEnsureStream(t *testing.T) {
 	if got.Duplicates != DefaultDuplicateWindow || got.Storage != jetstream.FileStorage {
 		t.Errorf("duplicates %v storage %v", got.Duplicates, got.Storage)
 	}
-	s.Close()
+	s.Close(context.Background())
 
 	// Existing with the same settings: accepted, also with fewer extras.
 	cfg2 := cfg
 	cfg2.Subjects = nil
-	newSink(t, cfg2).Close()
+	newSink(t, cfg2).Close(context.Background())
 
 	// Existing with other settings: an error naming each difference, and
 	// the stream is left as it was.
@@ -304,7 +349,7 @@ func s2js(t *testing.T, url string) jetstream.JetStream {
 func TestCoreWrite(t *testing.T) {
 	url := sharedServer(t)
 	base := "core" + uniqueID(t)
-	s := newSink(t, Config{URLs: []string{url}})
+	s := newSink(t, Config{URLs: []string{url}, Core: true})
 	if s.JetStream() != nil || s.Stream() != "" {
 		t.Fatal("core sink has a JetStream context")
 	}

@@ -63,31 +63,36 @@ func subjectCovers(p, s string) bool {
 	return len(pt) == len(st)
 }
 
+// ValidSubject reports whether subject can be a record's subject (a
+// Record.Dest): dot-separated tokens, none empty, without whitespace or
+// wildcards.
+func ValidSubject(subject string) error { return validSubject(subject, false) }
+
 // validSubject checks a subject token by token. Wildcards (* and >) are
 // allowed in stream subjects, not in a record's subject.
 func validSubject(s string, wildcards bool) error {
 	if s == "" {
-		return errors.New("subject is empty")
+		return errors.New("a NATS subject is empty")
 	}
 	start := 0
 	for i := 0; i <= len(s); i++ {
 		if i < len(s) && s[i] != '.' {
 			switch s[i] {
 			case ' ', '\t', '\r', '\n', '\f', '\v':
-				return fmt.Errorf("subject %q contains whitespace", s)
+				return fmt.Errorf("%q is not a NATS subject: it contains whitespace", s)
 			}
 			continue
 		}
 		tok := s[start:i]
 		switch {
 		case tok == "":
-			return fmt.Errorf("subject %q has an empty token", s)
+			return fmt.Errorf("%q is not a NATS subject: it has an empty token", s)
 		case tok == "*" || tok == ">":
 			if !wildcards {
-				return fmt.Errorf("subject %q has a wildcard; records need a literal subject", s)
+				return fmt.Errorf("%q is not a NATS subject for records: it has a wildcard", s)
 			}
 			if tok == ">" && i != len(s) {
-				return fmt.Errorf("subject %q has > before its last token", s)
+				return fmt.Errorf("%q is not a NATS subject: > is not its last token", s)
 			}
 		}
 		start = i + 1
@@ -95,9 +100,10 @@ func validSubject(s string, wildcards bool) error {
 	return nil
 }
 
+// validStreamName checks a JetStream stream name ("" is the default).
 func validStreamName(name string) error {
 	if strings.ContainsAny(name, ". *>/\\\t\r\n") {
-		return fmt.Errorf("nats: stream name %q may not contain '.', '*', '>', '/', '\\' or whitespace", name)
+		return fmt.Errorf("%q is not a JetStream stream name: it may not contain '.', '*', '>', '/', '\\' or whitespace", name)
 	}
 	return nil
 }

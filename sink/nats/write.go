@@ -15,11 +15,21 @@ import (
 // Write publishes recs and returns nil only when the server acknowledged
 // every record (JetStream) or received every record (core). Otherwise it
 // returns an ingest.WriteErrors, index-aligned with recs; a record with an
-// unusable subject fails with an ingest.PermanentError.
+// unusable subject (see ValidSubject) fails with an ingest.PermanentError.
+// After Close has begun, every record fails with ingest.ErrClosed.
 func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	ctx, done, err := s.writes.Enter(ctx)
+	if err != nil {
+		errs := make(ingest.WriteErrors, len(recs))
+		for i := range errs {
+			errs[i] = fmt.Errorf("nats: write: %w", err)
+		}
+		return errs
+	}
+	defer done()
 	if s.js == nil {
 		return s.writeCore(ctx, recs)
 	}
@@ -49,7 +59,7 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 	// probe below fails the rest of the Write.
 	for i := range recs {
 		if err := validSubject(recs[i].Dest, false); err != nil {
-			fail(i, &ingest.PermanentError{Err: fmt.Errorf("nats: record subject: %w", err)})
+			fail(i, &ingest.PermanentError{Err: fmt.Errorf("nats: record: %w", err)})
 		}
 	}
 	futures := make([]jetstream.PubAckFuture, len(recs))
@@ -149,7 +159,7 @@ func (s *Sink) writeCore(ctx context.Context, recs []ingest.Record) error {
 			continue
 		}
 		if err := validSubject(r.Dest, false); err != nil {
-			fail(i, &ingest.PermanentError{Err: fmt.Errorf("nats: record subject: %w", err)})
+			fail(i, &ingest.PermanentError{Err: fmt.Errorf("nats: record: %w", err)})
 			continue
 		}
 		b := s.msg(r)

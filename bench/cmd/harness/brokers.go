@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	natssink "github.com/restless-stream/ingest/sink/nats"
+	"github.com/restless-stream/ingest/internal/natsserver"
 )
 
 // target is one run's place in a broker: a JetStream stream and subject, or
@@ -35,7 +35,7 @@ type broker struct {
 	kind string // "jetstream" | "kafka"
 
 	// JetStream
-	emb *natssink.Embedded
+	emb *natsserver.Server
 	nc  *nats.Conn
 	js  jetstream.JetStream
 
@@ -54,7 +54,7 @@ const jsDuplicateWindow = 10 * time.Minute
 // startJetStream starts an embedded nats-server with JetStream (file
 // storage under dir) on a free loopback port.
 func startJetStream(dir string) (*broker, error) {
-	emb, err := natssink.StartEmbedded(natssink.EmbeddedConfig{Dir: filepath.Join(dir, "nats"), Host: "127.0.0.1"})
+	emb, err := natsserver.Start(natsserver.Config{Dir: filepath.Join(dir, "nats"), Host: "127.0.0.1"})
 	if err != nil {
 		return nil, err
 	}

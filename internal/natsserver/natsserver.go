@@ -1,4 +1,8 @@
-package nats
+// Package natsserver runs a NATS server with JetStream inside the process:
+// the daemon's sink.nats.embedded and its demo, and the tests that stop and
+// restart a server. The sink (sink/nats) only publishes; it does not need
+// a server of its own.
+package natsserver
 
 import (
 	"errors"
@@ -11,16 +15,24 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/restless-stream/ingest"
 )
 
-// EmbeddedConfig configures an in-process NATS server with JetStream.
-type EmbeddedConfig struct {
+// DefaultHost and DefaultReadyTimeout are the defaults of Config.
+const (
+	DefaultHost         = "127.0.0.1"
+	DefaultReadyTimeout = 10 * time.Second
+)
+
+// Config configures an in-process NATS server with JetStream.
+type Config struct {
 	// Dir is where JetStream stores its data; it is created when missing.
 	// Required.
 	Dir string
 	// Host is the address to listen on. Default "127.0.0.1".
 	Host string
-	// Port is the client port. 0 picks a free port (see ClientURL).
+	// Port is the client port. 0 picks a free port (see Server.ClientURL).
 	Port int
 	// Logger receives the server's log lines (notices as Info, warnings,
 	// errors). Default: none, the server logs nothing.
@@ -30,30 +42,43 @@ type EmbeddedConfig struct {
 	ReadyTimeout time.Duration
 }
 
-// Embedded is a running in-process NATS server with JetStream.
-type Embedded struct {
+// Validate reports every field of c that Start would refuse, each as an
+// *ingest.FieldError naming the field, joined with errors.Join.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, ingest.FieldErrorf("Dir", "required"))
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		errs = append(errs, ingest.FieldErrorf("Port", "%d is not a port (0 = any free port)", c.Port))
+	}
+	if c.ReadyTimeout < 0 {
+		errs = append(errs, ingest.FieldErrorf("ReadyTimeout", "%v is negative", c.ReadyTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Server is a running in-process NATS server with JetStream.
+type Server struct {
 	srv  *server.Server
 	once sync.Once
 }
 
-// StartEmbedded starts a NATS server with JetStream storing in cfg.Dir and
-// returns once it accepts connections. It fails with a clear error when the
-// port is taken or the server does not become ready.
-func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
-	if cfg.Dir == "" {
-		return nil, errors.New("nats: embedded server: dir is empty")
-	}
-	if cfg.Port < 0 || cfg.Port > 65535 {
-		return nil, fmt.Errorf("nats: embedded server: port %d is out of range", cfg.Port)
+// Start starts a NATS server with JetStream storing in cfg.Dir and returns
+// once it accepts connections. It fails with a clear error when cfg is not
+// valid, the port is taken or the server does not become ready.
+func Start(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("embedded NATS server: %w", err)
 	}
 	if cfg.Host == "" {
-		cfg.Host = "127.0.0.1"
+		cfg.Host = DefaultHost
 	}
-	if cfg.ReadyTimeout <= 0 {
-		cfg.ReadyTimeout = 10 * time.Second
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = DefaultReadyTimeout
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("nats: embedded server: %w", err)
+		return nil, fmt.Errorf("embedded NATS server: %w", &ingest.FieldError{Field: "Dir", Err: err})
 	}
 	port := cfg.Port
 	if port == 0 {
@@ -63,7 +88,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		// in use is a clear error rather than a readiness timeout.
 		ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(port)))
 		if err != nil {
-			return nil, fmt.Errorf("nats: embedded server: cannot listen on %s:%d (in use? choose another embedded_port, or 0 for a free one): %w", cfg.Host, port, err)
+			return nil, fmt.Errorf("embedded NATS server: %w", ingest.FieldErrorf("Port", "cannot listen on %s:%d (in use? choose another port, or 0 for a free one): %w", cfg.Host, port, err))
 		}
 		ln.Close()
 	}
@@ -79,7 +104,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("nats: embedded server: %w", err)
+		return nil, fmt.Errorf("embedded NATS server: %w", err)
 	}
 	log := &serverLog{l: cfg.Logger}
 	srv.SetLogger(log, false, false)
@@ -88,33 +113,33 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		if err := log.failure(); err != nil {
-			return nil, fmt.Errorf("nats: embedded server on %s:%d: %w", cfg.Host, cfg.Port, err)
+			return nil, fmt.Errorf("embedded NATS server on %s:%d: %w", cfg.Host, cfg.Port, err)
 		}
-		return nil, fmt.Errorf("nats: embedded server on %s:%d not ready within %v", cfg.Host, cfg.Port, cfg.ReadyTimeout)
+		return nil, fmt.Errorf("embedded NATS server on %s:%d not ready within %v", cfg.Host, cfg.Port, cfg.ReadyTimeout)
 	}
 	if !srv.JetStreamEnabled() {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		if err := log.failure(); err != nil {
-			return nil, fmt.Errorf("nats: embedded server: JetStream did not start: %w", err)
+			return nil, fmt.Errorf("embedded NATS server: JetStream did not start: %w", err)
 		}
-		return nil, errors.New("nats: embedded server: JetStream did not start")
+		return nil, errors.New("embedded NATS server: JetStream did not start")
 	}
-	return &Embedded{srv: srv}, nil
+	return &Server{srv: srv}, nil
 }
 
 // ClientURL is the URL clients connect to, such as nats://127.0.0.1:4222.
-func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
+func (s *Server) ClientURL() string { return s.srv.ClientURL() }
 
 // Port is the client port the server listens on.
-func (e *Embedded) Port() int { return e.srv.Addr().(*net.TCPAddr).Port }
+func (s *Server) Port() int { return s.srv.Addr().(*net.TCPAddr).Port }
 
 // Shutdown stops the server and waits until it has stopped. It may be
 // called more than once.
-func (e *Embedded) Shutdown() {
-	e.once.Do(func() {
-		e.srv.Shutdown()
-		e.srv.WaitForShutdown()
+func (s *Server) Shutdown() {
+	s.once.Do(func() {
+		s.srv.Shutdown()
+		s.srv.WaitForShutdown()
 	})
 }
 

@@ -3,55 +3,29 @@ package nats
 import (
 	"context"
 	"errors"
-	"net"
-	"strings"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/internal/natsserver"
 )
 
-func startEmbedded(t *testing.T, cfg EmbeddedConfig) *Embedded {
+// startServer starts an embedded NATS server with JetStream, stopped when
+// the test ends.
+func startServer(t *testing.T, cfg natsserver.Config) *natsserver.Server {
 	t.Helper()
-	e, err := StartEmbedded(cfg)
+	srv, err := natsserver.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.Shutdown)
-	return e
-}
-
-func TestStartEmbeddedErrors(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	taken := ln.Addr().(*net.TCPAddr).Port
-	tests := []struct {
-		name string
-		cfg  EmbeddedConfig
-		want string
-	}{
-		{"no dir", EmbeddedConfig{}, "dir is empty"},
-		{"port out of range", EmbeddedConfig{Dir: t.TempDir(), Port: 70000}, "out of range"},
-		{"port in use", EmbeddedConfig{Dir: t.TempDir(), Port: taken}, "cannot listen"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e, err := StartEmbedded(tt.cfg)
-			if err == nil {
-				e.Shutdown()
-				t.Fatal("StartEmbedded succeeded")
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %q does not contain %q", err, tt.want)
-			}
-		})
-	}
+	t.Cleanup(srv.Shutdown)
+	return srv
 }
 
 // TestOutage stops the server under a writer: publishing while the server is
@@ -73,13 +47,12 @@ func TestOutage(t *testing.T) {
 
 func testOutage(t *testing.T, bufSize int) {
 	dir := t.TempDir()
-	srv := startEmbedded(t, EmbeddedConfig{Dir: dir})
+	srv := startServer(t, natsserver.Config{Dir: dir})
 	port := srv.Port()
 
 	states := make(chan ingest.State, 16)
 	cfg := Config{
 		URLs:             []string{srv.ClientURL()},
-		JetStream:        true,
 		ReconnectWait:    20 * time.Millisecond,
 		AckTimeout:       5 * time.Second,
 		ReconnectBufSize: bufSize,
@@ -122,7 +95,7 @@ func testOutage(t *testing.T, bufSize int) {
 		}
 	}
 	up.Store(true)
-	srv2 := startEmbedded(t, EmbeddedConfig{Dir: dir, Port: port})
+	srv2 := startServer(t, natsserver.Config{Dir: dir, Port: port})
 	defer srv2.Shutdown()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -180,9 +153,9 @@ func writeRetrying(ctx context.Context, s *Sink, recs []ingest.Record, up *atomi
 // keeps each one once.
 func TestOutageInFlight(t *testing.T) {
 	dir := t.TempDir()
-	srv := startEmbedded(t, EmbeddedConfig{Dir: dir})
+	srv := startServer(t, natsserver.Config{Dir: dir})
 	port := srv.Port()
-	s := newSink(t, Config{URLs: []string{srv.ClientURL()}, JetStream: true, ReconnectWait: 20 * time.Millisecond, AckTimeout: 5 * time.Second})
+	s := newSink(t, Config{URLs: []string{srv.ClientURL()}, ReconnectWait: 20 * time.Millisecond, AckTimeout: 5 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 
@@ -205,7 +178,7 @@ func TestOutageInFlight(t *testing.T) {
 	<-written
 	<-written
 	srv.Shutdown()
-	srv2 := startEmbedded(t, EmbeddedConfig{Dir: dir, Port: port})
+	srv2 := startServer(t, natsserver.Config{Dir: dir, Port: port})
 	defer srv2.Shutdown()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -222,5 +195,104 @@ func TestOutageInFlight(t *testing.T) {
 			t.Fatalf("%s stored twice", id)
 		}
 		seen[id] = true
+	}
+}
+
+// waitRefused waits until Close has begun, and checks that a Write is
+// refused with ingest.ErrClosed then.
+func waitRefused(t *testing.T, s *Sink) {
+	t.Helper()
+	for !s.writes.Closing() {
+		runtime.Gosched()
+	}
+	err := s.Write(context.Background(), records("restless.orders", "late", 0, 1))
+	var werr ingest.WriteErrors
+	if !errors.As(err, &werr) || !errors.Is(werr[0], ingest.ErrClosed) {
+		t.Fatalf("Write while closing = %v", err)
+	}
+}
+
+// holdAcks subscribes to subject, where no stream listens, and answers each
+// publish with a JetStream acknowledgement only once release is closed, so
+// that a Write to subject stays in progress; held is closed at the first
+// publish.
+func holdAcks(t *testing.T, url, subject string) (held, release chan struct{}) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	held, release = make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	if _, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		once.Do(func() { close(held) })
+		<-release
+		_ = m.Respond([]byte(`{"stream":"HELD","seq":1}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return held, release
+}
+
+// TestCloseWaitsForWrites: a Write waiting for its acknowledgements keeps
+// Close waiting; new Writes are refused at once; once the acknowledgements
+// come, the Write succeeds and Close returns.
+func TestCloseWaitsForWrites(t *testing.T) {
+	srv := startServer(t, natsserver.Config{Dir: t.TempDir()})
+	s := newSink(t, Config{URLs: []string{srv.ClientURL()}, AckTimeout: time.Minute})
+	held, release := holdAcks(t, srv.ClientURL(), "held.orders")
+	written := make(chan error, 1)
+	go func() { written <- s.Write(context.Background(), records("held.orders", "orders", 0, 3)) }()
+	<-held
+
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close(context.Background()) }()
+	waitRefused(t, s)
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned %v while a Write was in progress", err)
+	default:
+	}
+	close(release)
+	if err := <-written; err != nil {
+		t.Fatalf("the Write in progress: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if s.Connected() {
+		t.Fatal("connected after Close")
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+}
+
+// TestCloseCancelsWhenContextEnds: when Close's context ends while a Write
+// waits for acknowledgements, the Write is cancelled, its records fail, and
+// Close says so.
+func TestCloseCancelsWhenContextEnds(t *testing.T) {
+	srv := startServer(t, natsserver.Config{Dir: t.TempDir()})
+	s := newSink(t, Config{URLs: []string{srv.ClientURL()}, AckTimeout: time.Minute})
+	held, release := holdAcks(t, srv.ClientURL(), "held.orders")
+	t.Cleanup(func() { close(release) })
+	written := make(chan error, 1)
+	go func() { written <- s.Write(context.Background(), records("held.orders", "orders", 0, 3)) }()
+	<-held
+
+	ctx, cancel := context.WithCancel(context.Background())
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close(ctx) }()
+	waitRefused(t, s)
+	cancel()
+	if err := <-closed; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Close = %v, want context.Canceled", err)
+	}
+	var werr ingest.WriteErrors
+	if err := <-written; !errors.As(err, &werr) || werr.Count() != 3 || !errors.Is(werr[0], context.Canceled) {
+		t.Fatalf("the cancelled Write = %v", err)
 	}
 }
