@@ -11,7 +11,7 @@ import (
 )
 
 // DefaultMaxEventBytes is the default limit of a Decoder (4 MiB), the same as
-// the max_event_bytes default of the daemon.
+// client.DefaultMaxEventBytes (a test of package client ties the two).
 const DefaultMaxEventBytes = 4 << 20
 
 // ErrEventTooLarge is wrapped by the error Decode returns for an event over
