@@ -11,7 +11,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
 )
 
 // fakeConn yields the events queued on its channel, then the error sent on end.
@@ -432,7 +431,6 @@ func TestParseRetryAfter(t *testing.T) {
 		})
 	}
 }
-
 
 // TestRunnerOnce: without reconnecting, an orderly end of the one connection
 // ends the runner cleanly, any other end fails it, and no second dial is made.
