@@ -52,8 +52,12 @@ func main() {
 	}
 	in := client.DirectInput{URL: "https://api.example.com/orders"}
 	seqs := []func() (int, error){
-		func() (int, error) { return count(c.Streams.SubscribeSSE(ctx, "http://127.0.0.1:1/?streamId=s", opts...)) },
-		func() (int, error) { return count(c.Streams.SubscribeWebSocket(ctx, "ws://127.0.0.1:1/ws?streamId=s", opts...)) },
+		func() (int, error) {
+			return count(c.Streams.SubscribeSSE(ctx, "http://127.0.0.1:1/?streamId=s", opts...))
+		},
+		func() (int, error) {
+			return count(c.Streams.SubscribeWebSocket(ctx, "ws://127.0.0.1:1/ws?streamId=s", opts...))
+		},
 		func() (int, error) {
 			return count(c.Streams.SubscribeDirectSSE(ctx, in, append(opts, client.WithDirectSession("k"))...))
 		},
