@@ -80,9 +80,10 @@ func (t watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		return resp, err
 	}
-	if wd, ok := req.Context().Value(watchKey{}).(*stream.Watchdog); ok {
+	if c, ok := req.Context().Value(watchKey{}).(*wsConn); ok {
 		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok {
-			resp.Body = &bufferedBody{ReadWriteCloser: rwc, br: bufio.NewReaderSize(wd.Reader(rwc), readBufSize)}
+			c.body = &bufferedBody{ReadWriteCloser: rwc, br: bufio.NewReaderSize(c.wd.Reader(rwc), readBufSize)}
+			resp.Body = c.body
 		}
 	}
 	return resp, nil
@@ -96,12 +97,22 @@ const readBufSize = 32 << 10
 
 // bufferedBody is the connection under the WebSocket library: reads come
 // from br, which reads the network with the watchdog armed while it waits.
+// It remembers that the network failed: the library reports a connection
+// cut in the middle of a message as the message's end (io.EOF), and only
+// this tells the two apart.
 type bufferedBody struct {
 	io.ReadWriteCloser
-	br *bufio.Reader
+	br     *bufio.Reader
+	failed atomic.Bool
 }
 
-func (b *bufferedBody) Read(p []byte) (int, error) { return b.br.Read(p) }
+func (b *bufferedBody) Read(p []byte) (int, error) {
+	n, err := b.br.Read(p)
+	if err != nil {
+		b.failed.Store(true)
+	}
+	return n, err
+}
 
 func (d *wsDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error) {
 	target := resumeURL(d.u, cursor, d.since)
@@ -111,7 +122,7 @@ func (d *wsDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error)
 	c.wd = stream.NewWatchdog(d.idle, c.abort)
 	ot := newOpenTimer(d.open, c.abort)
 	c.wd.Arm() // bounds the handshake too
-	ws, resp, err := websocket.Dial(context.WithValue(cctx, watchKey{}, c.wd), target,
+	ws, resp, err := websocket.Dial(context.WithValue(cctx, watchKey{}, c), target,
 		&websocket.DialOptions{HTTPClient: d.client, HTTPHeader: d.header})
 	c.wd.Disarm()
 	late := ot.stop()
@@ -149,6 +160,7 @@ type wsConn struct {
 	d        *wsDialer
 	ws       atomic.Pointer[websocket.Conn]
 	wd       *stream.Watchdog
+	body     *bufferedBody // set during the handshake
 	cancel   context.CancelFunc
 	red      string
 	pingDone chan struct{}
@@ -196,6 +208,9 @@ func (c *wsConn) Read() (stream.Event, error) {
 		return stream.Event{}, c.readErr(err)
 	}
 	n, tooLarge, err := c.readMessage(r)
+	if err == nil && c.body != nil && c.body.failed.Load() {
+		err = errors.New("the connection was cut in the middle of a message")
+	}
 	if err != nil {
 		return stream.Event{}, c.readErr(err)
 	}
