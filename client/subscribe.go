@@ -260,6 +260,29 @@ func (s *StreamsService) open(d stream.Dialer, set *subscribeSettings) *Subscrip
 // OpenSSE returns a Subscription to the SSE runtime URL rawURL (a managed
 // stream's, a session's, or any server-issued URL; BuildSSEURL makes one).
 // It checks its arguments and connects on the first Next.
+//
+// Requests carry "Accept: text/event-stream", "Cache-Control: no-cache",
+// "Accept-Encoding: identity" (so that no transparent gzip holds events
+// back), the Bearer key, and the cursor as Last-Event-ID and cursor=
+// (since= before any cursor). Answers:
+//   - 200 with a text/event-stream content type (parameters allowed)
+//     streams, decoded as the WHATWG algorithm says (package client/sse);
+//   - 204 ends the stream for good (ErrStreamEnded);
+//   - 401, 403 and any other 4xx but 408 and 429 end the subscription
+//     (*StatusError);
+//   - 408, 429, 5xx, network errors, the end of the response and the idle
+//     timeout reconnect with backoff, waiting at least what Retry-After or
+//     the stream's retry: field asked for, within the backoff's Max;
+//   - 200 with another content type is taken for a transient fault (a
+//     proxy's error page): it reconnects, and the error names the type;
+//   - a server that compresses despite "identity" is tolerated for gzip
+//     (decoded as the bytes arrive); any other Content-Encoding fails the
+//     connection with an error naming it, and it reconnects.
+//
+// The cursor of an event is the SSE id in effect, or the event_id read from
+// the data when the stream sends no id. An event with empty data ("data:"
+// alone) is a raw event with empty Data, as over WebSocket an empty message
+// is: decoding it fails.
 func (s *StreamsService) OpenSSE(rawURL string, opts ...SubscribeOption) (*Subscription, error) {
 	set, err := s.settings(false, opts)
 	if err != nil {
@@ -275,6 +298,17 @@ func (s *StreamsService) OpenSSE(rawURL string, opts ...SubscribeOption) (*Subsc
 // OpenWebSocket returns a Subscription to the WebSocket runtime URL rawURL;
 // ws:// and wss:// are used as they are, http:// and https:// converted as
 // ToWebSocketURL does. It connects on the first Next.
+//
+// It reads one event per text message, byte for byte, so that a malformed
+// event never closes the link; resumes with cursor= in the query; answers
+// the handshake's HTTP statuses as OpenSSE does; and reconnects on any
+// close or error (with reconnecting off, a close with status 1000 or 1001
+// is an orderly end). A message longer than the size limit is cut, the rest
+// read and dropped without being held, and the event marked TooLarge; the
+// link stays open. It pings every idle timeout/2, and the idle watchdog
+// ends a link on which no byte at all (messages, pings, pongs) arrived for
+// the idle timeout while the subscription waited on the server; time spent
+// waiting for a slow consumer never counts.
 func (s *StreamsService) OpenWebSocket(rawURL string, opts ...SubscribeOption) (*Subscription, error) {
 	set, err := s.settings(false, opts)
 	if err != nil {

@@ -15,30 +15,6 @@ import (
 	"github.com/restless-stream/ingest/client/sse"
 )
 
-// How an SSE subscription talks to the runtime.
-//
-// Requests carry "Accept: text/event-stream", "Cache-Control: no-cache",
-// "Accept-Encoding: identity" (so no transparent gzip buffers events), the
-// Bearer key, and the cursor as Last-Event-ID and cursor= (since= before any
-// cursor). Answers:
-//   - 200 with a text/event-stream content type (parameters allowed) streams;
-//   - 204 ends the stream for good (ErrStreamEnded);
-//   - 401, 403 and any other 4xx but 408 and 429 fail for good;
-//   - 408, 429, 5xx, network errors, the end of the response and the idle
-//     watchdog reconnect with backoff, waiting at least what Retry-After or
-//     the stream's retry: field asked for, within the backoff's Max;
-//   - 200 with another content type is treated as a transient server fault
-//     (a proxy's error page, a misrouted request): it reconnects with
-//     backoff, and the error names the content type received;
-//   - a server that compresses despite "identity" is tolerated for gzip
-//     (decoded here, as the bytes arrive); any other Content-Encoding fails
-//     the connection with an error naming it, and it reconnects.
-//
-// The cursor of an event is the SSE id in effect, or the event_id read from
-// the data when the stream sends no id. An event with empty data ("data:"
-// alone) is delivered as an empty raw event, as the WebSocket subscription
-// delivers an empty message: decoding it fails, and a pipeline counts it.
-
 type sseDialer struct {
 	u      *url.URL
 	since  string

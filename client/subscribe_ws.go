@@ -16,26 +16,6 @@ import (
 	"github.com/restless-stream/ingest/client/internal/stream"
 )
 
-// How a WebSocket subscription talks to the runtime.
-//
-// It reads one event per message, resumes from the last cursor with cursor=
-// in the query, and reconnects with backoff on any close or error (with
-// reconnecting off, a close with status 1000 or 1001 is an orderly end).
-//
-// Reads are raw: a message is passed on byte for byte, whatever it holds,
-// so a malformed event never closes the link. A message longer than the
-// size limit is cut at the limit, the rest is read and thrown away without
-// being held in memory, and the event is marked TooLarge; the link stays
-// open. (The library's own read limit is disabled because it closes the
-// connection.)
-//
-// Keepalive: the subscription pings every idle timeout/2. The idle watchdog
-// ends the connection when no byte at all (messages, pings, pongs) arrives
-// for the idle timeout while the subscription waits on the server. An
-// unanswered ping is not fatal by itself: a pong can only be read while the
-// consumer asks for events, so only the watchdog, which ignores time spent
-// waiting for the consumer, judges the link dead.
-
 type wsDialer struct {
 	u      *url.URL
 	since  string

@@ -359,3 +359,20 @@ func TestDirectBuiltURL(t *testing.T) {
 		})
 	}
 }
+
+// TestBackoffMaxAttempts: with a Backoff, consecutive failed attempts are
+// bounded by MaxAttempts; the error says why the last one failed.
+func TestBackoffMaxAttempts(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env, tg *target) {
+		e.faults(t, tg, emulator.Faults{Status: http.StatusServiceUnavailable})
+		items := collect(t, tg.subscribe(context.Background(),
+			client.WithBackoff(client.Backoff{Initial: time.Millisecond, Max: 2 * time.Millisecond, MaxAttempts: 2})), nil)
+		var se *client.StatusError
+		if len(items) != 1 || !errors.Is(items[0].err, client.ErrReconnectsExhausted) || !errors.As(items[0].err, &se) || se.Code != 503 {
+			t.Fatalf("items %v, want one error matching ErrReconnectsExhausted and a 503", items)
+		}
+		if n := len(e.runtimeRequests(tg)); n != 3 {
+			t.Fatalf("%d runtime requests, want 3 (the first and two attempts)", n)
+		}
+	})
+}
