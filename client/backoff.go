@@ -8,8 +8,8 @@ import (
 
 // Defaults of Backoff, as documented on its fields.
 const (
-	DefaultBackoffInitial = stream.DefaultInitial
-	DefaultBackoffMax     = stream.DefaultMax
+	DefaultBackoffInitial = time.Second
+	DefaultBackoffMax     = 30 * time.Second
 )
 
 // Backoff is a jittered exponential delay: attempt n waits a random time in

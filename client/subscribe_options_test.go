@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restless-stream/ingest/client/internal/stream"
 	"github.com/restless-stream/ingest/client/sse"
 )
 
@@ -22,6 +23,9 @@ func TestBackoffDefaults(t *testing.T) {
 
 // TestDefaultsAgree ties the defaults that live in two packages.
 func TestDefaultsAgree(t *testing.T) {
+	if DefaultBackoffInitial != stream.DefaultInitial || DefaultBackoffMax != stream.DefaultMax {
+		t.Fatalf("Backoff defaults %v..%v, the runner's %v..%v", DefaultBackoffInitial, DefaultBackoffMax, stream.DefaultInitial, stream.DefaultMax)
+	}
 	if sse.DefaultMaxEventBytes != DefaultMaxEventBytes {
 		t.Fatalf("sse.DefaultMaxEventBytes %d, client.DefaultMaxEventBytes %d", sse.DefaultMaxEventBytes, DefaultMaxEventBytes)
 	}
