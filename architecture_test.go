@@ -21,7 +21,7 @@ var importRules = []struct {
 	allowed []string
 }{
 	{"", nil},
-	{"client", nil},
+	{"client/", []string{"client/"}},
 	{"checkpoint", []string{""}},
 	{"sink/", []string{""}},
 	{"internal/", []string{"", "client", "internal/"}},
@@ -39,7 +39,14 @@ var thirdParty = []struct {
 	{"github.com/knadh/koanf", []string{"cmd/"}},
 	{"github.com/twmb/franz-go", []string{"bench/"}},
 	{"github.com/prometheus/", []string{"cmd/"}},
+	// The SDK owns the WebSocket connection; the daemon's sources are
+	// adapters over its subscriptions and never dial themselves.
+	{"github.com/coder/websocket", []string{"client/", "emulator/"}},
 }
+
+// clientThirdParty is the one module outside the standard library that
+// package client (and its packages) may import.
+const clientThirdParty = "github.com/coder/websocket"
 
 type listedPackage struct {
 	ImportPath string
@@ -65,9 +72,11 @@ func relative(path string) (string, bool) {
 }
 
 // TestImportRules keeps ARCHITECTURE.md's import rules true: the shared
-// vocabulary and the SDK depend on nothing of ours, a sink knows only records,
-// sources and the pipeline never import adapters, and only cmd/ingest wires
-// adapters together and reads configuration.
+// vocabulary and the SDK depend on nothing else of ours (the SDK on nothing
+// outside the standard library but coder/websocket), a sink knows only
+// records, sources are adapters over the SDK's subscriptions that never dial
+// themselves, sources and the pipeline never import adapters, and only
+// cmd/ingest wires adapters together and reads configuration.
 func TestImportRules(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list over the module")
@@ -96,9 +105,12 @@ func TestImportRules(t *testing.T) {
 				checkOwnImport(t, rel, irel)
 				continue
 			}
-			if rel == "" || rel == "client" {
-				if first, _, _ := strings.Cut(imp, "/"); strings.Contains(first, ".") {
+			if first, _, _ := strings.Cut(imp, "/"); strings.Contains(first, ".") {
+				switch {
+				case rel == "":
 					t.Errorf("%q imports %s: it must use the standard library only", p.ImportPath, imp)
+				case within(rel, "client/") && imp != clientThirdParty && !strings.HasPrefix(imp, clientThirdParty+"/"):
+					t.Errorf("%q imports %s: the SDK may import only the standard library and %s", p.ImportPath, imp, clientThirdParty)
 				}
 			}
 			for _, tp := range thirdParty {

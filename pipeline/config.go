@@ -9,7 +9,6 @@ import (
 	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/checkpoint"
 	"github.com/restless-stream/ingest/client"
-	"github.com/restless-stream/ingest/internal/backoff"
 )
 
 // Source is where a lane reads frames. The sources of source/sse, source/ws
@@ -121,7 +120,7 @@ type Config struct {
 	// Retry spaces the retries of a failed Write. MaxAttempts is ignored:
 	// a lane retries until the pipeline stops, so a broker outage never
 	// drops events. Default Initial 100ms, Max 5s.
-	Retry backoff.Policy
+	Retry client.Backoff
 	// CheckpointInterval chooses how checkpoints are saved. 0, the default,
 	// saves after every acknowledged batch, before the lane writes the next
 	// one: after a crash at most the batch that was in flight is written

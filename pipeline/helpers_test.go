@@ -14,7 +14,6 @@ import (
 	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/checkpoint"
 	"github.com/restless-stream/ingest/client"
-	"github.com/restless-stream/ingest/internal/backoff"
 )
 
 const testSecret = "secret"
@@ -269,7 +268,7 @@ func testConfig(t testing.TB, name string, src Source) Config {
 	}
 }
 
-var retryFast = backoff.Policy{Initial: time.Millisecond, Max: 4 * time.Millisecond}
+var retryFast = client.Backoff{Initial: time.Millisecond, Max: 4 * time.Millisecond}
 
 func mustNew(t testing.TB, cfg Config, sink Sink, store checkpoint.Store, obs Observer) *Pipeline {
 	t.Helper()

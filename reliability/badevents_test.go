@@ -41,7 +41,7 @@ func TestBadEvents(t *testing.T) {
 		{sseID: id(1), json: sign(1, `{"order":1}`), eventID: id(1)},
 		{sseID: id(2), json: `{"type":"update","meta":{"timestamp":"2026-11-26T10:00:00Z"},"data":{"order":2},"sig`, reason: ingest.ReasonParseError},
 		{sseID: id(3), json: sign(3, `{"order":3}`), eventID: id(3)},
-		// SSE is decoded as UTF-8 with replacement (WHATWG; source/sse documents
+		// SSE is decoded as UTF-8 with replacement (WHATWG; client/sse documents
 		// it): the invalid bytes reach the pipeline as U+FFFD, so the signed
 		// data no longer matches.
 		{sseID: id(4), json: invalidUTF8, reason: ingest.ReasonSignatureInvalid},

@@ -43,8 +43,8 @@ func streamLog(stderr, stream string) []string {
 
 // TestUpstreamMisbehaviour runs one daemon over a stream per kind of upstream
 // misbehaviour, beside a healthy control stream, and checks that each is
-// handled as source/sse and source/ws document, that the process stays
-// alive, and that the reason shows in the logs and the metrics.
+// handled as package client documents for its subscriptions, that the
+// process stays alive, and that the reason shows in the logs and the metrics.
 func TestUpstreamMisbehaviour(t *testing.T) {
 	begin(t)
 	u := newUpstream(t)

@@ -12,7 +12,6 @@ import (
 	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/checkpoint"
 	"github.com/restless-stream/ingest/client"
-	"github.com/restless-stream/ingest/internal/backoff"
 	"github.com/restless-stream/ingest/pipeline"
 	"github.com/restless-stream/ingest/source/direct"
 	"github.com/restless-stream/ingest/source/sse"
@@ -157,14 +156,13 @@ func (d *daemon) streamConfig(i int) (pipeline.StreamConfig, error) {
 func (d *daemon) sourceFactory(i int) (func(ctx context.Context, cursor string) (pipeline.Source, error), error) {
 	s := d.cfg.Streams[i]
 	at := func(k string) string { return fmt.Sprintf("streams[%d].%s", i, k) }
-	policy := backoff.Policy{Initial: s.Reconnect.Initial.D(), Max: s.Reconnect.Max.D(), MaxAttempts: s.Reconnect.MaxAttempts}
+	policy := client.Backoff{Initial: s.Reconnect.Initial.D(), Max: s.Reconnect.Max.D(), MaxAttempts: s.Reconnect.MaxAttempts}
 	sm := d.metrics.Stream(s.Name)
 	onState := func(c ingest.StateChange) {
 		sm.State(c)
 		d.ready.State(s.Name, c)
 		d.logState(s.Name, c)
 	}
-	apiKey := d.cfg.Restless.APIKey
 	base := d.cfg.Restless.StreamBaseURL
 	ws_ := s.Transport == "websocket"
 
@@ -186,7 +184,7 @@ func (d *daemon) sourceFactory(i int) (func(ctx context.Context, cursor string) 
 		return func(_ context.Context, cursor string) (pipeline.Source, error) {
 			src, err := direct.NewSource(direct.Config{
 				Client: d.api, Input: in, DedupeKey: dc.DedupeKey, Transport: s.Transport,
-				APIKey: apiKey, Cursor: cursor, Since: s.Since, Reconnect: policy,
+				Cursor: cursor, Since: s.Since, Reconnect: policy,
 				IdleTimeout: s.IdleTimeout.D(), MaxEventBytes: s.MaxEventBytes, OnState: onState,
 			})
 			if err != nil {
@@ -215,10 +213,10 @@ func (d *daemon) sourceFactory(i int) (func(ctx context.Context, cursor string) 
 		var src pipeline.Source
 		var err error
 		if ws_ {
-			src, err = ws.NewSource(ws.Config{URL: url, APIKey: apiKey, Cursor: cursor, Since: s.Since, Reconnect: policy,
+			src, err = ws.NewSource(ws.Config{Client: d.api, URL: url, Cursor: cursor, Since: s.Since, Reconnect: policy,
 				IdleTimeout: s.IdleTimeout.D(), MaxEventBytes: s.MaxEventBytes, OnState: onState})
 		} else {
-			src, err = sse.NewSource(sse.Config{URL: url, APIKey: apiKey, Cursor: cursor, Since: s.Since, Reconnect: policy,
+			src, err = sse.NewSource(sse.Config{Client: d.api, URL: url, Cursor: cursor, Since: s.Since, Reconnect: policy,
 				IdleTimeout: s.IdleTimeout.D(), MaxEventBytes: s.MaxEventBytes, OnState: onState})
 		}
 		if err != nil {

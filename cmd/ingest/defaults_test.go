@@ -4,8 +4,6 @@ import (
 	"testing"
 
 	"github.com/restless-stream/ingest/client"
-	"github.com/restless-stream/ingest/internal/backoff"
-	"github.com/restless-stream/ingest/internal/stream"
 	"github.com/restless-stream/ingest/pipeline"
 )
 
@@ -24,9 +22,9 @@ func TestConfigDefaultsAreTheLibraries(t *testing.T) {
 		{"restless.stream_base_url", cfg.Restless.StreamBaseURL, client.DefaultStreamBaseURL},
 		{"destination", s.Destination, client.DefaultDestination(s.Name)},
 		{"max_event_bytes", s.MaxEventBytes, client.DefaultMaxEventBytes},
-		{"idle_timeout", s.IdleTimeout.D(), stream.DefaultIdleTimeout},
-		{"reconnect.initial", s.Reconnect.Initial.D(), backoff.DefaultInitial},
-		{"reconnect.max", s.Reconnect.Max.D(), backoff.DefaultMax},
+		{"idle_timeout", s.IdleTimeout.D(), client.DefaultIdleTimeout},
+		{"reconnect.initial", s.Reconnect.Initial.D(), client.DefaultBackoffInitial},
+		{"reconnect.max", s.Reconnect.Max.D(), client.DefaultBackoffMax},
 		{"pipeline.dedupe.size", cfg.Pipeline.Dedupe.Size, pipeline.DefaultDedupeSize},
 		{"pipeline.dedupe.ttl", cfg.Pipeline.Dedupe.TTL.D(), pipeline.DefaultDedupeTTL},
 		{"pipeline.batch.max_events", cfg.Pipeline.Batch.MaxEvents, pipeline.DefaultBatchMaxEvents},

@@ -71,6 +71,7 @@ Usage:
   ingest emulate [--addr A]        run a local Restless Stream emulator
   ingest streams <op> [flags]      manage streams: list get create update start stop delete
                                    usage validate-key snippets direct-setup direct-session
+                                   tail (print a stream's events as JSON lines)
   ingest version                   version, commit, Go version
 
 Run 'ingest <command> -h' for the flags of a command.

@@ -27,6 +27,9 @@ Operations (JSON on standard output):
   snippets ID [--language L]                 runtime URLs and code snippets
   direct-setup --url U [fields] [--language L]      commands, URLs and snippets of a direct stream
   direct-session --url U --dedupe-key K [fields]    open or reuse a direct session
+  tail (ID | --url URL | --direct-url U [fields])   print a stream's events as JSON lines until it ends
+      [--transport sse|websocket] [--since S] [--cursor C] [--verify-secret S]… [--no-reconnect]
+      [--dedupe-key K]   (--url is a runtime URL here; --direct-url the upstream of a direct stream)
 
 Fields: --description --status ACTIVE|INACTIVE --method GET|POST|… --header K=V (repeatable)
         --body JSON --payload-mode FULL_DATA|JSON_PATCH --polling-interval SECONDS
@@ -50,6 +53,11 @@ type streamFlags struct {
 	strategies, language, dkey string
 	pollingInterval            float64
 	headers                    setFlags
+
+	// tail
+	directURL, transport, since, cursor string
+	verifySecrets                       setFlags
+	noReconnect                         bool
 }
 
 func (f *streamFlags) register(fs *flag.FlagSet) {
@@ -67,7 +75,7 @@ func (f *streamFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.description, "description", "", "stream description")
 	fs.StringVar(&f.status, "status", "", "ACTIVE or INACTIVE")
 	fs.StringVar(&f.method, "method", "", "HTTP method of the upstream request")
-	fs.StringVar(&f.url, "url", "", "upstream URL")
+	fs.StringVar(&f.url, "url", "", "upstream URL (tail: a runtime URL)")
 	fs.Var(&f.headers, "header", "upstream header `K=V` (repeatable)")
 	fs.StringVar(&f.body, "body", "", "upstream request body (`JSON`)")
 	fs.StringVar(&f.payloadMode, "payload-mode", "", "FULL_DATA or JSON_PATCH")
@@ -76,6 +84,12 @@ func (f *streamFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.strategies, "polling-strategies", "", "polling strategies (`JSON` array)")
 	fs.StringVar(&f.language, "language", "", "snippets language (e.g. go, python, curl)")
 	fs.StringVar(&f.dkey, "dedupe-key", "", "direct-session: key that makes the session reusable")
+	fs.StringVar(&f.directURL, "direct-url", "", "tail: upstream `URL` of a direct stream")
+	fs.StringVar(&f.transport, "transport", "sse", "tail: sse or websocket")
+	fs.StringVar(&f.since, "since", "", "tail: start at this ISO-8601 time or cursor")
+	fs.StringVar(&f.cursor, "cursor", "", "tail: resume after this cursor (an event_id)")
+	fs.Var(&f.verifySecrets, "verify-secret", "tail: HMAC `secret` to verify events with (repeatable)")
+	fs.BoolVar(&f.noReconnect, "no-reconnect", false, "tail: stop when the connection ends instead of reconnecting")
 }
 
 // parseInterleaved parses flags that may follow positional arguments.
@@ -126,6 +140,12 @@ func cmdStreams(ctx context.Context, e *env, args []string) error {
 			return usagef("streams %s: expected %s", op, what)
 		}
 		return nil
+	}
+	if op == "tail" {
+		for _, s := range f.verifySecrets {
+			registerSecrets(ingest.Secret(s))
+		}
+		return cmdTail(ctx, e, &f, c, pos)
 	}
 	var raw json.RawMessage
 	switch op {

@@ -17,10 +17,9 @@ import (
 
 	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/client"
-	"github.com/restless-stream/ingest/internal/backoff"
 )
 
-var fast = backoff.Policy{Initial: time.Millisecond, Max: 5 * time.Millisecond}
+var fast = client.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}
 
 func msg(id string) string {
 	return fmt.Sprintf(`{"type":"update","data":{"n":%q},"event_id":%q}`, id, id)
@@ -251,7 +250,7 @@ func TestSessionErrors(t *testing.T) {
 			var mu sync.Mutex
 			var states []ingest.StateChange
 			s, err := NewSource(Config{Client: f.client(t), DedupeKey: "k",
-				Reconnect: backoff.Policy{Initial: time.Millisecond, Max: time.Millisecond, MaxAttempts: 2},
+				Reconnect: client.Backoff{Initial: time.Millisecond, Max: time.Millisecond, MaxAttempts: 2},
 				OnState:   func(c ingest.StateChange) { mu.Lock(); states = append(states, c); mu.Unlock() },
 				Input:     client.DirectInput{URL: "https://api.example.com/orders"}})
 			if err != nil {
@@ -273,19 +272,25 @@ func TestSessionErrors(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	in := client.DirectInput{URL: "https://api.example.com/x"}
 	tests := []struct {
-		cfg  Config
-		want string
+		cfg         Config
+		field, want string
 	}{
-		{Config{Input: in, Transport: "grpc"}, "Transport"},
-		{Config{}, "Input.URL"},
-		{Config{Input: in, DedupeKey: "k"}, "Client is required"},
-		{Config{Input: in, DedupeKey: "k", Client: &client.Client{}, IdleTimeout: -1}, "IdleTimeout"},
-		{Config{Input: in, MaxEventBytes: -1}, "MaxEventBytes"},
+		{Config{Input: in, Transport: "grpc"}, "Transport", "grpc"},
+		{Config{}, "Input.URL", "is required"},
+		{Config{Input: client.DirectInput{URL: "https://api.example.com/x", Method: "FETCH"}}, "Input", "FETCH"},
+		{Config{Input: in, DedupeKey: "k"}, "Client", "is required with a DedupeKey"},
+		{Config{Input: in, DedupeKey: "k", Client: &client.Client{}, IdleTimeout: -1}, "IdleTimeout", "negative"},
+		{Config{Input: in, MaxEventBytes: -1}, "MaxEventBytes", "negative"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.want, func(t *testing.T) {
-			if _, err := NewSource(tt.cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want %q", err, tt.want)
+		t.Run(tt.field+" "+tt.want, func(t *testing.T) {
+			_, err := NewSource(tt.cfg)
+			var fe *ingest.FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want a FieldError of %s saying %q", err, tt.field, tt.want)
+			}
+			if verr := tt.cfg.Validate(); verr == nil || verr.Error() != err.Error() {
+				t.Fatalf("Validate() = %v, NewSource: %v", verr, err)
 			}
 		})
 	}

@@ -1,34 +1,11 @@
-// Package sse reads Server-Sent Events streams.
+// Package sse is the daemon's SSE source: it reads a runtime SSE URL
+// through package client's subscription ([client.StreamsService.OpenSSE])
+// and hands the pipeline raw frames ([ingest.Frame]: the event's bytes and
+// its cursor, no decoding) and state changes in package ingest's terms.
 //
-// It holds two things. [Decoder] turns an event stream ("text/event-stream")
-// into events exactly as the WHATWG HTML "Server-sent events" parsing and
-// interpretation algorithm does, byte stream to dispatched event; it has no
-// dependency on the rest of the module and can be reused on its own. The
-// package's source connects to a runtime SSE URL, reads it with a Decoder,
-// reconnects and resumes from the last cursor.
-//
-// # Decoding
-//
-// The decoder is conformant to the letter, including the corners that many
-// SSE libraries get wrong: a leading byte order mark, also split across
-// reads; CR, LF and CR LF line ends, a CR LF split across reads counting as
-// one; invalid UTF-8 replaced as a browser does (one U+FFFD per maximal
-// subpart); "data:" alone dispatching an empty event while a block without
-// data dispatches nothing yet still sets the last event ID; an id containing
-// NULL ignored; retry only for ASCII digits; an unterminated last event
-// discarded at the end of the stream.
-//
-// Its conformance table is rebuilt from the web-platform-tests eventsource
-// format cases plus one case per rule, and a fuzz target checks that any
-// split of the input into reads gives the same events as one read and as a
-// string-based reference written like the specification.
-//
-// # Limits
-//
-// What a single event keeps is limited ([Decoder.SetMaxEventBytes], default
-// [DefaultMaxEventBytes], 4 MiB); the rest of a larger event is read and
-// dropped, never held in memory. [Decoder.Decode] reports such an event with
-// an error wrapping [ErrEventTooLarge]; [Decoder.DecodeLimited] returns its
-// first bytes marked too large, so that a pipeline can dead-letter it. Either
-// way decoding continues with the next event.
+// Connecting, the WHATWG decoding (package client/sse), resuming from the
+// cursor (Last-Event-ID and cursor=), reconnecting with backoff, Retry-After
+// and retry:, the idle watchdog and the size limit are client's; the
+// answers to each HTTP status are listed on [client.StreamsService.OpenSSE]'s
+// side, in package client.
 package sse

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 
 	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/client"
 	"github.com/restless-stream/ingest/source/sse"
 )
 
@@ -27,7 +28,12 @@ func ExampleNewSource() {
 	}))
 	defer srv.Close()
 
-	src, err := sse.NewSource(sse.Config{URL: srv.URL + "/?streamId=stream_123", APIKey: "rs_example"})
+	c, err := client.New("rs_example") // sent as "Authorization: Bearer rs_example"
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	src, err := sse.NewSource(sse.Config{Client: c, URL: srv.URL + "/?streamId=stream_123"})
 	if err != nil {
 		fmt.Println(err)
 		return

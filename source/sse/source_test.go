@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"github.com/restless-stream/ingest"
-	"github.com/restless-stream/ingest/internal/backoff"
+	"github.com/restless-stream/ingest/client"
 )
 
 // fast reconnects for the loopback tests; timing is checked with synctest.
-var fast = backoff.Policy{Initial: time.Millisecond, Max: 5 * time.Millisecond}
+var fast = client.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}
 
 func evt(id, data string) string {
 	if id == "" {
@@ -108,9 +108,28 @@ func (r *recorder) all() []ingest.StateChange {
 	return append([]ingest.StateChange(nil), r.s...)
 }
 
+// key returns a client that sends k as its API key.
+func key(k string) *client.Client {
+	c, err := client.New(k)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// withTransport returns a client without a key whose requests go through rt.
+func withTransport(t *testing.T, rt http.RoundTripper) *client.Client {
+	t.Helper()
+	c, err := client.New("", client.WithHTTPClient(&http.Client{Transport: rt}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func open(t *testing.T, cfg Config) *Source {
 	t.Helper()
-	if cfg.Reconnect == (backoff.Policy{}) {
+	if cfg.Reconnect == (client.Backoff{}) {
 		cfg.Reconnect = fast
 	}
 	s, err := NewSource(cfg)
@@ -149,7 +168,7 @@ func TestResume(t *testing.T) {
 			srv := newServer(t, tt.first, serve(evt("3", body("3"))))
 			var rec recorder
 			s := open(t, Config{URL: srv.URL + "/?streamId=s1&since=old", Since: "2026-01-01T00:00:00Z",
-				APIKey: "rs_key", OnState: rec.on})
+				Client: key("rs_key"), OnState: rec.on})
 			fs, err := readAll(t, s)
 			if !errors.Is(err, ingest.ErrStreamEnded) {
 				t.Fatalf("err = %v", err)
@@ -223,7 +242,7 @@ func TestPermanent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newServer(t, tt.h, tt.h, tt.h)
 			var rec recorder
-			s := open(t, Config{URL: srv.URL + "?apiKey=upstream_secret", APIKey: "rs_topsecret", OnState: rec.on})
+			s := open(t, Config{URL: srv.URL + "?apiKey=upstream_secret", Client: key("rs_topsecret"), OnState: rec.on})
 			_, err := readAll(t, s)
 			if !ingest.IsPermanent(err) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v", err)
@@ -238,7 +257,7 @@ func TestPermanent(t *testing.T) {
 			if last := st[len(st)-1]; last.State != ingest.StateFailed || last.Err == nil {
 				t.Fatalf("last state %+v", last)
 			}
-			var se *StatusError
+			var se *client.StatusError
 			if !errors.As(err, &se) {
 				t.Fatalf("%v is no StatusError", err)
 			}
@@ -337,8 +356,8 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	url := srv.URL + "/direct?url=https%3A%2F%2Fapi&apiKey=upstream_secret&headers=%7B%22X%22%3A%22hdr_secret%22%7D"
 	srv.Close() // connection refused: the error comes from net/http with the URL in it
 	var rec recorder
-	s := open(t, Config{URL: url, APIKey: "rs_topsecret", OnState: rec.on,
-		Reconnect: backoff.Policy{Initial: time.Millisecond, Max: time.Millisecond, MaxAttempts: 2}})
+	s := open(t, Config{URL: url, Client: key("rs_topsecret"), OnState: rec.on,
+		Reconnect: client.Backoff{Initial: time.Millisecond, Max: time.Millisecond, MaxAttempts: 2}})
 	_, err := readAll(t, s)
 	if !ingest.IsPermanent(err) {
 		t.Fatalf("err = %v", err)
@@ -384,21 +403,26 @@ func TestCloseWhileStreaming(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	tests := []struct {
-		cfg  Config
-		want string
+		cfg         Config
+		field, want string
 	}{
-		{Config{}, "URL is required"},
-		{Config{URL: "ftp://h/x"}, "not an http(s)"},
-		{Config{URL: "http://"}, "not an http(s)"},
-		{Config{URL: "http://h/%zz?apiKey=s3cret"}, "not an http(s)"},
-		{Config{URL: "http://h", IdleTimeout: -1}, "IdleTimeout"},
-		{Config{URL: "http://h", MaxEventBytes: -1}, "MaxEventBytes"},
+		{Config{}, "URL", "is required"},
+		{Config{URL: "ftp://h/x"}, "URL", "not an http(s)"},
+		{Config{URL: "http://"}, "URL", "not an http(s)"},
+		{Config{URL: "http://h/%zz?apiKey=s3cret"}, "URL", "not an http(s)"},
+		{Config{URL: "http://h", IdleTimeout: -1}, "IdleTimeout", "negative"},
+		{Config{URL: "http://h", MaxEventBytes: -1}, "MaxEventBytes", "negative"},
+		{Config{URL: "http://h", Reconnect: client.Backoff{Max: -1}}, "Reconnect.Max", "negative"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.want, func(t *testing.T) {
+		t.Run(tt.field+" "+tt.want, func(t *testing.T) {
 			_, err := NewSource(tt.cfg)
-			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "s3cret") {
-				t.Fatalf("err = %v, want %q", err, tt.want)
+			var fe *ingest.FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "s3cret") {
+				t.Fatalf("err = %v, want a FieldError of %s saying %q", err, tt.field, tt.want)
+			}
+			if verr := tt.cfg.Validate(); verr == nil || verr.Error() != err.Error() {
+				t.Fatalf("Validate() = %v, NewSource: %v", verr, err)
 			}
 		})
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/restless-stream/ingest"
-	"github.com/restless-stream/ingest/internal/backoff"
+	"github.com/restless-stream/ingest/client"
 )
 
 // step is one scripted write of an in-memory response: wait, then write.
@@ -104,7 +104,7 @@ func memSource(t *testing.T, m *memTransport, cfg Config) (*Source, *recorder) {
 	t.Helper()
 	rec := &recorder{}
 	cfg.URL = "http://restless.test/?streamId=s1"
-	cfg.HTTPClient = &http.Client{Transport: m}
+	cfg.Client = withTransport(t, m)
 	cfg.OnState = rec.on
 	s, err := NewSource(cfg)
 	if err != nil {
@@ -121,7 +121,7 @@ func TestIdleStallReconnects(t *testing.T) {
 			{status: 200, steps: []step{{0, evt("2", body("2"))}}},
 		}}
 		s, rec := memSource(t, m, Config{IdleTimeout: 10 * time.Second,
-			Reconnect: backoff.Policy{Initial: time.Second, Max: time.Second}})
+			Reconnect: client.Backoff{Initial: time.Second, Max: time.Second}})
 		fs, err := drainMem(s)
 		if !errors.Is(err, ingest.ErrStreamEnded) || len(fs) != 2 {
 			t.Fatalf("%d frames, %v", len(fs), err)
@@ -189,7 +189,7 @@ func TestRetryAfterAndRetryField(t *testing.T) {
 					t.Fatalf("synctest epoch changed: %v", time.Now())
 				}
 				m := &memTransport{replies: []reply{tt.rep}}
-				s, rec := memSource(t, m, Config{Reconnect: backoff.Policy{Initial: 100 * time.Millisecond, Max: 20 * time.Second}})
+				s, rec := memSource(t, m, Config{Reconnect: client.Backoff{Initial: 100 * time.Millisecond, Max: 20 * time.Second}})
 				_, err := drainMem(s)
 				if !errors.Is(err, ingest.ErrStreamEnded) {
 					t.Fatal(err)
@@ -218,7 +218,7 @@ func Test503StormBoundedByBackoff(t *testing.T) {
 			replies = append(replies, reply{status: 503})
 		}
 		m := &memTransport{replies: replies}
-		p := backoff.Policy{Initial: time.Second, Max: 16 * time.Second, MaxAttempts: 6}
+		p := client.Backoff{Initial: time.Second, Max: 16 * time.Second, MaxAttempts: 6}
 		s, rec := memSource(t, m, Config{Reconnect: p})
 		_, err := drainMem(s)
 		if !ingest.IsPermanent(err) || !strings.Contains(err.Error(), "503") {

@@ -15,10 +15,10 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/restless-stream/ingest"
-	"github.com/restless-stream/ingest/internal/backoff"
+	"github.com/restless-stream/ingest/client"
 )
 
-var fast = backoff.Policy{Initial: time.Millisecond, Max: 5 * time.Millisecond}
+var fast = client.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}
 
 func msg(id string) string {
 	return fmt.Sprintf(`{"type":"update","data":{"n":%q},"event_id":%q}`, id, id)
@@ -109,9 +109,28 @@ func (r *recorder) all() []ingest.StateChange {
 	return append([]ingest.StateChange(nil), r.s...)
 }
 
+// key returns a client that sends k as its API key.
+func key(k string) *client.Client {
+	c, err := client.New(k)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// withTransport returns a client without a key whose requests go through rt.
+func withTransport(t *testing.T, rt http.RoundTripper) *client.Client {
+	t.Helper()
+	c, err := client.New("", client.WithHTTPClient(&http.Client{Transport: rt}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func open(t *testing.T, cfg Config) *Source {
 	t.Helper()
-	if cfg.Reconnect == (backoff.Policy{}) {
+	if cfg.Reconnect == (client.Backoff{}) {
 		cfg.Reconnect = fast
 	}
 	s, err := NewSource(cfg)
@@ -143,7 +162,7 @@ func TestResumeAfterClose(t *testing.T) {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
 			srv := newServer(t, send(code, msg("1"), msg("2")), send(websocket.StatusNormalClosure, msg("3")))
 			var rec recorder
-			s := open(t, Config{URL: srv.URL + "/?streamId=s1", Since: "2026-01-01T00:00:00Z", APIKey: "rs_key", OnState: rec.on})
+			s := open(t, Config{URL: srv.URL + "/?streamId=s1", Since: "2026-01-01T00:00:00Z", Client: key("rs_key"), OnState: rec.on})
 			fs, err := readAll(t, s)
 			if !errors.Is(err, ingest.ErrStreamEnded) {
 				t.Fatalf("err = %v", err)
@@ -249,8 +268,8 @@ func TestHandshakeStatus(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newServer(t, tt.h, tt.h)
 			var rec recorder
-			s := open(t, Config{URL: srv.URL + "?apiKey=upstream_secret", APIKey: "rs_topsecret", OnState: rec.on,
-				Reconnect: backoff.Policy{Initial: time.Millisecond, Max: time.Millisecond, MaxAttempts: 1}})
+			s := open(t, Config{URL: srv.URL + "?apiKey=upstream_secret", Client: key("rs_topsecret"), OnState: rec.on,
+				Reconnect: client.Backoff{Initial: time.Millisecond, Max: time.Millisecond, MaxAttempts: 1}})
 			_, err := readAll(t, s)
 			if ingest.IsPermanent(err) != (tt.permanent || !tt.ended) || errors.Is(err, ingest.ErrStreamEnded) != tt.ended {
 				t.Fatalf("err = %v", err)
@@ -286,20 +305,25 @@ func TestCloseWhileConnected(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	tests := []struct {
-		cfg  Config
-		want string
+		cfg         Config
+		field, want string
 	}{
-		{Config{}, "URL is required"},
-		{Config{URL: "ftp://h/x"}, "scheme"},
-		{Config{URL: "/relative?apiKey=s3cret"}, "absolute"},
-		{Config{URL: "ws://h", IdleTimeout: -1}, "IdleTimeout"},
-		{Config{URL: "ws://h", MaxEventBytes: -1}, "MaxEventBytes"},
+		{Config{}, "URL", "is required"},
+		{Config{URL: "ftp://h/x"}, "URL", "scheme"},
+		{Config{URL: "/relative?apiKey=s3cret"}, "URL", "absolute"},
+		{Config{URL: "ws://h", IdleTimeout: -1}, "IdleTimeout", "negative"},
+		{Config{URL: "ws://h", MaxEventBytes: -1}, "MaxEventBytes", "negative"},
+		{Config{URL: "ws://h", Reconnect: client.Backoff{MaxAttempts: -1}}, "Reconnect.MaxAttempts", "negative"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.want, func(t *testing.T) {
+		t.Run(tt.field+" "+tt.want, func(t *testing.T) {
 			_, err := NewSource(tt.cfg)
-			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "s3cret") {
-				t.Fatalf("err = %v, want %q", err, tt.want)
+			var fe *ingest.FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "s3cret") {
+				t.Fatalf("err = %v, want a FieldError of %s saying %q", err, tt.field, tt.want)
+			}
+			if verr := tt.cfg.Validate(); verr == nil || verr.Error() != err.Error() {
+				t.Fatalf("Validate() = %v, NewSource: %v", verr, err)
 			}
 		})
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/restless-stream/ingest"
-	"github.com/restless-stream/ingest/internal/backoff"
+	"github.com/restless-stream/ingest/client"
 )
 
 // hijackRW is a ResponseWriter whose Hijack hands over one end of a net.Pipe,
@@ -86,7 +86,7 @@ func memSource(t *testing.T, m *memWS, cfg Config) (*Source, *recorder) {
 	t.Helper()
 	rec := &recorder{}
 	cfg.URL = "ws://restless.test/ws?streamId=s1"
-	cfg.HTTPClient = &http.Client{Transport: m}
+	cfg.Client = withTransport(t, m)
 	cfg.OnState = rec.on
 	s, err := NewSource(cfg)
 	if err != nil {
@@ -131,7 +131,7 @@ func TestIdleStallReconnects(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		m := &memWS{handlers: []http.HandlerFunc{mute(msg("1")), send(websocket.StatusNormalClosure, msg("2"))}}
 		s, rec := memSource(t, m, Config{IdleTimeout: 10 * time.Second,
-			Reconnect: backoff.Policy{Initial: time.Second, Max: time.Second}})
+			Reconnect: client.Backoff{Initial: time.Second, Max: time.Second}})
 		fs, err := drainMem(s)
 		if !errors.Is(err, ingest.ErrStreamEnded) || len(fs) != 2 {
 			t.Fatalf("%d frames, %v", len(fs), err)
@@ -192,7 +192,7 @@ func TestPingsKeepQuietLinkAlive(t *testing.T) {
 func TestRetryAfterHonoured(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		m := &memWS{handlers: []http.HandlerFunc{status(429, "Retry-After", "7")}}
-		s, rec := memSource(t, m, Config{Reconnect: backoff.Policy{Initial: 100 * time.Millisecond, Max: time.Minute}})
+		s, rec := memSource(t, m, Config{Reconnect: client.Backoff{Initial: 100 * time.Millisecond, Max: time.Minute}})
 		if _, err := drainMem(s); !errors.Is(err, ingest.ErrStreamEnded) {
 			t.Fatal(err)
 		}

@@ -28,7 +28,7 @@ type cpuPart struct {
 // functions that never call each other, separated by |, their shares add
 // up. Labels starting with — are part of the line above them.
 var profileParts = []struct{ label, fn string }{
-	{"reading the stream: HTTP or WebSocket, SSE decoding (the source's goroutine)", "internal/stream.(*Runner).pump"},
+	{"reading the stream: HTTP or WebSocket, SSE decoding (the source's goroutine)", "client/internal/stream.(*Runner).pump"},
 	{"processing each event (the lane's reader)", "pipeline.(*processor).process"},
 	{"— of which parsing the envelope (`client.DecodeEvent`, `DecodeEventCanonical`)", "client.DecodeEvent|client.DecodeEventCanonical"},
 	{"— of which the HMAC check (`Verifier.Verify`, `VerifyCanonical`)", "client.(*Verifier).verify"},

@@ -6,15 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/restless-stream/ingest"
-	"github.com/restless-stream/ingest/internal/backoff"
 )
 
 // fakeConn yields the events queued on its channel, then the error sent on end.
@@ -68,7 +64,7 @@ func (s *script) Dial(ctx context.Context, cursor string) (Conn, error) {
 	s.cursors = append(s.cursors, cursor)
 	s.at = append(s.at, time.Now())
 	if len(s.steps) == 0 {
-		return nil, &ingest.PermanentError{Err: errors.New("script over")}
+		return nil, Permanent(errors.New("script over"))
 	}
 	step := s.steps[0]
 	s.steps = s.steps[1:]
@@ -89,23 +85,23 @@ func ev(data, cursor string) Event { return Event{Data: []byte(data), Cursor: cu
 
 type states struct {
 	mu sync.Mutex
-	s  []ingest.StateChange
+	s  []StateChange
 }
 
-func (st *states) record(c ingest.StateChange) { st.mu.Lock(); st.s = append(st.s, c); st.mu.Unlock() }
-func (st *states) kinds() []ingest.State {
+func (st *states) record(c StateChange) { st.mu.Lock(); st.s = append(st.s, c); st.mu.Unlock() }
+func (st *states) kinds() []State {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	var k []ingest.State
+	var k []State
 	for _, c := range st.s {
 		k = append(k, c.State)
 	}
 	return k
 }
 
-func drain(t *testing.T, r *Runner) ([]ingest.Frame, error) {
+func drain(t *testing.T, r *Runner) ([]Event, error) {
 	t.Helper()
-	var fs []ingest.Frame
+	var fs []Event
 	for {
 		f, err := r.Next(context.Background())
 		if err != nil {
@@ -121,14 +117,14 @@ func TestRunnerResumesWithLastCursor(t *testing.T) {
 			dropping(io.EOF, ev("a", "1"), ev("b", "2")),
 			failing(errors.New("connection refused")),
 			dropping(io.ErrUnexpectedEOF, ev("c", ""), ev("d", "4")),
-			failing(fmt.Errorf("gone: %w", ingest.ErrStreamEnded)),
+			failing(fmt.Errorf("gone: %w", ErrStreamEnded)),
 		}}
 		var st states
 		r := New(Config{Dialer: sc, Cursor: "0", OnState: st.record,
-			Reconnect: backoff.Policy{Initial: time.Second, Max: 8 * time.Second}})
+			Policy: Policy{Initial: time.Second, Max: 8 * time.Second}})
 		defer r.Close()
 		fs, err := drain(t, r)
-		if !errors.Is(err, ingest.ErrStreamEnded) {
+		if !errors.Is(err, ErrStreamEnded) {
 			t.Fatalf("err = %v, want ErrStreamEnded", err)
 		}
 		var got []string
@@ -144,8 +140,8 @@ func TestRunnerResumesWithLastCursor(t *testing.T) {
 		if r.Cursor() != "4" {
 			t.Fatalf("Cursor() = %q", r.Cursor())
 		}
-		want := []ingest.State{ingest.StateConnecting, ingest.StateConnected, ingest.StateReconnecting,
-			ingest.StateReconnecting, ingest.StateConnected, ingest.StateReconnecting, ingest.StateEnded}
+		want := []State{StateConnecting, StateConnected, StateReconnecting,
+			StateReconnecting, StateConnected, StateReconnecting, StateEnded}
 		if fmt.Sprint(st.kinds()) != fmt.Sprint(want) {
 			t.Fatalf("states %v, want %v", st.kinds(), want)
 		}
@@ -153,7 +149,7 @@ func TestRunnerResumesWithLastCursor(t *testing.T) {
 		// again: the third connection delivered an event.
 		var attempts []int
 		for _, c := range st.s {
-			if c.State == ingest.StateReconnecting {
+			if c.State == StateReconnecting {
 				attempts = append(attempts, c.Attempt)
 				if c.Err == nil {
 					t.Fatal("reconnecting without a reason")
@@ -174,12 +170,12 @@ func TestRunnerBackoffBoundedAndExhausted(t *testing.T) {
 		}
 		sc := &script{steps: steps}
 		var st states
-		p := backoff.Policy{Initial: time.Second, Max: 4 * time.Second, MaxAttempts: 5}
-		r := New(Config{Dialer: sc, OnState: st.record, Reconnect: p})
+		p := Policy{Initial: time.Second, Max: 4 * time.Second, MaxAttempts: 5}
+		r := New(Config{Dialer: sc, OnState: st.record, Policy: p})
 		defer r.Close()
 		start := time.Now()
 		_, err := r.Next(context.Background())
-		if !ingest.IsPermanent(err) || !strings.Contains(err.Error(), "exhausted after 5 attempts") {
+		if !errors.Is(err, ErrExhausted) || !strings.Contains(err.Error(), "exhausted after 5 attempts") {
 			t.Fatalf("err = %v", err)
 		}
 		if len(sc.at) != 6 {
@@ -195,7 +191,7 @@ func TestRunnerBackoffBoundedAndExhausted(t *testing.T) {
 			prev = at
 		}
 		k := st.kinds()
-		if k[len(k)-1] != ingest.StateFailed {
+		if k[len(k)-1] != StateFailed {
 			t.Fatalf("last state %v", k[len(k)-1])
 		}
 	})
@@ -213,9 +209,9 @@ func TestRunnerHonoursRetryAfterWithinMax(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				sc := &script{steps: []func() (Conn, error){
 					failing(WithRetryAfter(errors.New("HTTP 429"), tc.hint)),
-					dropping(fmt.Errorf("x: %w", ingest.ErrStreamEnded)),
+					dropping(fmt.Errorf("x: %w", ErrStreamEnded)),
 				}}
-				r := New(Config{Dialer: sc, Reconnect: backoff.Policy{Initial: time.Second, Max: 10 * time.Second}})
+				r := New(Config{Dialer: sc, Policy: Policy{Initial: time.Second, Max: 10 * time.Second}})
 				defer r.Close()
 				_, _ = drain(t, r)
 				if gap := sc.at[1].Sub(sc.at[0]); gap != tc.floor {
@@ -228,7 +224,7 @@ func TestRunnerHonoursRetryAfterWithinMax(t *testing.T) {
 
 func TestRunnerPermanent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		perm := &ingest.PermanentError{Err: errors.New("HTTP 401")}
+		perm := Permanent(errors.New("HTTP 401"))
 		sc := &script{steps: []func() (Conn, error){failing(perm), failing(perm)}}
 		var st states
 		r := New(Config{Dialer: sc, OnState: st.record})
@@ -240,7 +236,7 @@ func TestRunnerPermanent(t *testing.T) {
 		if _, err2 := r.Next(context.Background()); !errors.Is(err2, perm) {
 			t.Fatalf("second Next: %v", err2)
 		}
-		if k := st.kinds(); k[len(k)-1] != ingest.StateFailed {
+		if k := st.kinds(); k[len(k)-1] != StateFailed {
 			t.Fatalf("states %v", k)
 		}
 	})
@@ -436,82 +432,62 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
-func TestCheckStatus(t *testing.T) {
-	now := time.Now()
-	tests := []struct {
-		code      int
-		retry     string
-		ended     bool
-		permanent bool
-		hint      time.Duration
+// TestRunnerOnce: without reconnecting, an orderly end of the one connection
+// ends the runner cleanly, any other end fails it, and no second dial is made.
+func TestRunnerOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		end   error
+		ended bool
 	}{
-		{204, "", true, false, 0},
-		{401, "", false, true, 0},
-		{403, "", false, true, 0},
-		{404, "", false, true, 0},
-		{410, "", false, true, 0},
-		{408, "", false, false, 0},
-		{429, "3", false, false, 3 * time.Second},
-		{503, "5", false, false, 5 * time.Second},
-		{500, "", false, false, 0},
-		{302, "", false, false, 0},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprint(tt.code), func(t *testing.T) {
-			resp := &http.Response{StatusCode: tt.code, Header: http.Header{}}
-			if tt.retry != "" {
-				resp.Header.Set("Retry-After", tt.retry)
-			}
-			err := CheckStatus(resp, "http://h/x", []byte(`{"message":"nope"}`), now)
-			if errors.Is(err, ingest.ErrStreamEnded) != tt.ended || ingest.IsPermanent(err) != tt.permanent || RetryAfterOf(err) != tt.hint {
-				t.Fatalf("CheckStatus(%d) = %v (permanent %v, hint %v)", tt.code, err, ingest.IsPermanent(err), RetryAfterOf(err))
-			}
-			var se *StatusError
-			if !tt.ended && (!errors.As(err, &se) || se.Code != tt.code || !strings.Contains(err.Error(), "nope")) {
-				t.Fatalf("error %v lacks status or body", err)
-			}
+		{"orderly end", fmt.Errorf("sse: %w", ErrServerClosed), true},
+		{"failure", errors.New("connection reset"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				sc := &script{steps: []func() (Conn, error){dropping(tc.end, ev("a", "1")), dropping(io.EOF, ev("b", "2"))}}
+				var st states
+				r := New(Config{Dialer: sc, OnState: st.record, Policy: Policy{Once: true}})
+				defer r.Close()
+				fs, err := drain(t, r)
+				if len(fs) != 1 || len(sc.at) != 1 {
+					t.Fatalf("%d events over %d dials, want 1 over 1", len(fs), len(sc.at))
+				}
+				if errors.Is(err, ErrStreamEnded) != tc.ended || !errors.Is(err, tc.end) {
+					t.Fatalf("err = %v", err)
+				}
+				want := StateFailed
+				if tc.ended {
+					want = StateEnded
+				}
+				if k := st.kinds(); k[len(k)-1] != want {
+					t.Fatalf("states %v", k)
+				}
+			})
 		})
 	}
 }
 
-func TestResumeURL(t *testing.T) {
-	u, _ := url.Parse("http://h/?streamId=s1&since=2026-01-01&cursor=old")
-	if got := ResumeURL(u, "42", "x"); got != "http://h/?cursor=42&streamId=s1" {
-		t.Fatal(got)
-	}
-	u, _ = url.Parse("http://h/?streamId=s1")
-	if got := ResumeURL(u, "", "2026-01-01T00:00:00Z"); got != "http://h/?since=2026-01-01T00%3A00%3A00Z&streamId=s1" {
-		t.Fatal(got)
-	}
-	if got := ResumeURL(u, "", ""); got != "http://h/?streamId=s1" {
-		t.Fatal(got)
-	}
-}
-
-func TestRedact(t *testing.T) {
-	raw := "https://user:pw@h/direct?url=https%3A%2F%2Fa&apiKey=rs_secret&headers=%7B%22Authorization%22%3A%22tok%22%7D"
-	got := RedactURL(raw)
-	for _, leak := range []string{"rs_secret", "tok", "pw@"} {
-		if strings.Contains(got, leak) {
-			t.Fatalf("%q leaks %q", got, leak)
+// TestRunnerMaxReconnects: the reconnect budget counts every reconnect,
+// whatever the connection before it delivered, unlike MaxAttempts.
+func TestRunnerMaxReconnects(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var steps []func() (Conn, error)
+		for i := range 5 {
+			steps = append(steps, dropping(fmt.Errorf("x: %w", ErrServerClosed), ev("e", fmt.Sprint(i+1))))
 		}
-	}
-	if !strings.Contains(got, "url=https") {
-		t.Fatalf("%q lost the harmless query", got)
-	}
-}
-
-func TestScrubError(t *testing.T) {
-	raw := "http://u:p%40ss@h/ws/direct?url=x&apiKey=rs_se%2Fcret&headers=%7B%22a%22%3A%22tok%22%7D"
-	base := fmt.Errorf("failed to dial: %w", &url.Error{Op: "Get", URL: raw, Err: io.EOF})
-	got := ScrubError(base, raw).Error()
-	for _, leak := range []string{"rs_se", "tok", "p%40ss"} {
-		if strings.Contains(got, leak) {
-			t.Fatalf("%q leaks %q", got, leak)
+		sc := &script{steps: steps}
+		r := New(Config{Dialer: sc, Policy: Policy{Initial: time.Second, LimitReconnects: true, MaxReconnects: 2}})
+		defer r.Close()
+		fs, err := drain(t, r)
+		if !errors.Is(err, ErrExhausted) || !errors.Is(err, ErrServerClosed) || !strings.Contains(err.Error(), "after 2 reconnects") {
+			t.Fatalf("err = %v", err)
 		}
-	}
-	plain := errors.New("connection refused")
-	if ScrubError(plain, raw) != plain {
-		t.Fatal("a clean error must be kept as is")
-	}
+		if len(fs) != 3 || len(sc.at) != 3 {
+			t.Fatalf("%d events over %d dials, want 3 over 3 (one connection and two reconnects)", len(fs), len(sc.at))
+		}
+		if want := " 1 2"; strings.Join(sc.cursors, " ") != want {
+			t.Fatalf("dial cursors %q, want %q", sc.cursors, want)
+		}
+	})
 }

@@ -1,4 +1,4 @@
-package backoff
+package stream
 
 import (
 	"testing"
@@ -64,5 +64,18 @@ func TestHint(t *testing.T) {
 	}
 	if got := p.Hint(2*time.Second, time.Second); got != 2*time.Second {
 		t.Fatalf("shorter hint keeps computed delay: %v", got)
+	}
+}
+
+func TestFixed(t *testing.T) {
+	p := Policy{Initial: 2 * time.Second, Fixed: true}
+	for _, attempt := range []int{1, 2, 10, 1 << 20} {
+		if d := p.Delay(attempt); d != 2*time.Second {
+			t.Fatalf("Delay(%d) = %v, want exactly 2s", attempt, d)
+		}
+	}
+	// A fixed policy's cap is its delay: a server cannot ask for longer.
+	if got := p.Hint(2*time.Second, time.Minute); got != 2*time.Second {
+		t.Fatalf("hint beyond a fixed delay: %v", got)
 	}
 }

@@ -1,4 +1,4 @@
-package stream
+package client
 
 import (
 	"errors"
@@ -9,17 +9,21 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/restless-stream/ingest"
-	"github.com/restless-stream/ingest/client"
+	"github.com/restless-stream/ingest/client/internal/stream"
 )
 
-// StatusError is a connection refused with an unexpected HTTP status.
+// StatusError is a runtime connection refused with an unexpected HTTP
+// status (PROTOCOL.md §2): the SSE request or the WebSocket handshake. Like
+// an *APIError it matches ErrRestless, and ErrUnauthorized, ErrForbidden,
+// ErrNotFound or ErrRateLimited by its status. Its text never holds a
+// secret of the URL.
 type StatusError struct {
 	// Code is the HTTP status code.
 	Code int
 	// URL is the request URL with secrets redacted.
 	URL string
-	// Body is the start of the response body, for the message.
+	// Body is the start of the response body (at most 256 bytes), for the
+	// message.
 	Body string
 }
 
@@ -36,50 +40,54 @@ func (e *StatusError) Error() string {
 	return b.String()
 }
 
-// MaxErrorBody is how much of a refused response's body an error quotes.
-const MaxErrorBody = 256
+// Is reports whether target is ErrRestless or the sentinel of e's status.
+func (e *StatusError) Is(target error) bool {
+	return (&APIError{StatusCode: e.Code}).Is(target)
+}
 
-// CheckStatus classifies a response that did not open a stream: 204 wraps
-// ingest.ErrStreamEnded; 408, 429 and 5xx are transient (with the server's
+// maxErrorBody is how much of a refused response's body an error quotes.
+const maxErrorBody = 256
+
+// checkStatus classifies a response that did not open a stream: 204 wraps
+// ErrStreamEnded; 408, 429 and 5xx are transient (with the server's
 // Retry-After attached); every other 4xx is permanent; anything else is
 // transient. body is the start of the response body (may be nil).
-func CheckStatus(resp *http.Response, redactedURL string, body []byte, now time.Time) error {
+func checkStatus(resp *http.Response, redactedURL string, body []byte, now time.Time) error {
 	if resp.StatusCode == http.StatusNoContent {
-		return fmt.Errorf("%s: %w (HTTP 204)", redactedURL, ingest.ErrStreamEnded)
+		return fmt.Errorf("%s: %w (HTTP 204)", redactedURL, ErrStreamEnded)
 	}
 	se := &StatusError{Code: resp.StatusCode, URL: redactedURL, Body: cleanBody(body)}
 	switch c := resp.StatusCode; {
 	case c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500:
-		d, _ := ParseRetryAfter(resp.Header.Get("Retry-After"), now)
-		return WithRetryAfter(se, d)
+		d, _ := stream.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
+		return stream.WithRetryAfter(se, d)
 	case c >= 400 && c < 500:
-		return &ingest.PermanentError{Err: se}
+		return stream.Permanent(se)
 	}
 	return se
 }
 
 func cleanBody(b []byte) string {
-	if len(b) > MaxErrorBody {
-		b = b[:MaxErrorBody]
+	if len(b) > maxErrorBody {
+		b = b[:maxErrorBody]
 	}
-	s := strings.TrimSpace(strings.ToValidUTF8(string(b), string(utf8.RuneError)))
-	return s
+	return strings.TrimSpace(strings.ToValidUTF8(string(b), string(utf8.RuneError)))
 }
 
-// ResumeURL returns u with the resume position in its query: cursor= (set,
+// resumeURL returns u with the resume position in its query: cursor= (set,
 // replacing any) when cursor is non-empty, else since= when since is
 // non-empty. since= is removed once a cursor exists.
-func ResumeURL(u *url.URL, cursor, since string) string {
+func resumeURL(u *url.URL, cursor, since string) string {
 	if cursor == "" && since == "" {
 		return u.String()
 	}
 	c := *u
 	q := c.Query()
 	if cursor != "" {
-		q.Set(client.ParamCursor, cursor)
-		q.Del(client.ParamSince)
+		q.Set(ParamCursor, cursor)
+		q.Del(ParamSince)
 	} else {
-		q.Set(client.ParamSince, since)
+		q.Set(ParamSince, since)
 	}
 	c.RawQuery = q.Encode()
 	return c.String()
@@ -93,18 +101,18 @@ var sensitive = map[string]bool{
 	"access_token": true, "headers": true, "password": true, "secret": true,
 }
 
-// RedactURL returns raw with credentials replaced: the userinfo password
+// redactRawURL returns raw with credentials replaced: the userinfo password
 // and the values of sensitive query parameters such as apiKey.
-func RedactURL(raw string) string {
+func redactRawURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"
 	}
-	return Redact(u)
+	return redactURL(u)
 }
 
-// Redact is RedactURL for a parsed URL.
-func Redact(u *url.URL) string {
+// redactURL is redactRawURL for a parsed URL.
+func redactURL(u *url.URL) string {
 	c := *u
 	if _, ok := c.User.Password(); ok {
 		c.User = url.UserPassword(c.User.Username(), "REDACTED")
@@ -125,12 +133,12 @@ func Redact(u *url.URL) string {
 	return c.String()
 }
 
-// ScrubError returns err with the secrets of rawURL (sensitive query values
+// scrubError returns err with the secrets of rawURL (sensitive query values
 // and the userinfo password, raw and escaped) removed from its message. When
 // something had to be removed the result does not unwrap, since the wrapped
 // errors would still print the secrets; otherwise err is returned as is.
 // Use it for errors whose message was built by a library from the URL.
-func ScrubError(err error, rawURL string) error {
+func scrubError(err error, rawURL string) error {
 	if err == nil {
 		return nil
 	}

@@ -8,13 +8,11 @@ import (
 	"math"
 	"time"
 	"unicode/utf8"
-
-	"github.com/restless-stream/ingest/client"
 )
 
 // DefaultMaxEventBytes is the default limit of a Decoder (4 MiB), the same as
-// the max_event_bytes default of the daemon.
-const DefaultMaxEventBytes = client.DefaultMaxEventBytes
+// client.DefaultMaxEventBytes (a test of package client ties the two).
+const DefaultMaxEventBytes = 4 << 20
 
 // ErrEventTooLarge is wrapped by the error Decode returns for an event over
 // the limit set with SetMaxEventBytes. The decoder stays usable: the next

@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/restless-stream/ingest/source/sse"
+	"github.com/restless-stream/ingest/client/sse"
 )
 
 func ExampleDecoder() {
