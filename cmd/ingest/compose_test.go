@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+	"go.yaml.in/yaml/v3"
 )
 
 // repoRoot is the module root, two levels above this package.
@@ -48,6 +52,8 @@ func TestComposeFile(t *testing.T) {
 		"kafka":        {"apache/kafka:", 9094},
 		"ingest-nats":  {"restless-ingest:local", 9464},
 		"ingest-kafka": {"restless-ingest:local", 9464},
+		"prometheus":   {"prom/prometheus:", 9090},
+		"grafana":      {"grafana/grafana:", 3000},
 	}
 	for name, w := range want {
 		svc, ok := project.Services[name]
@@ -69,6 +75,23 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("%s: port %d not published (ports %+v)", name, w.port, svc.Ports)
 		}
 	}
+	// Every published port listens on loopback only, and every bind-mounted
+	// file or directory exists.
+	for name, svc := range project.Services {
+		for _, p := range svc.Ports {
+			if p.Published != "" && p.HostIP != "127.0.0.1" {
+				t.Errorf("%s: port %s:%d is published on %q, not 127.0.0.1", name, p.Published, p.Target, p.HostIP)
+			}
+		}
+		for _, v := range svc.Volumes {
+			if v.Type == types.VolumeTypeBind {
+				if _, err := os.Stat(v.Source); err != nil {
+					t.Errorf("%s: mounted %s: %v", name, v.Target, err)
+				}
+			}
+		}
+	}
+	checkComposeMonitoring(t, project)
 	if cmd := project.Services["nats"].Command; !slices.Contains(cmd, "-js") {
 		t.Errorf("nats runs without JetStream: %v", cmd)
 	}
@@ -108,5 +131,113 @@ func TestComposeFile(t *testing.T) {
 		if _, err := LoadConfig(LoadOptions{File: source}); err != nil {
 			t.Errorf("%s: %s does not pass check:\n%v", name, source, err)
 		}
+	}
+}
+
+// mountSource returns the host path mounted at target in svc, or "".
+func mountSource(svc types.ServiceConfig, target string) string {
+	for _, v := range svc.Volumes {
+		if v.Target == target {
+			return v.Source
+		}
+	}
+	return ""
+}
+
+// checkComposeMonitoring checks that Prometheus scrapes the daemons of the
+// compose file under the job the alerts expect and loads the alert rules, and
+// that Grafana provisions that Prometheus and the dashboard.
+func checkComposeMonitoring(t *testing.T, project *types.Project) {
+	t.Helper()
+	prom := project.Services["prometheus"]
+	var promCfg struct {
+		RuleFiles     []string `yaml:"rule_files"`
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	readYAML(t, mountSource(prom, "/etc/prometheus/prometheus.yml"), &promCfg)
+	scraped := map[string]bool{}
+	for _, sc := range promCfg.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			for _, target := range st.Targets {
+				host, port, err := net.SplitHostPort(target)
+				svc, ok := project.Services[host]
+				if err != nil || !ok {
+					t.Errorf("prometheus: target %q is not a service of the compose file", target)
+					continue
+				}
+				listens := false
+				for _, p := range svc.Ports {
+					listens = listens || port == strconv.FormatUint(uint64(p.Target), 10)
+				}
+				if !listens {
+					t.Errorf("prometheus: target %q: %s has no port %s", target, host, port)
+				}
+				if sc.JobName == "restless-ingest" {
+					scraped[host] = true
+				}
+			}
+		}
+	}
+	for _, name := range []string{"ingest-nats", "ingest-kafka"} {
+		if !scraped[name] {
+			t.Errorf("prometheus does not scrape %s under job restless-ingest", name)
+		}
+	}
+	rulesMounted := false
+	for _, glob := range promCfg.RuleFiles {
+		for _, v := range prom.Volumes {
+			ok, _ := path.Match(glob, v.Target)
+			rulesMounted = rulesMounted || (ok && strings.HasSuffix(v.Source, filepath.Join("deploy", "prometheus", "alerts.yaml")))
+		}
+	}
+	if !rulesMounted {
+		t.Errorf("prometheus: deploy/prometheus/alerts.yaml is not mounted where rule_files %v reads", promCfg.RuleFiles)
+	}
+
+	graf := project.Services["grafana"]
+	var ds struct {
+		Datasources []struct {
+			Type string `yaml:"type"`
+			URL  string `yaml:"url"`
+		} `yaml:"datasources"`
+	}
+	readYAML(t, mountSource(graf, "/etc/grafana/provisioning/datasources/restless-ingest.yaml"), &ds)
+	if len(ds.Datasources) != 1 || ds.Datasources[0].Type != "prometheus" || ds.Datasources[0].URL != "http://prometheus:9090" {
+		t.Errorf("grafana: data sources %+v, want the compose file's prometheus", ds.Datasources)
+	}
+	var dash struct {
+		Providers []struct {
+			Options struct {
+				Path string `yaml:"path"`
+			} `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	readYAML(t, mountSource(graf, "/etc/grafana/provisioning/dashboards/restless-ingest.yaml"), &dash)
+	if len(dash.Providers) != 1 {
+		t.Fatalf("grafana: %d dashboard providers, want 1", len(dash.Providers))
+	}
+	src := mountSource(graf, path.Join(dash.Providers[0].Options.Path, "restless-ingest.json"))
+	if !strings.HasSuffix(src, filepath.Join("deploy", "grafana", "restless-ingest.json")) {
+		t.Errorf("grafana: the dashboard provider's path %s does not hold deploy/grafana/restless-ingest.json (mounted: %q)", dash.Providers[0].Options.Path, src)
+	}
+}
+
+// readYAML decodes the YAML file into v, failing the test on error.
+func readYAML(t *testing.T, file string, v any) {
+	t.Helper()
+	if file == "" {
+		t.Fatal("file not mounted")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", file, err)
 	}
 }
