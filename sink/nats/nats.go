@@ -77,15 +77,9 @@ type Sink struct {
 	writes     ingest.WriteGate
 	release    sync.Once
 	closed     atomic.Bool // released: connection changes are no longer reported
-	// troubles counts disconnects and Writes with a failed record; calm is
-	// the count a Write that succeeded whole had seen when it started.
-	// While they differ, a Write publishes its first record alone and waits
-	// for its acknowledgement before sending the rest, so that a server that
-	// is back but whose stream is not ready yet (it refuses the first
-	// publishes and accepts the next) cannot store a Write out of order.
-	// Counters rather than a flag: a success must not clear a failure that
-	// another lane met while it was writing.
-	troubles, calm atomic.Uint64
+	// order keeps each subject's records in the order of the Writes; see
+	// order.go.
+	order order
 	// msgs holds *msgBox: messages the client is done with, for reuse.
 	msgs sync.Pool
 }
@@ -99,13 +93,14 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Sink{cfg: cfg}
+	s.order.init()
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
 		nats.Timeout(cfg.ConnectTimeout),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(cfg.ReconnectWait),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			s.troubles.Add(1)
+			s.order.breakChain()
 			s.state(ingest.StateChange{State: ingest.StateReconnecting, Err: err})
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) {
@@ -155,11 +150,13 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("nats: jetstream: %w", err)
 	}
 	s.js = js
-	if err := ensureStream(ctx, js, cfg); err != nil {
+	last, err := ensureStream(ctx, js, cfg)
+	if err != nil {
 		s.closed.Store(true)
 		nc.Close()
 		return nil, err
 	}
+	s.order.start(last)
 	return s, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -44,6 +45,27 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 		}
 		errs[i] = err
 	}
+	failed := func(i int) bool { return errs != nil && errs[i] != nil }
+	// Unusable subjects first, so that they fail for good whatever happens
+	// to the rest of the Write.
+	for i := range recs {
+		if err := validSubject(recs[i].Dest, false); err != nil {
+			fail(i, &ingest.PermanentError{Err: fmt.Errorf("nats: record: %w", err)})
+		}
+	}
+	m, err := s.order.enter(ctx)
+	if err != nil {
+		for i := range recs {
+			if !failed(i) {
+				fail(i, fmt.Errorf("nats: waiting for earlier publishes to settle: %w", err))
+			}
+		}
+		return errs
+	}
+	if m == oneByOne {
+		return s.writeOneByOne(ctx, recs, errs)
+	}
+
 	// A publish stalls while MaxPending acknowledgements are outstanding;
 	// the library bounds that wait by time only, so give it what is left
 	// of ctx.
@@ -52,51 +74,32 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 		stall = min(stall, max(time.Until(dl), time.Millisecond))
 	}
 	opts := []jetstream.PublishOpt{jetstream.WithStallWait(stall)}
-
-	troubles := s.troubles.Load()
-	probe := troubles != s.calm.Load()
-	// Unusable subjects first, so that they fail for good even when the
-	// probe below fails the rest of the Write.
-	for i := range recs {
-		if err := validSubject(recs[i].Dest, false); err != nil {
-			fail(i, &ingest.PermanentError{Err: fmt.Errorf("nats: record: %w", err)})
-		}
-	}
 	futures := make([]jetstream.PubAckFuture, len(recs))
 	boxes := make([]*msgBox, len(recs))
+	seqs := make([]uint64, len(recs))
+	whole := true // every record stored at its predicted sequence
 	for i := range recs {
 		r := &recs[i]
-		if errs != nil && errs[i] != nil {
+		if failed(i) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			fail(i, err)
+			whole = false
 			continue
 		}
-		if probe {
-			// After trouble: one record first, acknowledged, then the rest.
-			probe = false
-			if err := s.publishOne(ctx, r); err != nil {
-				err = s.publishError(r.Dest, err)
-				for j := i; j < len(recs); j++ {
-					if errs == nil || errs[j] == nil {
-						fail(j, err)
-					}
-				}
-				s.troubles.Add(1)
-				return errs
-			}
-			continue
-		}
-		b := s.msg(r)
+		fence, seq := s.order.predict(r.MsgID)
+		b := s.msg(r, &fence)
 		f, err := s.js.PublishMsgAsync(&b.m, opts...)
 		if err != nil {
 			s.putMsg(b) // not handed over
 			fail(i, s.publishError(r.Dest, err))
+			whole = false
 			continue
 		}
-		futures[i], boxes[i] = f, b
+		futures[i], boxes[i], seqs[i] = f, b, seq
 	}
+	s.order.sent()
 	done := ctx.Done()
 	for i, f := range futures {
 		if f == nil {
@@ -107,22 +110,65 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 			if ack.Duplicate {
 				s.duplicates.Add(1)
 			}
+			if ack.Duplicate || ack.Sequence != seqs[i] {
+				whole = false // the later predictions are off
+			}
 			// Acknowledged: the client has let the message go. (After an
 			// error it may not have: a retry timer can still hold it.)
 			s.putMsg(boxes[i])
 		case err := <-f.Err():
 			fail(i, s.publishError(recs[i].Dest, err))
+			whole = false
 		case <-done:
 			// The acknowledgement may still come: the record is reported
 			// failed and, when resent, caught by Nats-Msg-Id.
 			fail(i, fmt.Errorf("nats: waiting for acknowledgement on %q: %w", recs[i].Dest, ctx.Err()))
+			whole = false
 		}
 	}
+	s.order.leavePipelined(whole)
 	if errs != nil {
-		s.troubles.Add(1)
 		return errs
 	}
-	s.calm.Store(troubles) // a trouble met meanwhile keeps the next Write careful
+	return nil
+}
+
+// writeOneByOne publishes recs one at a time, each acknowledged before the
+// next is sent, and stops at the first failure: the records from there on
+// fail, so that they are resent in order. When every record is stored it
+// reads the stream's last sequence and restores the chain (see order).
+func (s *Sink) writeOneByOne(ctx context.Context, recs []ingest.Record, errs ingest.WriteErrors) (werr error) {
+	ok, known, last := false, false, uint64(0)
+	defer func() { s.order.leaveSerial(ok, known, last) }()
+	for i := range recs {
+		if errs != nil && errs[i] != nil {
+			continue
+		}
+		err := ctx.Err()
+		if err == nil {
+			err = s.publishOne(ctx, &recs[i])
+		}
+		if err != nil {
+			err = s.publishError(recs[i].Dest, err)
+			if errs == nil {
+				errs = make(ingest.WriteErrors, len(recs))
+			}
+			for j := i; j < len(recs); j++ {
+				if errs[j] == nil {
+					errs[j] = err
+				}
+			}
+			return errs
+		}
+	}
+	ok = true
+	st, err := s.js.Stream(ctx, s.cfg.Stream)
+	if err == nil {
+		known, last = true, st.CachedInfo().State.LastSeq
+	}
+	if errs != nil {
+		return errs
+	}
 	return nil
 }
 
@@ -162,7 +208,7 @@ func (s *Sink) writeCore(ctx context.Context, recs []ingest.Record) error {
 			fail(i, &ingest.PermanentError{Err: fmt.Errorf("nats: record: %w", err)})
 			continue
 		}
-		b := s.msg(r)
+		b := s.msg(r, nil)
 		err := s.nc.PublishMsg(&b.m) // copies the message into its buffer
 		s.putMsg(b)
 		if err != nil {
@@ -203,19 +249,19 @@ type msgBox struct {
 
 // newMsg builds the NATS message of r.
 func newMsg(r *ingest.Record) *nats.Msg {
-	return new(msgBox).fill(r)
+	return new(msgBox).fill(r, nil)
 }
 
 // msg builds the NATS message of r in a box from the pool. The box goes
 // back with putMsg only once the client is done with the message: after a
 // synchronous publish returns, or an asynchronous one is acknowledged
 // (until then the client may publish it again by itself).
-func (s *Sink) msg(r *ingest.Record) *msgBox {
+func (s *Sink) msg(r *ingest.Record, f *fence) *msgBox {
 	b, _ := s.msgs.Get().(*msgBox)
 	if b == nil {
 		b = new(msgBox)
 	}
-	b.fill(r)
+	b.fill(r, f)
 	return b
 }
 
@@ -227,10 +273,15 @@ func (s *Sink) putMsg(b *msgBox) {
 	s.msgs.Put(b)
 }
 
-func (b *msgBox) fill(r *ingest.Record) *nats.Msg {
+// fill builds the message of r in b, with the headers of f when not nil
+// (see order).
+func (b *msgBox) fill(r *ingest.Record, f *fence) *nats.Msg {
 	b.m = nats.Msg{Subject: r.Dest, Data: r.Value}
 	n := len(r.Headers)
 	if r.MsgID != "" {
+		n++
+	}
+	if f != nil {
 		n++
 	}
 	if n == 0 {
@@ -259,6 +310,17 @@ func (b *msgBox) fill(r *ingest.Record) *nats.Msg {
 		j := len(vals)
 		h[jetstream.MsgIDHeader] = vals[j-1 : j : j]
 	}
+	if f != nil {
+		key := jetstream.ExpectedLastMsgIDHeader
+		if f.id != "" {
+			vals = append(vals, f.id)
+		} else {
+			key = jetstream.ExpectedLastSeqHeader
+			vals = append(vals, strconv.FormatUint(f.seq, 10))
+		}
+		j := len(vals)
+		h[key] = vals[j-1 : j : j]
+	}
 	b.vals = vals
 	b.m.Header = h
 	return &b.m
@@ -271,8 +333,28 @@ func (s *Sink) publishError(subject string, err error) error {
 		return fmt.Errorf("nats: no JetStream stream answered on subject %q (is it one of the subjects of stream %q, and is JetStream up?): %w", subject, s.cfg.Stream, err)
 	case errors.Is(err, jetstream.ErrAsyncPublishTimeout):
 		return fmt.Errorf("nats: no acknowledgement on subject %q within %v: %w", subject, s.cfg.AckTimeout, err)
+	case isFenceRefusal(err):
+		return fmt.Errorf("nats: record on %q not stored: a record published before it did not reach the stream as expected, so it is resent after that one: %w", subject, err)
 	case errors.Is(err, jetstream.ErrTooManyStalledMsgs):
 		return fmt.Errorf("nats: publish on %q: %d acknowledgements outstanding: %w", subject, s.cfg.MaxPending, err)
 	}
 	return fmt.Errorf("nats: publish on %q: %w", subject, err)
 }
+
+// isFenceRefusal reports whether the server refused a publish because the
+// stream's last message was not the one it expected (see order).
+func isFenceRefusal(err error) bool {
+	var jerr jetstream.JetStreamError
+	if !errors.As(err, &jerr) || jerr.APIError() == nil {
+		return false
+	}
+	switch jerr.APIError().ErrorCode {
+	case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant, jsErrCodeStreamWrongLastMsgID:
+		return true
+	}
+	return false
+}
+
+// jsErrCodeStreamWrongLastMsgID is the server's error code for a
+// Nats-Expected-Last-Msg-Id that does not match.
+const jsErrCodeStreamWrongLastMsgID jetstream.ErrorCode = 10070
