@@ -131,6 +131,7 @@ type NATSSinkConfig struct {
 	// destinations. Default "restless.>".
 	BaseSubject     string        `koanf:"base_subject" yaml:"base_subject"`
 	DuplicateWindow Duration      `koanf:"duplicate_window" yaml:"duplicate_window"` // default 10m
+	Replicas        int           `koanf:"replicas" yaml:"replicas"`                 // default 1
 	Embedded        bool          `koanf:"embedded" yaml:"embedded"`
 	EmbeddedDir     string        `koanf:"embedded_dir" yaml:"embedded_dir"`   // default ./data/nats
 	EmbeddedPort    int           `koanf:"embedded_port" yaml:"embedded_port"` // default 4222
@@ -234,6 +235,7 @@ sink:
     stream: RESTLESS
     base_subject: restless.>
     duplicate_window: 10m
+    replicas: 1
     embedded: false
     embedded_dir: ./data/nats
     embedded_port: 4222

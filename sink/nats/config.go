@@ -21,6 +21,9 @@ const (
 	DefaultReconnectWait   = 2 * time.Second
 	DefaultConnectTimeout  = 5 * time.Second
 	DefaultName            = "restless-ingest"
+	DefaultReplicas        = 1
+	// MaxReplicas is the most replicas JetStream gives a stream.
+	MaxReplicas = 5
 )
 
 // Config configures a Sink. The zero value of a field selects its default,
@@ -50,6 +53,11 @@ type Config struct {
 	// DuplicateWindow is how long the server remembers Nats-Msg-Id values.
 	// Default 10m. Unused with Core.
 	DuplicateWindow time.Duration
+	// Replicas is the number of replicas of the stream New creates, 1 to
+	// 5 (a JetStream cluster keeps that many copies, and stores a record
+	// once a majority has it). An existing stream with fewer replicas is an
+	// error; one with more is fine. Default 1. Unused with Core.
+	Replicas int
 	// Token authenticates with a token. Default none.
 	Token ingest.Secret
 	// CredentialsFile is a NATS credentials file (JWT and NKey seed).
@@ -141,6 +149,9 @@ func (c Config) Validate() error {
 		if c.DuplicateWindow < 0 {
 			add("DuplicateWindow", "%v is negative", c.DuplicateWindow)
 		}
+		if c.Replicas < 0 || c.Replicas > MaxReplicas {
+			add("Replicas", "%d is not a number of stream replicas (1 to %d)", c.Replicas, MaxReplicas)
+		}
 		if c.MaxPending < 0 {
 			add("MaxPending", "%d is negative", c.MaxPending)
 		}
@@ -180,6 +191,9 @@ func (c Config) withDefaults() Config {
 	c.Subjects = append([]string(nil), c.Subjects...)
 	if c.DuplicateWindow == 0 {
 		c.DuplicateWindow = DefaultDuplicateWindow
+	}
+	if c.Replicas == 0 {
+		c.Replicas = DefaultReplicas
 	}
 	if c.MaxPending == 0 {
 		c.MaxPending = DefaultMaxPending

@@ -5,7 +5,7 @@
 //
 // New makes sure the stream exists: it creates it when missing (file
 // storage, the subjects "restless.>" (Config.BaseSubject) plus Config.Subjects, the configured
-// duplicate window) and, when a stream of that name exists with other
+// duplicate window and Config.Replicas) and, when a stream of that name exists with other
 // subjects, duplicate window or storage, returns an error that lists each
 // difference; it never changes an existing stream.
 //

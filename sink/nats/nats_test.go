@@ -29,6 +29,8 @@ func TestValidate(t *testing.T) {
 		fields []string
 	}{
 		{"zero", Config{}, nil},
+		{"replicas", Config{Replicas: MaxReplicas + 1}, []string{"Replicas"}},
+		{"negative replicas", Config{Replicas: -1}, []string{"Replicas"}},
 		{"urls", Config{URLs: []string{"nats://127.0.0.1:4222", " ", "127.0.0.1:4222", "nats://u:hunter2@"}}, []string{"URLs[1]", "URLs[2]", "URLs[3]"}},
 		{"bad stream name", Config{Stream: "a.b"}, []string{"Stream"}},
 		{"bad subject", Config{Subjects: []string{"ok.>", "a..b"}}, []string{"Subjects[1]"}},

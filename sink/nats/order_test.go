@@ -207,3 +207,18 @@ func TestFenceRefusalIsNotPermanent(t *testing.T) {
 		t.Fatalf("stored %v, want %v", ids, want)
 	}
 }
+
+// TestReplicasOfExistingStream: a stream with fewer replicas than
+// configured is reported, one with as many or more is fine.
+func TestReplicasOfExistingStream(t *testing.T) {
+	want := jetstream.StreamConfig{Subjects: []string{"a.>"}, Replicas: 3}
+	have := want
+	have.Replicas = 1
+	if d := streamDiffs(have, want); len(d) != 1 || !strings.Contains(d[0], "replicas is 1 on the stream, 3 configured") {
+		t.Fatalf("diffs = %q", d)
+	}
+	have.Replicas = 5
+	if d := streamDiffs(have, want); len(d) != 0 {
+		t.Fatalf("diffs = %q", d)
+	}
+}

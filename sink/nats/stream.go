@@ -117,6 +117,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config) (uint
 		Subjects:   streamSubjects(cfg.BaseSubject, cfg.Subjects),
 		Duplicates: cfg.DuplicateWindow,
 		Storage:    jetstream.FileStorage,
+		Replicas:   cfg.Replicas,
 	}
 	st, err := js.Stream(ctx, cfg.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -155,6 +156,9 @@ func streamDiffs(have, want jetstream.StreamConfig) []string {
 	}
 	if have.Duplicates != want.Duplicates {
 		diffs = append(diffs, fmt.Sprintf("duplicate_window is %v on the stream, %v configured", have.Duplicates, want.Duplicates))
+	}
+	if have.Replicas < want.Replicas {
+		diffs = append(diffs, fmt.Sprintf("replicas is %d on the stream, %d configured", have.Replicas, want.Replicas))
 	}
 	if have.Storage != want.Storage {
 		diffs = append(diffs, fmt.Sprintf("storage is %v on the stream, %v expected", have.Storage, want.Storage))
