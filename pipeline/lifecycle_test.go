@@ -90,6 +90,10 @@ func testCrashReplay(t *testing.T) {
 	src1 := &fakeSource{frames: all}
 	cfg := testConfig(t, "orders", src1)
 	cfg.Batch.MaxEvents = 10
+	// A save after every batch: the crash lands at a known batch whatever
+	// the goroutines' schedule (a checkpointer beside the writer may first
+	// save after the writer is well past event 40).
+	cfg.CheckpointInterval = 0
 	ctx, kill := context.WithCancel(t.Context())
 	p1 := mustNew(t, cfg, sink1, crashed, nil)
 	done := make(chan error)
@@ -329,11 +333,10 @@ func TestLaneEnds(t *testing.T) {
 func checkWindowsFreed(t *testing.T, p *Pipeline, used bool) {
 	t.Helper()
 	for _, l := range p.lanes {
-		w := l.dd.win
-		if !w.closed || w.mem.b != nil || w.fps != nil || w.ats != nil || w.table != nil {
+		if !l.dd.Freed() {
 			t.Errorf("%s: window not freed after Run returned", l.cfg.Name)
 		}
-		if used && w.epoch == 0 {
+		if used && !l.dd.Used() {
 			t.Errorf("%s: window never held an id", l.cfg.Name)
 		}
 	}
@@ -394,19 +397,27 @@ func TestShutdownBeforeRun(t *testing.T) {
 	}
 }
 
-// TestCheckpointSaveFailure: a failing store is reported and retried; the
-// final failure is Run's error.
+// TestCheckpointSaveFailure: a failing store is reported and retried; when
+// the lane ends, its last save is retried for lastSaveTimeout, and then the
+// failure is Run's error. (With a save after every batch, the writer itself
+// waits for the store: TestCheckpointSaveRetriedBeforeNextBatch.)
 func TestCheckpointSaveFailure(t *testing.T) {
-	store := &failingSave{Memory: checkpoint.NewMemory()}
-	obs := newCounters()
-	src := &fakeSource{frames: frames(1, 2), end: ingest.ErrStreamEnded}
-	err := mustNew(t, testConfig(t, "s", src), &fakeSink{}, store, obs).Run(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "disk full") {
-		t.Fatalf("Run = %v, want the save error", err)
-	}
-	if obs.ckFailed == 0 {
-		t.Error("CheckpointFailed not reported")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		store := &failingSave{Memory: checkpoint.NewMemory()}
+		obs := newCounters()
+		src := &fakeSource{frames: frames(1, 2), end: ingest.ErrStreamEnded}
+		start := time.Now()
+		err := mustNew(t, testConfig(t, "s", src), &fakeSink{}, store, obs).Run(t.Context())
+		if err == nil || !strings.Contains(err.Error(), "disk full") {
+			t.Fatalf("Run = %v, want the save error", err)
+		}
+		if took := time.Since(start); took < lastSaveTimeout {
+			t.Errorf("Run gave up after %v, before the last save's %v", took, lastSaveTimeout)
+		}
+		if obs.ckFailed < 2 {
+			t.Errorf("CheckpointFailed reported %d times, want the retries too", obs.ckFailed)
+		}
+	})
 }
 
 // TestCheckpointSaveRetriedBeforeNextBatch: with a save after every batch
@@ -434,15 +445,49 @@ func TestCheckpointSaveRetriedBeforeNextBatch(t *testing.T) {
 	}
 }
 
-// flakySave fails its first fails saves.
+// TestLastSaveRetried: the save a lane makes when it ends goes the same way
+// as every other, retried after a failure, so that a stream the server
+// ended keeps its last position through a passing storage fault.
+func TestLastSaveRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var log []string
+		note := func(s string) { mu.Lock(); log = append(log, s); mu.Unlock() }
+		store := &flakySave{Memory: checkpoint.NewMemory(), note: note, failCursor: "2", fails: 2}
+		src := newChanSource()
+		cfg := testConfig(t, "s", src)
+		cfg.Batch.MaxEvents = 1
+		cfg.CheckpointInterval = time.Hour
+		p := mustNew(t, cfg, &fakeSink{}, store, nil)
+		done := make(chan error)
+		go func() { done <- p.Run(t.Context()) }()
+		src.ch <- frames(1)[0]
+		synctest.Wait() // the checkpointer saved 1
+		src.ch <- frames(2)[0]
+		synctest.Wait() // and waits out its hour before saving 2
+		close(src.ch)   // the server ends the stream: the last save saves 2
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Join(log, ","), "save 1,save failed,save failed,save 2"; got != want {
+			t.Errorf("saves %s, want %s", got, want)
+		}
+		if c := loadCursor(t, store, "s"); c != "2" {
+			t.Errorf("checkpoint %q, want 2", c)
+		}
+	})
+}
+
+// flakySave fails its first fails saves (of failCursor, when set).
 type flakySave struct {
 	*checkpoint.Memory
-	fails int
-	note  func(string)
+	fails      int
+	failCursor string
+	note       func(string)
 }
 
 func (f *flakySave) Save(ctx context.Context, stream, cursor string) error {
-	if f.fails > 0 {
+	if f.fails > 0 && (f.failCursor == "" || f.failCursor == cursor) {
 		f.fails--
 		f.note("save failed")
 		return errors.New("disk full")
@@ -455,35 +500,61 @@ type failingSave struct{ *checkpoint.Memory }
 
 func (failingSave) Save(context.Context, string, string) error { return errors.New("disk full") }
 
+// TestConfigErrors: Validate names each field at fault by its Go path, all
+// of them at once, and New refuses what Validate refuses.
 func TestConfigErrors(t *testing.T) {
 	open := func(context.Context, string) (Source, error) { return nil, nil }
 	v := testConfig(t, "x", nil).Streams[0].Verifier
+	one := func(s StreamConfig) []StreamConfig { return []StreamConfig{s} }
 	cases := []struct {
-		name string
-		cfg  Config
-		want string
+		name  string
+		cfg   Config
+		field string
+		want  string
 	}{
-		{"no streams", Config{}, "no streams"},
-		{"bad name", Config{Streams: []StreamConfig{{Name: "Orders", Open: open}}}, "streams[0].name"},
-		{"empty name", Config{Streams: []StreamConfig{{Open: open}}}, "streams[0].name"},
-		{"twice", Config{Streams: []StreamConfig{{Name: "a", Open: open}, {Name: "a", Open: open}}}, "streams[1].name: \"a\" is used twice"},
-		{"no open", Config{Streams: []StreamConfig{{Name: "a"}}}, "no Open"},
-		{"require without verifier", Config{Streams: []StreamConfig{{Name: "a", Open: open, VerifyMode: VerifyRequire}}}, "needs a Verifier"},
-		{"optional without verifier", Config{Streams: []StreamConfig{{Name: "a", Open: open, VerifyMode: VerifyOptional}}}, "needs a Verifier"},
-		{"bad verify mode", Config{Streams: []StreamConfig{{Name: "a", Open: open, Verifier: v, VerifyMode: "sometimes"}}}, "unknown verify mode"},
-		{"bad key mode", Config{Streams: []StreamConfig{{Name: "a", Open: open, KeyMode: "random"}}}, "unknown key mode"},
-		{"negative size", Config{Streams: []StreamConfig{{Name: "a", Open: open, MaxEventBytes: -1}}}, "negative max event bytes"},
-		{"negative batch", Config{Streams: []StreamConfig{{Name: "a", Open: open}}, Batch: BatchConfig{MaxEvents: -1}}, "negative"},
-		{"huge window", Config{Streams: []StreamConfig{{Name: "a", Open: open}}, Dedupe: DedupeConfig{Size: 1 << 31}}, "dedupe size"},
+		{"no streams", Config{}, "Streams", "no streams"},
+		{"bad name", Config{Streams: one(StreamConfig{Name: "Orders", Open: open})}, "Streams[0].Name", "not one of [a-z0-9_-]"},
+		{"empty name", Config{Streams: one(StreamConfig{Open: open})}, "Streams[0].Name", "required"},
+		{"twice", Config{Streams: []StreamConfig{{Name: "a", Open: open}, {Name: "a", Open: open}}}, "Streams[1].Name", `"a" duplicates the name of Streams[0]`},
+		{"no open", Config{Streams: one(StreamConfig{Name: "a"})}, "Streams[0].Open", "required"},
+		{"require without verifier", Config{Streams: one(StreamConfig{Name: "a", Open: open, VerifyMode: VerifyRequire})}, "Streams[0].VerifyMode", "needs a Verifier"},
+		{"optional without verifier", Config{Streams: one(StreamConfig{Name: "a", Open: open, VerifyMode: VerifyOptional})}, "Streams[0].VerifyMode", "needs a Verifier"},
+		{"bad verify mode", Config{Streams: one(StreamConfig{Name: "a", Open: open, Verifier: v, VerifyMode: "sometimes"})}, "Streams[0].VerifyMode", "not one of require, optional, off"},
+		{"bad key mode", Config{Streams: one(StreamConfig{Name: "a", Open: open, KeyMode: "random"})}, "Streams[0].KeyMode", "not one of stream, event_id, none"},
+		{"negative size", Config{Streams: one(StreamConfig{Name: "a", Open: open, MaxEventBytes: -1})}, "Streams[0].MaxEventBytes", "negative"},
+		{"negative batch", Config{Streams: one(StreamConfig{Name: "a", Open: open}), Batch: BatchConfig{MaxEvents: -1}}, "Batch.MaxEvents", "negative"},
+		{"huge batch", Config{Streams: one(StreamConfig{Name: "a", Open: open}), Batch: BatchConfig{MaxEvents: MaxBatchEvents + 1}}, "Batch.MaxEvents", "more than"},
+		{"negative wait", Config{Streams: one(StreamConfig{Name: "a", Open: open}), Batch: BatchConfig{MaxWait: -1}}, "Batch.MaxWait", "negative"},
+		{"huge buffer", Config{Streams: one(StreamConfig{Name: "a", Open: open}), Buffer: MaxBatchEvents + 1}, "Buffer", "more than"},
+		{"huge window", Config{Streams: one(StreamConfig{Name: "a", Open: open}), Dedupe: DedupeConfig{Size: 1 << 31}}, "Dedupe.Size", "more than"},
+		{"negative ttl", Config{Streams: one(StreamConfig{Name: "a", Open: open}), Dedupe: DedupeConfig{TTL: -1}}, "Dedupe.TTL", "negative"},
+		{"negative interval", Config{Streams: one(StreamConfig{Name: "a", Open: open}), CheckpointInterval: -1}, "CheckpointInterval", "negative"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := New(c.cfg, &fakeSink{}, checkpoint.NewMemory(), nil)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("New = %v, want an error containing %q", err, c.want)
+			if !hasFieldError(c.cfg.Validate(), c.field, c.want) {
+				t.Errorf("Validate = %v, want %s: …%s…", c.cfg.Validate(), c.field, c.want)
+			}
+			if _, err := New(c.cfg, &fakeSink{}, checkpoint.NewMemory(), nil); !hasFieldError(err, c.field, c.want) {
+				t.Errorf("New = %v, want %s: …%s…", err, c.field, c.want)
 			}
 		})
 	}
+
+	// Every problem at once, each with its own path.
+	all := Config{Streams: []StreamConfig{{Name: "a"}, {Name: "B!", Open: open, KeyMode: "x"}}, Batch: BatchConfig{MaxEvents: -1}}
+	errs := all.Validate().(interface{ Unwrap() []error }).Unwrap()
+	var fields []string
+	for _, fe := range fieldErrors(all.Validate()) {
+		fields = append(fields, fe.Field)
+	}
+	if len(fields) != len(errs) {
+		t.Errorf("%d errors, of which %d field errors", len(errs), len(fields))
+	}
+	if got, want := strings.Join(fields, ","), "Streams[0].Open,Streams[1].Name,Streams[1].KeyMode,Batch.MaxEvents"; got != want {
+		t.Errorf("fields %s, want %s", got, want)
+	}
+
 	good := Config{Streams: []StreamConfig{{Name: "a", Open: open}}}
 	if _, err := New(good, nil, checkpoint.NewMemory(), nil); err == nil {
 		t.Error("nil sink accepted")
@@ -492,19 +563,45 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("nil store accepted")
 	}
 	// Defaults.
-	n, err := good.normalize()
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := validConfig(t, good)
 	s := n.Streams[0]
 	if s.Destination != "restless.a" || s.VerifyMode != VerifyOff || s.KeyMode != KeyStream || s.MaxEventBytes != DefaultMaxEventBytes ||
-		n.Batch.MaxEvents != 512 || n.Batch.MaxWait != 5*time.Millisecond || n.Dedupe.Size != 100000 || n.Dedupe.TTL != 24*time.Hour {
+		n.Batch.MaxEvents != 512 || n.Batch.MaxWait != 5*time.Millisecond || n.Dedupe.Size != 100000 || n.Dedupe.TTL != 24*time.Hour ||
+		n.Buffer != 512 {
 		t.Errorf("defaults %+v / %+v", n, s)
 	}
 	good.Streams[0].Verifier = v
-	if n, _ := good.normalize(); n.Streams[0].VerifyMode != VerifyRequire {
+	if n := validConfig(t, good); n.Streams[0].VerifyMode != VerifyRequire {
 		t.Error("a Verifier does not default the mode to require")
 	}
+}
+
+// hasFieldError reports whether err holds a *ingest.FieldError for field
+// whose message contains want.
+func hasFieldError(err error, field, want string) bool {
+	for _, fe := range fieldErrors(err) {
+		if fe.Field == field && strings.Contains(fe.Err.Error(), want) {
+			return true
+		}
+	}
+	return false
+}
+
+// fieldErrors lists the field errors in the tree of err.
+func fieldErrors(err error) []*ingest.FieldError {
+	switch x := err.(type) {
+	case *ingest.FieldError:
+		return []*ingest.FieldError{x}
+	case interface{ Unwrap() []error }:
+		var out []*ingest.FieldError
+		for _, e := range x.Unwrap() {
+			out = append(out, fieldErrors(e)...)
+		}
+		return out
+	case interface{ Unwrap() error }:
+		return fieldErrors(x.Unwrap())
+	}
+	return nil
 }
 
 func TestLaneStateString(t *testing.T) {

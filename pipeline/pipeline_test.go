@@ -439,12 +439,8 @@ func TestEventLag(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.ts, func(t *testing.T) {
 			obs := &lagObserver{}
-			cfg, err := testConfig(t, "s", nil).normalize()
-			if err != nil {
-				t.Fatal(err)
-			}
-			dd := &dedupe{win: newWindow(10, int64(time.Hour)), inflight: map[fingerprint]struct{}{}}
-			p := newProcessor(cfg.Streams[0], "", obs, dd)
+			cfg := validConfig(t, testConfig(t, "s", nil))
+			p := newProcessor(cfg.Streams[0], "", obs, newFilter(t))
 			p.now = func() time.Time { return now }
 			var it item
 			p.process(frame(event("1", timestamp(c.ts))), &it)
@@ -473,15 +469,11 @@ func FuzzProcess(f *testing.F) {
 	f.Add(event("4", noID(), unsigned()), true)
 	f.Add([]byte(`{"type":"update","event_id":12}`), false)
 	f.Add([]byte(`{"type":"update","data":"\u00e9","signature":"sha256=AAAA"}`), false)
-	cfg, err := testConfig(f, "s", nil).normalize()
-	if err != nil {
-		f.Fatal(err)
-	}
+	cfg := validConfig(f, testConfig(f, "s", nil))
 	cfg.Streams[0].MaxEventBytes = 4096
 	f.Fuzz(func(t *testing.T, data []byte, tooLarge bool) {
 		obs := newCounters()
-		dd := &dedupe{win: newWindow(10, int64(time.Hour)), inflight: map[fingerprint]struct{}{}}
-		p := newProcessor(cfg.Streams[0], "dlq", obs, dd)
+		p := newProcessor(cfg.Streams[0], "dlq", obs, newFilter(t))
 		var it item
 		p.process(ingest.Frame{Data: data, TooLarge: tooLarge}, &it)
 		switch it.kind {
@@ -558,11 +550,8 @@ func TestCanonicalAndNot(t *testing.T) {
 		}
 	}
 	// Which way each kind of event went, on a processor of its own.
-	pcfg, err := testConfig(t, "orders", nil).normalize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := newProcessor(pcfg.Streams[0], "", NopObserver{}, &dedupe{win: newWindow(10, int64(time.Hour)), inflight: map[fingerprint]struct{}{}})
+	pcfg := validConfig(t, testConfig(t, "orders", nil))
+	p := newProcessor(pcfg.Streams[0], "", NopObserver{}, newFilter(t))
 	var it item
 	p.process(frame(event("900")), &it)
 	if it.kind != kindPublish || p.canonSkip != 0 {
