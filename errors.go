@@ -10,8 +10,18 @@ import (
 // good (HTTP 204). It is a clean end, not a failure.
 var ErrStreamEnded = errors.New("stream ended by server")
 
-// PermanentError marks a failure that retrying cannot fix (401, 403, 404, a bad
-// URL). A source returns it instead of reconnecting.
+// PermanentError marks a failure that retrying cannot fix. Who returns it,
+// and what becomes of it:
+//
+//   - the sources (source/sse, source/ws, source/direct, through
+//     internal/stream) return it from Next for 401, 403, 404, a bad URL or
+//     a spent reconnect budget, instead of reconnecting; the pipeline ends
+//     the stream's lane with it;
+//   - the sinks (sink/nats, sink/kafka) put it in the WriteErrors entry of a
+//     record the broker will never take (an unusable subject or topic, a
+//     record larger than the broker accepts); the pipeline rejects that
+//     record as publish_rejected instead of retrying it. sink/file never
+//     returns it: a failed file write may succeed later.
 type PermanentError struct {
 	Err error
 }

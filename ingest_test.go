@@ -52,8 +52,8 @@ func TestPermanent(t *testing.T) {
 }
 
 func TestRecordHeader(t *testing.T) {
-	r := Record{Headers: []Header{{HeaderStream, "orders"}, {HeaderEventID, "1"}}}
-	if v, ok := r.Header(HeaderEventID); !ok || v != "1" {
+	r := Record{Headers: []Header{{"restless-stream", "orders"}, {"restless-event-id", "1"}}}
+	if v, ok := r.Header("restless-event-id"); !ok || v != "1" {
 		t.Fatal("Header lookup")
 	}
 	if _, ok := r.Header("nope"); ok {

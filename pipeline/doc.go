@@ -90,7 +90,7 @@
 //   - any other error means the whole batch failed and is written again;
 //   - a record whose error is an ingest.PermanentError (the broker will
 //     never take it) is not retried: it is rejected as
-//     ingest.ReasonPublishRejected, counted, and handled, so it cannot stall
+//     [ReasonPublishRejected], counted, and handled, so it cannot stall
 //     its stream. It is not dead-lettered: the broker would refuse the
 //     same bytes there too.
 //

@@ -204,7 +204,7 @@ func ids(recs []ingest.Record, dest string) []string {
 		if r.Dest != dest {
 			continue
 		}
-		id, _ := r.Header(ingest.HeaderEventID)
+		id, _ := r.Header(HeaderEventID)
 		out = append(out, id)
 	}
 	return out

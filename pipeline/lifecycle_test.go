@@ -77,7 +77,7 @@ func testCrashReplay(t *testing.T) {
 		werrs := make(ingest.WriteErrors, len(recs))
 		failed := false
 		for i, r := range recs {
-			id, _ := r.Header(ingest.HeaderEventID)
+			id, _ := r.Header(HeaderEventID)
 			if k, _ := strconv.Atoi(id); k > 70 {
 				werrs[i], failed = errors.New("broker gone"), true
 			}
@@ -627,7 +627,7 @@ func TestCheckpointEveryBatch(t *testing.T) {
 				violations = append(violations, fmt.Sprintf("write %d saw checkpoint %q, want %q", call, got, lastAcked))
 			}
 		}
-		lastAcked, _ = recs[len(recs)-1].Header(ingest.HeaderEventID)
+		lastAcked, _ = recs[len(recs)-1].Header(HeaderEventID)
 		return nil
 	}
 	cfg := testConfig(t, "orders", &fakeSource{frames: frames(seq(1, n)...), end: ingest.ErrStreamEnded})
@@ -656,7 +656,7 @@ func TestBrokerRefusesForGood(t *testing.T) {
 		werrs := make(ingest.WriteErrors, len(recs))
 		bad := false
 		for i, r := range recs {
-			if id, _ := r.Header(ingest.HeaderEventID); id == "3" {
+			if id, _ := r.Header(HeaderEventID); id == "3" {
 				werrs[i], bad = &ingest.PermanentError{Err: errors.New("record too large for the broker")}, true
 			}
 		}
@@ -678,7 +678,7 @@ func TestBrokerRefusesForGood(t *testing.T) {
 	if sink.calls != 1 {
 		t.Fatalf("%d writes: a refused record must not be retried", sink.calls)
 	}
-	if obs.rejected[ingest.ReasonPublishRejected] != 1 || obs.writeFailed != 0 {
+	if obs.rejected[ReasonPublishRejected] != 1 || obs.writeFailed != 0 {
 		t.Fatalf("rejected %v, write failures %d", obs.rejected, obs.writeFailed)
 	}
 	if c := loadCursor(t, store, "orders"); c != "5" {

@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/pipeline"
 	filesink "github.com/restless-stream/ingest/sink/file"
 )
 
@@ -24,8 +24,8 @@ type landed struct {
 	value   []byte
 }
 
-func (l landed) stream() string { return l.headers[ingest.HeaderStream] }
-func (l landed) id() string     { return l.headers[ingest.HeaderEventID] }
+func (l landed) stream() string { return l.headers[pipeline.HeaderStream] }
+func (l landed) id() string     { return l.headers[pipeline.HeaderEventID] }
 
 // sharedNATS is the JetStream server every machine runs.
 const sharedNATS = "nats://127.0.0.1:4222"

@@ -8,8 +8,6 @@ import (
 	"os/exec"
 	"testing"
 	"time"
-
-	"github.com/restless-stream/ingest"
 )
 
 // TestKcatReadsOurRecords consumes what the sink wrote with kcat
@@ -53,7 +51,7 @@ func TestKcatReadsOurRecords(t *testing.T) {
 				}
 				var id string
 				for i := 0; i+1 < len(m.Headers); i += 2 {
-					if m.Headers[i] == ingest.HeaderEventID {
+					if m.Headers[i] == "restless-event-id" {
 						id = m.Headers[i+1]
 					}
 				}
@@ -66,7 +64,7 @@ func TestKcatReadsOurRecords(t *testing.T) {
 				t.Fatalf("kcat read %d records, want %d:\n%s", len(byID), len(recs), out)
 			}
 			for _, r := range recs {
-				id, _ := r.Header(ingest.HeaderEventID)
+				id, _ := r.Header("restless-event-id")
 				m := byID[id]
 				if m.Payload != string(r.Value) || m.Key == nil || *m.Key != string(r.Key) {
 					t.Fatalf("record %s read by kcat as key %v payload %q", id, m.Key, m.Payload)
