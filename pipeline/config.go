@@ -132,11 +132,12 @@ type Config struct {
 	// a crash then repeats what was acknowledged in the last interval too.
 	CheckpointInterval time.Duration
 	// Buffer is how many processed events a lane holds ahead of its writer,
-	// at most MaxBatchEvents; with the batch being written, a lane holds at
-	// most Buffer+MaxEvents events. Default Batch.MaxEvents: the reader
-	// fills the next batch while the writer writes one, and a busy lane
-	// holds at most two batches of event bytes (1 MiB of 1 KiB events with
-	// the defaults).
+	// at most MaxBatchEvents; with the batch being written and the frame its
+	// reader holds while the buffer is full, a lane holds at most
+	// Buffer+MaxEvents+1 events (the package doc, "Memory"). Default
+	// Batch.MaxEvents: the reader fills the next batch while the writer
+	// writes one, and a busy lane holds about two batches of event bytes
+	// (1 MiB of 1 KiB events with the defaults).
 	Buffer int
 }
 
