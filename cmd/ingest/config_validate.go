@@ -8,28 +8,6 @@ import (
 	"strings"
 )
 
-// FieldError is one thing wrong with the configuration, at a key path such as
-// streams[0].idle_timeout (or a flag such as -c).
-type FieldError struct {
-	Path string
-	Msg  string
-}
-
-func (e FieldError) Error() string { return e.Path + ": " + e.Msg }
-
-// ConfigError lists everything wrong with a configuration; it maps to exit code 2.
-type ConfigError struct {
-	Errs []FieldError
-}
-
-func (e *ConfigError) Error() string {
-	lines := make([]string, len(e.Errs))
-	for i, fe := range e.Errs {
-		lines[i] = fe.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
 var (
 	nameRE   = regexp.MustCompile(`^[a-z0-9_-]+$`)
 	kafkaRE  = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
