@@ -512,7 +512,7 @@ func TestConfigErrors(t *testing.T) {
 		field string
 		want  string
 	}{
-		{"no streams", Config{}, "Streams", "no streams"},
+		{"no streams", Config{}, "Streams", "at least one stream is required"},
 		{"bad name", Config{Streams: one(StreamConfig{Name: "Orders", Open: open})}, "Streams[0].Name", "not one of [a-z0-9_-]"},
 		{"empty name", Config{Streams: one(StreamConfig{Open: open})}, "Streams[0].Name", "required"},
 		{"twice", Config{Streams: []StreamConfig{{Name: "a", Open: open}, {Name: "a", Open: open}}}, "Streams[1].Name", `"a" duplicates the name of Streams[0]`},

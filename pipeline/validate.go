@@ -16,7 +16,7 @@ import (
 func (c Config) Validate() error {
 	var errs []error
 	if len(c.Streams) == 0 {
-		errs = append(errs, ingest.FieldErrorf("Streams", "no streams: at least one is required"))
+		errs = append(errs, ingest.FieldErrorf("Streams", "at least one stream is required"))
 	}
 	first := make(map[string]int, len(c.Streams))
 	for i, s := range c.Streams {

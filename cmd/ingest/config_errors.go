@@ -29,6 +29,21 @@ func (e *ConfigError) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// unique drops the repeats of a FieldError, keeping the first: two rules
+// (the daemon's and a library's, or one library's for every stream) may
+// find the same fault in one key.
+func unique(errs []FieldError) []FieldError {
+	seen := make(map[FieldError]bool, len(errs))
+	out := errs[:0:0]
+	for _, e := range errs {
+		if !seen[e] {
+			seen[e] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // originNote says which variable or flag set a key, when not the file.
 func originNote(path string, origins map[string]string) string {
 	dotted := strings.NewReplacer("[", ".", "]", "").Replace(path)
