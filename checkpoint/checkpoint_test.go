@@ -15,6 +15,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/restless-stream/ingest/internal/testenv"
 )
 
 // storeConformance runs the behaviour every Store promises.
@@ -468,9 +470,8 @@ func BenchmarkFileSave(b *testing.B) {
 	}
 }
 
-const natsURL = "nats://127.0.0.1:4222"
-
 func TestNATSKV(t *testing.T) {
+	natsURL := testenv.NATS(t)
 	nc, err := nats.Connect(natsURL, nats.Timeout(2*time.Second))
 	if err != nil {
 		t.Fatalf("NATS on %s: %v", natsURL, err)
@@ -513,6 +514,7 @@ func TestNewNATSKVErrors(t *testing.T) {
 	if _, err := NewNATSKV(t.Context(), nil, "b"); err == nil {
 		t.Error("nil JetStream accepted")
 	}
+	natsURL := testenv.NATS(t)
 	nc, err := nats.Connect(natsURL, nats.Timeout(2*time.Second))
 	if err != nil {
 		t.Fatalf("NATS on %s: %v", natsURL, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/restless-stream/ingest/checkpoint"
 	"github.com/restless-stream/ingest/client"
 	"github.com/restless-stream/ingest/emulator"
+	"github.com/restless-stream/ingest/internal/testenv"
 	"github.com/restless-stream/ingest/pipeline"
 	filesink "github.com/restless-stream/ingest/sink/file"
 )
@@ -91,9 +92,7 @@ func checkDelivery(t *testing.T, recs []delivered, streams []firehoseStream, des
 }
 
 func TestRunIntoJetStream(t *testing.T) {
-	if !natsAvailable() {
-		t.Skip("no NATS server on 127.0.0.1:4222")
-	}
+	testenv.Require(t, testenv.WhatNATS, testenv.DialNATS())
 	em := newTestEmulator(t)
 	streams := []firehoseStream{newFirehose(t, em, "sse_a", 1500), newFirehose(t, em, "ws_b", 1500)}
 	dir := t.TempDir()

@@ -8,16 +8,15 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/restless-stream/ingest/internal/testenv"
 )
 
 // TestKcatReadsOurRecords consumes what the sink wrote with kcat
 // (librdkafka), so a non-Go client is known to read our keys, headers and
 // values. CI installs Debian's kcat.
 func TestKcatReadsOurRecords(t *testing.T) {
-	kcat, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Skip("kcat not installed (apt-get install kcat); CI runs this test")
-	}
+	kcat := testenv.Tool(t, "kcat")
 	for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
 		t.Run(codec, func(t *testing.T) {
 			_, addr := newCluster(t)

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,19 +13,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/internal/testenv"
 )
 
-const sharedURL = "nats://127.0.0.1:4222"
-
-// sharedServer skips the test when the shared NATS server is not running.
+// sharedServer returns the URL of the shared NATS server; without it the
+// test is skipped, or fails under CI.
 func sharedServer(tb testing.TB) string {
 	tb.Helper()
-	c, err := net.DialTimeout("tcp", "127.0.0.1:4222", time.Second)
-	if err != nil {
-		tb.Skipf("no NATS server with JetStream on 127.0.0.1:4222: %v", err)
-	}
-	c.Close()
-	return sharedURL
+	return testenv.NATS(tb)
 }
 
 func uniqueID(tb testing.TB) string {
