@@ -298,7 +298,7 @@ sink: {type: kafka, kafka: {sasl: {mechanism: plain, username: u}}}
 	if code != 2 {
 		t.Fatalf("exit %d, want 2", code)
 	}
-	for _, want := range []string{"streams[0]: stream_id and url", "streams[1].name: \"orders\" duplicates streams[0].name",
+	for _, want := range []string{"streams[0]: stream_id and url", "streams[1].name: \"orders\" duplicates the name of Streams[0]",
 		"sink.kafka.sasl.password: required", "log.level: \"loud\" is not one of"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
