@@ -7,7 +7,6 @@ import (
 	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/client"
 	"github.com/restless-stream/ingest/internal/backoff"
-	"github.com/restless-stream/ingest/pipeline/internal/dedupe"
 )
 
 // Source is where a lane reads frames. The sources of source/sse, source/ws
@@ -152,11 +151,12 @@ const (
 	DefaultRetryMax       = 5 * time.Second
 )
 
-// Bounds of Config. A lane's buffer is allocated up front, and its window
-// indexes ring positions with 32 bits.
+// Bounds of Config.
 const (
-	// MaxBatchEvents bounds BatchConfig.MaxEvents and Config.Buffer.
+	// MaxBatchEvents bounds BatchConfig.MaxEvents and Config.Buffer: a
+	// lane's buffer is allocated up front.
 	MaxBatchEvents = 1_000_000
-	// MaxDedupeSize bounds DedupeConfig.Size.
-	MaxDedupeSize = dedupe.MaxSize
+	// MaxDedupeSize bounds DedupeConfig.Size: the window indexes its ids
+	// with 32 bits.
+	MaxDedupeSize = 1 << 30
 )

@@ -8,6 +8,7 @@ import (
 
 	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/checkpoint"
+	"github.com/restless-stream/ingest/pipeline/internal/dedupe"
 )
 
 // TestConfigErrors: Validate names each field at fault by its Go path, all
@@ -112,4 +113,11 @@ func fieldErrors(err error) []*ingest.FieldError {
 		return fieldErrors(x.Unwrap())
 	}
 	return nil
+}
+
+// TestMaxDedupeSize: the bound Validate applies is the one the window has.
+func TestMaxDedupeSize(t *testing.T) {
+	if MaxDedupeSize != dedupe.MaxSize {
+		t.Fatalf("MaxDedupeSize %d, the window's MaxSize %d", MaxDedupeSize, dedupe.MaxSize)
+	}
 }
