@@ -89,29 +89,38 @@ func FieldErrorf(field, format string, args ...any) *FieldError {
 
 // Prefix returns err with prefix (and a dot, or nothing before an index)
 // put in front of the Field of every FieldError it holds, for a Config that
-// validates a nested Config: Prefix("TLS", tls.Validate()). Other errors are
+// validates a nested Config: Prefix("TLS", tls.Validate()). The result is
+// one flat join (Split), however deep the joins in err; other errors are
 // kept as they are. A nil err stays nil.
 func Prefix(prefix string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	out := make([]error, 0, len(errs))
-	for _, e := range errs {
+	errs := Split(err)
+	for i, e := range errs {
 		var fe *FieldError
 		if errors.As(e, &fe) {
 			sep := "."
 			if strings.HasPrefix(fe.Field, "[") {
 				sep = ""
 			}
-			e = &FieldError{Field: prefix + sep + fe.Field, Err: fe.Err}
+			errs[i] = &FieldError{Field: prefix + sep + fe.Field, Err: fe.Err}
 		}
-		out = append(out, e)
 	}
-	return errors.Join(out...)
+	return errors.Join(errs...)
+}
+
+// Split returns the errors that err joins (errors.Join), taking them out of
+// every join within it as well, or err alone; nil for nil. It lists the
+// problems a Validate reported, one by one.
+func Split(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		if err == nil {
+			return nil
+		}
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, Split(e)...)
+	}
+	return out
 }

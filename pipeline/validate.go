@@ -104,19 +104,10 @@ func checkCount(field string, n, most int) error {
 	return nil
 }
 
-// flatten joins errs, taking the errors out of the joins among them, so
-// that the result is one flat list of field errors (nil when there is
-// none).
+// flatten joins errs into one flat list of field errors (nil when there
+// is none), taking the errors out of the joins among them.
 func flatten(errs []error) error {
-	var out []error
-	for _, err := range errs {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			out = append(out, j.Unwrap()...)
-		} else if err != nil {
-			out = append(out, err)
-		}
-	}
-	return errors.Join(out...)
+	return errors.Join(ingest.Split(errors.Join(errs...))...)
 }
 
 // withDefaults returns a copy of c, which Validate accepted, with every

@@ -31,21 +31,12 @@ type fieldMap []fieldRule
 const notConfigured = "-"
 
 // libraryErrors turns err, as a library Config's Validate returns it
-// (errors.Join of *ingest.FieldError), into FieldErrors at YAML keys, in
+// (joins of *ingest.FieldError, at any depth), into FieldErrors at YAML keys, in
 // order, each reported once. Errors that are not FieldErrors are kept, at
 // the key of the whole library Config (the rule for "").
 func libraryErrors(err error, m fieldMap) []FieldError {
-	if err == nil {
-		return nil
-	}
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
 	var out []FieldError
-	for _, e := range errs {
+	for _, e := range ingest.Split(err) {
 		var fe *ingest.FieldError
 		goPath, msg := "", e.Error()
 		if errors.As(e, &fe) {

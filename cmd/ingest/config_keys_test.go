@@ -96,6 +96,15 @@ func TestLibraryErrors(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("libraryErrors =\n%v\nwant\n%v", got, want)
 	}
+	// A library's Validate may join joins (a nested Config's errors).
+	nested := errors.Join(errors.Join(ingest.FieldErrorf("Batch.MaxEvents", "a"), ingest.FieldErrorf("Batch.MaxWait", "b")), ingest.FieldErrorf("DeadLetter", "c"))
+	var paths []string
+	for _, fe := range libraryErrors(nested, pipelineFields) {
+		paths = append(paths, fe.Path)
+	}
+	if got, want := strings.Join(paths, ","), "pipeline.batch.max_events,pipeline.batch.max_wait,pipeline.dead_letter"; got != want {
+		t.Errorf("nested joins map to %s, want %s", got, want)
+	}
 	if libraryErrors(nil, pipelineFields) != nil {
 		t.Error("no error gives field errors")
 	}
