@@ -153,6 +153,10 @@ func TestLoadPipelineRules(t *testing.T) {
 		{minimalYAML + "pipeline: {dedupe: {size: -5}}\n", "pipeline.dedupe.size", "negative"},
 		{minimalYAML + "    verify: {secrets: [s], mode: sometimes}\n", "streams[0].verify.mode", "not one of require, optional, off"},
 		{"log: {level: info}\n", "streams", "ingest demo"},
+		{minimalYAML + "    max_event_bytes: 0\n", "streams[0].max_event_bytes", "0 is not allowed"},
+		{minimalYAML + "pipeline: {dedupe: {size: 0}}\n", "pipeline.dedupe.size", "default (100000)"},
+		{minimalYAML + "pipeline: {dedupe: {ttl: 0s}}\n", "pipeline.dedupe.ttl", "0 is not allowed"},
+		{minimalYAML + "pipeline: {batch: {max_events: 0}}\n", "pipeline.batch.max_events", "0 is not allowed"},
 	}
 	for _, c := range cases {
 		_, err := load(t, c.yaml)
@@ -182,5 +186,18 @@ func TestLoadPipelineRules(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d errors at sink.kafka.key, want 1:\n%v", n, err)
+	}
+}
+
+// TestDefaultsAreThePipelines: the daemon's defaults for the pipeline's keys
+// are the pipeline's own.
+func TestDefaultsAreThePipelines(t *testing.T) {
+	cfg := mustLoad(t, minimalYAML)
+	p := cfg.Pipeline
+	if p.Dedupe.Size != pipeline.DefaultDedupeSize || p.Dedupe.TTL.D() != pipeline.DefaultDedupeTTL ||
+		p.Batch.MaxEvents != pipeline.DefaultBatchMaxEvents || p.Batch.MaxWait.D() != pipeline.DefaultBatchMaxWait ||
+		cfg.Streams[0].MaxEventBytes != pipeline.DefaultMaxEventBytes {
+		t.Errorf("defaults %+v, max_event_bytes %d; the pipeline's are %d, %v, %d, %v, %d", p, cfg.Streams[0].MaxEventBytes,
+			pipeline.DefaultDedupeSize, pipeline.DefaultDedupeTTL, pipeline.DefaultBatchMaxEvents, pipeline.DefaultBatchMaxWait, pipeline.DefaultMaxEventBytes)
 	}
 }

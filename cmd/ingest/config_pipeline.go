@@ -22,8 +22,8 @@ var pipelineFields = fieldMap{
 
 // pipelineConfig is the pipeline's part of c: everything but each stream's
 // Open, which the daemon sets when it starts. c must be normalized (its
-// derived defaults filled). Building the verifiers can fail: those errors
-// come at their keys.
+// derived defaults filled). What a key means in the pipeline's terms can
+// fail to translate: those errors come at their keys.
 func (c *Config) pipelineConfig() (pipeline.Config, []FieldError) {
 	pc := pipeline.Config{
 		Dedupe:     pipeline.DedupeConfig{Size: c.Pipeline.Dedupe.Size, TTL: c.Pipeline.Dedupe.TTL.D()},
@@ -31,7 +31,11 @@ func (c *Config) pipelineConfig() (pipeline.Config, []FieldError) {
 		DeadLetter: c.Pipeline.DeadLetter,
 	}
 	var errs []FieldError
+	errs = append(errs, notZero("pipeline.dedupe.size", pc.Dedupe.Size, pipeline.DefaultDedupeSize)...)
+	errs = append(errs, notZero("pipeline.dedupe.ttl", pc.Dedupe.TTL, pipeline.DefaultDedupeTTL)...)
+	errs = append(errs, notZero("pipeline.batch.max_events", pc.Batch.MaxEvents, pipeline.DefaultBatchMaxEvents)...)
 	for i, s := range c.Streams {
+		errs = append(errs, notZero(fmt.Sprintf("streams[%d].max_event_bytes", i), s.MaxEventBytes, pipeline.DefaultMaxEventBytes)...)
 		sc := pipeline.StreamConfig{
 			Name:          s.Name,
 			Destination:   s.Destination,
@@ -56,6 +60,18 @@ func (c *Config) pipelineConfig() (pipeline.Config, []FieldError) {
 		pc.Streams = append(pc.Streams, sc)
 	}
 	return pc, errs
+}
+
+// notZero refuses a 0 at path. The YAML carries every key with its
+// default, so a 0 there was written by hand; the pipeline would take it for
+// "unset" and use its default, which is not what a 0 size or age reads as
+// (no limit, no dedupe).
+func notZero[T comparable](path string, v, def T) []FieldError {
+	var zero T
+	if v != zero {
+		return nil
+	}
+	return []FieldError{{Path: path, Msg: fmt.Sprintf("0 is not allowed: leave the key out for the default (%v)", def)}}
 }
 
 // validatePipeline checks the pipeline's part of c with the pipeline's own
