@@ -16,8 +16,12 @@ type Frame struct {
 	// shares with immutable strings, and the pipeline passes it on to the sink
 	// as Record.Value without copying.
 	Data []byte
-	// Cursor is the resume position in effect after this event: the SSE id
-	// field, or the event_id read from the message. "" when the stream gave none.
+	// Cursor is the resume position in effect after this event, as the
+	// source tracks it for its reconnects: the last cursor the stream
+	// carried (the SSE id field, or the event_id of an event that came
+	// without one, as every WebSocket message does). "" when the stream gave
+	// none yet. The pipeline decides the checkpoint: it uses
+	// Cursor only for an event whose event_id it cannot read.
 	Cursor string
 	// TooLarge reports that the event exceeded the source's size limit and
 	// Data was cut; the rest of the event was skipped, never held in memory.
