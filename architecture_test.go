@@ -26,7 +26,8 @@ var importRules = []struct {
 	{"sink/", []string{""}},
 	{"internal/", []string{"", "client", "internal/"}},
 	{"source/", []string{"", "client", "internal/", "source/"}},
-	{"pipeline", []string{"", "client", "checkpoint", "internal/"}},
+	{"pipeline/internal/", nil},
+	{"pipeline", []string{"", "client", "checkpoint", "internal/", "pipeline/internal/"}},
 	{"emulator/", []string{"client", "emulator/"}},
 }
 

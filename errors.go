@@ -10,8 +10,18 @@ import (
 // good (HTTP 204). It is a clean end, not a failure.
 var ErrStreamEnded = errors.New("stream ended by server")
 
-// PermanentError marks a failure that retrying cannot fix (401, 403, 404, a bad
-// URL). A source returns it instead of reconnecting.
+// PermanentError marks a failure that retrying cannot fix. Who returns it,
+// and what becomes of it:
+//
+//   - the sources (source/sse, source/ws, source/direct, through
+//     internal/stream) return it from Next for 401, 403, 404, a bad URL or
+//     a spent reconnect budget, instead of reconnecting; the pipeline ends
+//     the stream's lane with it;
+//   - the sinks (sink/nats, sink/kafka) put it in the WriteErrors entry of a
+//     record the broker will never take (an unusable subject or topic, a
+//     record larger than the broker accepts); the pipeline rejects that
+//     record as publish_rejected instead of retrying it. sink/file never
+//     returns it: a failed file write may succeed later.
 type PermanentError struct {
 	Err error
 }
@@ -79,29 +89,38 @@ func FieldErrorf(field, format string, args ...any) *FieldError {
 
 // Prefix returns err with prefix (and a dot, or nothing before an index)
 // put in front of the Field of every FieldError it holds, for a Config that
-// validates a nested Config: Prefix("TLS", tls.Validate()). Other errors are
+// validates a nested Config: Prefix("TLS", tls.Validate()). The result is
+// one flat join (Split), however deep the joins in err; other errors are
 // kept as they are. A nil err stays nil.
 func Prefix(prefix string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	out := make([]error, 0, len(errs))
-	for _, e := range errs {
+	errs := Split(err)
+	for i, e := range errs {
 		var fe *FieldError
 		if errors.As(e, &fe) {
 			sep := "."
 			if strings.HasPrefix(fe.Field, "[") {
 				sep = ""
 			}
-			e = &FieldError{Field: prefix + sep + fe.Field, Err: fe.Err}
+			errs[i] = &FieldError{Field: prefix + sep + fe.Field, Err: fe.Err}
 		}
-		out = append(out, e)
 	}
-	return errors.Join(out...)
+	return errors.Join(errs...)
+}
+
+// Split returns the errors that err joins (errors.Join), taking them out of
+// every join within it as well, or err alone; nil for nil. It lists the
+// problems a Validate reported, one by one.
+func Split(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		if err == nil {
+			return nil
+		}
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, Split(e)...)
+	}
+	return out
 }

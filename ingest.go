@@ -1,6 +1,6 @@
 // Package ingest holds the vocabulary shared by every part of restless-ingest:
-// the frames a source reads, the records a sink writes, the header names that
-// travel with each record, and the states a source reports.
+// the frames a source reads, the records a sink writes, the states a source
+// or sink reports, the errors that cross between them, and secrets.
 //
 // It imports only the standard library so that sources, sinks and the pipeline
 // can all depend on it without depending on each other.
@@ -16,8 +16,12 @@ type Frame struct {
 	// shares with immutable strings, and the pipeline passes it on to the sink
 	// as Record.Value without copying.
 	Data []byte
-	// Cursor is the resume position in effect after this event: the SSE id
-	// field, or the event_id read from the message. "" when the stream gave none.
+	// Cursor is the resume position in effect after this event, as the
+	// source tracks it for its reconnects: the last cursor the stream
+	// carried (the SSE id field, or the event_id of an event that came
+	// without one, as every WebSocket message does). "" when the stream gave
+	// none yet. The pipeline decides the checkpoint: it uses
+	// Cursor only for an event whose event_id it cannot read.
 	Cursor string
 	// TooLarge reports that the event exceeded the source's size limit and
 	// Data was cut; the rest of the event was skipped, never held in memory.
@@ -35,7 +39,9 @@ type Record struct {
 	// MsgID identifies the record for broker-side duplicate detection
 	// (JetStream's Nats-Msg-Id). "" means none.
 	MsgID string
-	// Headers travel with the record, in order.
+	// Headers travel with the record, in order. Their names are the
+	// pipeline's (pipeline.HeaderStream and the rest); a sink carries them
+	// without reading them.
 	Headers []Header
 	// Value is the payload, byte for byte. Sinks must not modify it.
 	Value []byte
@@ -60,34 +66,3 @@ func (r *Record) Header(key string) (string, bool) {
 	}
 	return "", false
 }
-
-// Header names carried by every published record (INGEST.md, "What lands in the broker").
-const (
-	HeaderStream      = "restless-stream"
-	HeaderEventID     = "restless-event-id"
-	HeaderEventType   = "restless-event-type"
-	HeaderTimestamp   = "restless-timestamp"
-	HeaderVerified    = "restless-verified"
-	HeaderContentType = "content-type"
-
-	// Dead-letter records carry these instead of type, timestamp and verified.
-	HeaderDLQReason = "restless-dlq-reason"
-	HeaderDLQError  = "restless-dlq-error"
-
-	ContentTypeJSON = "application/json"
-)
-
-// Reasons a record is sent to the dead-letter destination (restless-dlq-reason).
-const (
-	ReasonParseError       = "parse_error"
-	ReasonTooLarge         = "too_large"
-	ReasonSignatureMissing = "signature_missing"
-	ReasonSignatureInvalid = "signature_invalid"
-)
-
-// ReasonPublishRejected counts a record the broker refused for good (the sink
-// returned an ingest.PermanentError for it, e.g. a record larger than the
-// broker accepts). It is counted and dropped rather than retried forever,
-// which would stall its stream; it is not dead-lettered, since the broker
-// would refuse the same bytes there too.
-const ReasonPublishRejected = "publish_rejected"

@@ -52,8 +52,8 @@ func TestPermanent(t *testing.T) {
 }
 
 func TestRecordHeader(t *testing.T) {
-	r := Record{Headers: []Header{{HeaderStream, "orders"}, {HeaderEventID, "1"}}}
-	if v, ok := r.Header(HeaderEventID); !ok || v != "1" {
+	r := Record{Headers: []Header{{"restless-stream", "orders"}, {"restless-event-id", "1"}}}
+	if v, ok := r.Header("restless-event-id"); !ok || v != "1" {
 		t.Fatal("Header lookup")
 	}
 	if _, ok := r.Header("nope"); ok {
@@ -80,6 +80,26 @@ func TestFieldErrorPrefix(t *testing.T) {
 	want := []string{"TLS.CAFile", "TLS[2]", "plain"}
 	if strings.Join(fields, ",") != strings.Join(want, ",") {
 		t.Fatalf("fields = %q, want %q", fields, want)
+	}
+	// Joins within joins (a Config validating a Config that validates
+	// one) come out flat, every field prefixed.
+	nested := Prefix("Sink", errors.Join(Prefix("TLS", errors.Join(FieldErrorf("CAFile", "a"), FieldErrorf("KeyFile", "b"))), FieldErrorf("Brokers[0]", "c")))
+	fields = fields[:0]
+	for _, e := range Split(nested) {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			t.Fatalf("%v is not a FieldError", e)
+		}
+		fields = append(fields, fe.Field)
+	}
+	if got, want := strings.Join(fields, ","), "Sink.TLS.CAFile,Sink.TLS.KeyFile,Sink.Brokers[0]"; got != want {
+		t.Fatalf("nested fields = %s, want %s", got, want)
+	}
+	if len(nested.(interface{ Unwrap() []error }).Unwrap()) != 3 {
+		t.Fatal("Prefix does not return one flat join")
+	}
+	if Split(nil) != nil || len(Split(errors.New("x"))) != 1 {
+		t.Fatal("Split of nil or of one error")
 	}
 	if Prefix("X", nil) != nil {
 		t.Fatal("Prefix of nil is not nil")

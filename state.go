@@ -5,7 +5,17 @@ import (
 	"time"
 )
 
-// State is where a source stands with its upstream connection.
+// State is where a connection to the outside stands. Two kinds of part
+// report it, each through an OnState func(StateChange) in its Config:
+//
+//   - the sources (source/sse, source/ws, source/direct, through
+//     internal/stream): their upstream stream, every state below;
+//   - sink/nats: its broker connection, StateConnected, StateReconnecting
+//     (Attempt and Delay are left zero: nats.go paces its own reconnects)
+//     and StateFailed. sink/kafka and sink/file keep no connection to
+//     report.
+//
+// The daemon turns them into /readyz and the connected gauges.
 type State int
 
 const (
@@ -16,7 +26,7 @@ const (
 	// StateReconnecting: the connection was lost; the source waits Delay
 	// before attempt Attempt.
 	StateReconnecting
-	// StateEnded: the server ended the stream for good (204).
+	// StateEnded: the server ended the stream for good (204); sources only.
 	StateEnded
 	// StateFailed: the source stopped for good on a permanent error or after
 	// its reconnect budget ran out.
@@ -39,7 +49,7 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", int(s))
 }
 
-// StateChange is what a source reports each time its state changes.
+// StateChange is what a source or sink reports each time its state changes.
 type StateChange struct {
 	State State
 	// Attempt counts reconnect attempts since the last connection that

@@ -15,6 +15,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/restless-stream/ingest/internal/testenv"
 )
 
 // storeConformance runs the behaviour every Store promises.
@@ -468,18 +470,26 @@ func BenchmarkFileSave(b *testing.B) {
 	}
 }
 
-const natsURL = "nats://127.0.0.1:4222"
-
-func TestNATSKV(t *testing.T) {
-	nc, err := nats.Connect(natsURL, nats.Timeout(2*time.Second))
+// sharedJetStream connects to the shared NATS server (without it the test
+// is skipped, or fails under CI). The connection closes when the test ends,
+// after the cleanups the test registers later (they delete its buckets).
+func sharedJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	url := testenv.NATS(t)
+	nc, err := nats.Connect(url, nats.Timeout(2*time.Second))
 	if err != nil {
-		t.Fatalf("NATS on %s: %v", natsURL, err)
+		t.Fatalf("NATS on %s: %v", url, err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return js
+}
+
+func TestNATSKV(t *testing.T) {
+	js := sharedJetStream(t)
 	bucket := fmt.Sprintf("ckpt_test_%d", time.Now().UnixNano())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -513,12 +523,7 @@ func TestNewNATSKVErrors(t *testing.T) {
 	if _, err := NewNATSKV(t.Context(), nil, "b"); err == nil {
 		t.Error("nil JetStream accepted")
 	}
-	nc, err := nats.Connect(natsURL, nats.Timeout(2*time.Second))
-	if err != nil {
-		t.Fatalf("NATS on %s: %v", natsURL, err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := sharedJetStream(t)
 	for _, b := range []string{"", "bad bucket name", "a.b"} {
 		if _, err := NewNATSKV(t.Context(), js, b); err == nil {
 			t.Errorf("bucket %q accepted", b)

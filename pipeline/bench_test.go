@@ -9,6 +9,7 @@ import (
 	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/checkpoint"
 	"github.com/restless-stream/ingest/client"
+	"github.com/restless-stream/ingest/pipeline/internal/dedupe"
 )
 
 // benchFrames makes n distinct signed 1 KiB events.
@@ -30,15 +31,14 @@ func BenchmarkProcess(b *testing.B) {
 			fs := benchFrames(n)
 			cfg := testConfig(b, "orders", nil)
 			cfg.Streams[0].VerifyMode = mode
-			cfg, err := cfg.normalize()
-			if err != nil {
+			if err := cfg.Validate(); err != nil {
 				b.Fatal(err)
 			}
-			dd := &dedupe{win: newWindow(cfg.Dedupe.Size, int64(cfg.Dedupe.TTL)), inflight: map[fingerprint]struct{}{}}
+			cfg = cfg.withDefaults()
+			dd := dedupe.New(cfg.Dedupe.Size, cfg.Dedupe.TTL)
 			p := newProcessor(cfg.Streams[0], "", NopObserver{}, dd)
-			items := []*item{new(item)}
-			idx := []int{0}
-			all := func(int) bool { return true }
+			it := new(item)
+			fps := make([]dedupe.Fingerprint, 1)
 			b.SetBytes(int64(len(fs[0].Data)))
 			b.ReportAllocs()
 			i := 0
@@ -47,18 +47,20 @@ func BenchmarkProcess(b *testing.B) {
 				if i%n == 0 && i > 0 {
 					// Forget the ids each round, so nothing is a duplicate.
 					b.StopTimer()
-					dd.win.close()
-					dd.win = newWindow(cfg.Dedupe.Size, int64(cfg.Dedupe.TTL))
+					dd.Close()
+					dd = dedupe.New(cfg.Dedupe.Size, cfg.Dedupe.TTL)
+					p.dd = dd
 					b.StartTimer()
 				}
-				p.process(f, items[0])
-				if items[0].kind != kindPublish {
+				p.process(f, it)
+				if it.kind != kindPublish {
 					b.Fatalf("event %d not published", i)
 				}
-				dd.acknowledge(items, idx, all, 0)
+				fps[0] = it.fp
+				dd.Acknowledge(fps, 0)
 				i++
 			}
-			dd.close()
+			dd.Close()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}

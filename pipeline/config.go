@@ -2,12 +2,9 @@ package pipeline
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/restless-stream/ingest"
-	"github.com/restless-stream/ingest/checkpoint"
 	"github.com/restless-stream/ingest/client"
 )
 
@@ -81,7 +78,8 @@ type StreamConfig struct {
 	Verifier *client.Verifier
 	// VerifyMode: default VerifyRequire with a Verifier, else VerifyOff.
 	VerifyMode VerifyMode
-	// MaxEventBytes rejects larger events as too_large. Default 4194304.
+	// MaxEventBytes rejects larger events as too_large. Default 4194304
+	// (DefaultMaxEventBytes).
 	MaxEventBytes int
 	// KeyMode chooses the record key. Default KeyStream.
 	KeyMode KeyMode
@@ -89,7 +87,8 @@ type StreamConfig struct {
 
 // DedupeConfig bounds the window of remembered event ids of each stream.
 type DedupeConfig struct {
-	// Size is the most ids remembered per stream. Default 100000.
+	// Size is the most ids remembered per stream, at most MaxDedupeSize.
+	// Default 100000.
 	Size int
 	// TTL forgets an id this long after its publish was acknowledged,
 	// counted in whole seconds: an id is forgotten at the latest TTL rounded
@@ -99,7 +98,8 @@ type DedupeConfig struct {
 
 // BatchConfig bounds a lane's batches.
 type BatchConfig struct {
-	// MaxEvents is the most events in one Write. Default 512.
+	// MaxEvents is the most events in one Write, at most MaxBatchEvents.
+	// Default 512.
 	MaxEvents int
 	// MaxWait is how long a batch waits for more events after its first
 	// one. Default 5ms.
@@ -129,11 +129,13 @@ type Config struct {
 	// most once per interval, coalescing in between: fewer disk writes, but
 	// a crash then repeats what was acknowledged in the last interval too.
 	CheckpointInterval time.Duration
-	// Buffer is how many processed events a lane holds ahead of its writer;
-	// with the batch being written, a lane holds at most Buffer+MaxEvents
-	// events. Default Batch.MaxEvents: the reader fills the next batch while
-	// the writer writes one, and a busy lane holds at most two batches of
-	// event bytes (1 MiB of 1 KiB events with the defaults).
+	// Buffer is how many processed events a lane holds ahead of its writer,
+	// at most MaxBatchEvents; with the batch being written and the frame its
+	// reader holds while the buffer is full, a lane holds at most
+	// Buffer+MaxEvents+1 events (the package doc, "Memory"). Default
+	// Batch.MaxEvents: the reader fills the next batch while the writer
+	// writes one, and a busy lane holds about two batches of event bytes
+	// (1 MiB of 1 KiB events with the defaults).
 	Buffer int
 }
 
@@ -148,84 +150,12 @@ const (
 	DefaultRetryMax       = 5 * time.Second
 )
 
-// normalize fills in defaults and validates a copy of c.
-func (c Config) normalize() (Config, error) {
-	if len(c.Streams) == 0 {
-		return c, errors.New("pipeline: no streams")
-	}
-	if c.Dedupe.Size < 0 || c.Dedupe.TTL < 0 || c.Batch.MaxEvents < 0 || c.Batch.MaxWait < 0 || c.Buffer < 0 || c.CheckpointInterval < 0 {
-		return c, errors.New("pipeline: negative dedupe, batch, buffer or checkpoint interval setting")
-	}
-	if c.Dedupe.Size == 0 {
-		c.Dedupe.Size = DefaultDedupeSize
-	}
-	if c.Dedupe.Size > maxWindow {
-		return c, fmt.Errorf("pipeline: dedupe size %d is above %d", c.Dedupe.Size, maxWindow)
-	}
-	if c.Dedupe.TTL == 0 {
-		c.Dedupe.TTL = DefaultDedupeTTL
-	}
-	if c.Batch.MaxEvents == 0 {
-		c.Batch.MaxEvents = DefaultBatchMaxEvents
-	}
-	if c.Batch.MaxWait == 0 {
-		c.Batch.MaxWait = DefaultBatchMaxWait
-	}
-	if c.Retry.Initial <= 0 {
-		c.Retry.Initial = DefaultRetryInitial
-	}
-	if c.Retry.Max <= 0 {
-		c.Retry.Max = DefaultRetryMax
-	}
-	c.Retry.MaxAttempts = 0
-	if c.Buffer == 0 {
-		c.Buffer = c.Batch.MaxEvents
-	}
-	streams := make([]StreamConfig, len(c.Streams))
-	seen := make(map[string]bool, len(c.Streams))
-	for i, s := range c.Streams {
-		if err := checkpoint.ValidateStream(s.Name); err != nil {
-			return c, fmt.Errorf("pipeline: streams[%d].name: %w", i, err)
-		}
-		if seen[s.Name] {
-			return c, fmt.Errorf("pipeline: streams[%d].name: %q is used twice", i, s.Name)
-		}
-		seen[s.Name] = true
-		if s.Open == nil {
-			return c, fmt.Errorf("pipeline: stream %q: no Open function", s.Name)
-		}
-		if s.Destination == "" {
-			s.Destination = client.DefaultDestination(s.Name)
-		}
-		switch s.VerifyMode {
-		case "":
-			s.VerifyMode = VerifyOff
-			if s.Verifier != nil {
-				s.VerifyMode = VerifyRequire
-			}
-		case VerifyRequire, VerifyOptional:
-			if s.Verifier == nil {
-				return c, fmt.Errorf("pipeline: stream %q: verify mode %q needs a Verifier (secrets)", s.Name, s.VerifyMode)
-			}
-		case VerifyOff:
-		default:
-			return c, fmt.Errorf("pipeline: stream %q: unknown verify mode %q (want require, optional or off)", s.Name, s.VerifyMode)
-		}
-		switch s.KeyMode {
-		case "":
-			s.KeyMode = KeyStream
-		case KeyStream, KeyEventID, KeyNone:
-		default:
-			return c, fmt.Errorf("pipeline: stream %q: unknown key mode %q (want stream, event_id or none)", s.Name, s.KeyMode)
-		}
-		if s.MaxEventBytes < 0 {
-			return c, fmt.Errorf("pipeline: stream %q: negative max event bytes", s.Name)
-		}
-		if s.MaxEventBytes == 0 {
-			s.MaxEventBytes = DefaultMaxEventBytes
-		}
-		streams[i] = s
-	}
-	c.Streams = streams
-	return c, nil
-}
+// Bounds of Config.
+const (
+	// MaxBatchEvents bounds BatchConfig.MaxEvents and Config.Buffer: a
+	// lane's buffer is allocated up front.
+	MaxBatchEvents = 1_000_000
+	// MaxDedupeSize bounds DedupeConfig.Size: the window indexes its ids
+	// with 32 bits.
+	MaxDedupeSize = 1 << 30
+)

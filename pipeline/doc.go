@@ -5,22 +5,44 @@
 // # Lanes
 //
 // Each stream of [Config.Streams] gets a lane; lanes run in parallel and
-// share the one [Sink]. A lane is three goroutines:
+// share the one [Sink]. A lane is two goroutines, three with a positive
+// [Config.CheckpointInterval]:
 //
 //   - the reader calls [Source.Next], turns each frame into a record (or a
 //     rejection, or a duplicate) and hands it on through a buffer of
 //     [Config.Buffer] events;
 //   - the writer gathers up to [BatchConfig.MaxEvents] events, waiting at
-//     most [BatchConfig.MaxWait] after the first, and writes them;
-//   - the checkpointer saves the acknowledged position beside them.
+//     most [BatchConfig.MaxWait] after the first, writes them, and saves
+//     the checkpoint after each acknowledged batch;
+//   - with a positive CheckpointInterval, a checkpointer saves beside the
+//     writer instead.
 //
-// A lane therefore holds at most Buffer + MaxEvents events. While the writer
-// waits for a slow broker, or retries, the buffer fills and the reader stops
-// calling Next: a slow broker slows reading, memory stays flat.
+// While the writer waits for a slow broker, or retries, the buffer fills
+// and the reader stops calling Next: a slow broker slows reading, memory
+// stays flat.
+//
+// # Memory
+//
+// What one stream holds, at most, from its source to its broker:
+//
+//   - the source's read-ahead: its reading goroutine queues up to 64 events
+//     or 1 MiB for Next, whichever comes first (internal/stream's
+//     DefaultQueue and DefaultQueueBytes; an event larger than 1 MiB
+//     passes alone), and holds the one it is reading or waiting to queue;
+//   - the lane: Buffer + MaxEvents + 1 events (the buffer, the batch being
+//     written, the frame the reader holds while the buffer is full). Each
+//     is at most [StreamConfig.MaxEventBytes] (a larger one is cut by the
+//     source or rejected), so with the defaults the lane holds at most 1025
+//     events: 1 MiB of 1 KiB events, and at worst 1025 events of 4 MiB
+//     (4 GiB: lower MaxEventBytes or MaxEvents where that matters);
+//   - the dedupe window: 28 bytes per remembered id, up to
+//     [DedupeConfig.Size] ids (2.8 MB at the default 100000), outside the
+//     Go heap where the system allows (see Deduplication), and the ids in
+//     flight, at most one per event the lane holds.
 //
 // A lane costs what it holds. One that has read nothing holds about 9 KiB
 // of heap (its channel of Buffer item pointers, its processor and
-// checkpoint state; BenchmarkIdleLanes in bench/hotpath) and three
+// checkpoint state; BenchmarkIdleLanes in bench/hotpath) and its
 // goroutines; the items, the writer's batch slices and the dedupe window
 // grow as events come, and the items go back to a shared pool after each
 // batch.
@@ -90,7 +112,7 @@
 //   - any other error means the whole batch failed and is written again;
 //   - a record whose error is an ingest.PermanentError (the broker will
 //     never take it) is not retried: it is rejected as
-//     ingest.ReasonPublishRejected, counted, and handled, so it cannot stall
+//     [ReasonPublishRejected], counted, and handled, so it cannot stall
 //     its stream. It is not dead-lettered: the broker would refuse the
 //     same bytes there too.
 //
@@ -108,12 +130,8 @@
 //
 // A stream's checkpoint is the cursor of its last contiguous handled event:
 // published and acknowledged, dead-lettered and acknowledged, dropped as a
-// rejection, or a duplicate. The cursor of an event is its event_id, or
-// when it has none (or it could not be read) the cursor the source gave
-// with the frame; an event with neither leaves the checkpoint where it is,
-// and so does a duplicate (it repeats an older position).
-// The checkpoint never passes an event that was not acknowledged, even when
-// later events of the same batch were.
+// rejection, or a duplicate. The checkpoint never passes an event that was
+// not acknowledged, even when later events of the same batch were.
 //
 // By default the writer saves the position after every acknowledged batch,
 // before it writes the next one ([Config.CheckpointInterval] 0), and a last
@@ -126,6 +144,32 @@
 // checkpoint opens its source with cursor "" and so starts from the
 // source's configured since. A checkpoint that cannot be loaded (a corrupt
 // file) fails the lane instead of silently starting over.
+//
+// Every save goes the same way: a failed Save is reported
+// ([StreamObserver.CheckpointFailed]) and retried after the [Config.Retry]
+// backoff. The writer retries until the save succeeds or the pipeline stops
+// writing (it waits for its storage as for a broker, so that a crash still
+// repeats at most one batch); the checkpointer until the lane ends; the
+// last save until the pipeline stops writing or 10 seconds pass, after
+// which the lane fails with the store's error.
+//
+// # Who decides the cursor
+//
+// Three layers touch an event's position; each decides one thing:
+//
+//   - the source says what the wire carries: the SSE id field (on
+//     WebSocket, which has none, the event_id of the message), as
+//     stream.Event.Cursor inside the source;
+//   - the runner the sources share (internal/stream) resumes within the
+//     process: it carries the last cursor forward into [ingest.Frame]'s
+//     Cursor ("the position in effect after this event") and sends it on
+//     each reconnect;
+//   - the pipeline alone decides the checkpoint, in one function: an
+//     event's position is its event_id when one could be read (decoded,
+//     or read from a rejected event's bytes), else the frame's Cursor; a
+//     duplicate leaves the checkpoint where it is (it repeats an older
+//     position), and so does an event with neither. The position is
+//     saved only once the event is handled, as above.
 //
 // # Stopping
 //

@@ -30,8 +30,8 @@ type printSink struct{}
 
 func (printSink) Write(ctx context.Context, recs []ingest.Record) error {
 	for _, r := range recs {
-		verified, _ := r.Header(ingest.HeaderVerified)
-		reason, _ := r.Header(ingest.HeaderDLQReason)
+		verified, _ := r.Header(pipeline.HeaderVerified)
+		reason, _ := r.Header(pipeline.HeaderDLQReason)
 		fmt.Printf("%s key=%s msgid=%q verified=%s reason=%s\n", r.Dest, r.Key, r.MsgID, verified, reason)
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/checkpoint"
 	"github.com/restless-stream/ingest/client"
+	"github.com/restless-stream/ingest/pipeline/internal/dedupe"
 )
 
 const testSecret = "secret"
@@ -202,7 +203,7 @@ func ids(recs []ingest.Record, dest string) []string {
 		if r.Dest != dest {
 			continue
 		}
-		id, _ := r.Header(ingest.HeaderEventID)
+		id, _ := r.Header(HeaderEventID)
 		out = append(out, id)
 	}
 	return out
@@ -269,6 +270,23 @@ func testConfig(t testing.TB, name string, src Source) Config {
 }
 
 var retryFast = client.Backoff{Initial: time.Millisecond, Max: 4 * time.Millisecond}
+
+// validConfig returns cfg with its defaults, failing the test when it is
+// not valid.
+func validConfig(t testing.TB, cfg Config) Config {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg.withDefaults()
+}
+
+// newFilter returns a small dedupe filter, closed when the test ends.
+func newFilter(t testing.TB) *dedupe.Filter {
+	f := dedupe.New(10, time.Hour)
+	t.Cleanup(f.Close)
+	return f
+}
 
 func mustNew(t testing.TB, cfg Config, sink Sink, store checkpoint.Store, obs Observer) *Pipeline {
 	t.Helper()

@@ -46,7 +46,7 @@ type StreamObserver interface {
 
 // Rejection describes one rejected event.
 type Rejection struct {
-	// Reason is one of the ingest.Reason* constants.
+	// Reason is one of the Reason* constants (ReasonParseError and the rest).
 	Reason string
 	// Err says what was wrong, as in the restless-dlq-error header.
 	Err string

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 
@@ -23,14 +24,14 @@ type Pipeline struct {
 	done     chan struct{}      // closed when Run returns
 }
 
-// New checks cfg, fills in its defaults and builds a pipeline writing to
+// New checks cfg (Config.Validate), fills in its defaults and builds a pipeline writing to
 // sink and keeping checkpoints in store. obs may be nil. The pipeline does
 // not close sink or store.
 func New(cfg Config, sink Sink, store checkpoint.Store, obs Observer) (*Pipeline, error) {
-	cfg, err := cfg.normalize()
-	if err != nil {
-		return nil, err
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
 	}
+	cfg = cfg.withDefaults()
 	if sink == nil {
 		return nil, errors.New("pipeline: no sink")
 	}

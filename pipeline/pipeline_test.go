@@ -32,20 +32,20 @@ func TestDropRules(t *testing.T) {
 		dlqID   string // expected restless-event-id of the dead-letter record
 	}{
 		{name: "duplicate", bad: frame(event("1")), dup: true},
-		{name: "bad signature", bad: frame(event("2", badSig())), reason: ingest.ReasonSignatureInvalid, dlqID: "2"},
-		{name: "undecodable signature", bad: frame(bytes.Replace(event("2"), []byte(`"signature":"`), []byte(`"signature":"zz`), 1)), reason: ingest.ReasonSignatureInvalid, dlqID: "2"},
-		{name: "missing signature", bad: frame(event("2", unsigned())), reason: ingest.ReasonSignatureMissing, dlqID: "2"},
-		{name: "signature not a string", bad: frame(bytes.Replace(event("2", unsigned()), []byte(`"error":null,`), []byte(`"error":null,"signature":42,`), 1)), reason: ingest.ReasonSignatureInvalid, dlqID: "2"},
+		{name: "bad signature", bad: frame(event("2", badSig())), reason: ReasonSignatureInvalid, dlqID: "2"},
+		{name: "undecodable signature", bad: frame(bytes.Replace(event("2"), []byte(`"signature":"`), []byte(`"signature":"zz`), 1)), reason: ReasonSignatureInvalid, dlqID: "2"},
+		{name: "missing signature", bad: frame(event("2", unsigned())), reason: ReasonSignatureMissing, dlqID: "2"},
+		{name: "signature not a string", bad: frame(bytes.Replace(event("2", unsigned()), []byte(`"error":null,`), []byte(`"error":null,"signature":42,`), 1)), reason: ReasonSignatureInvalid, dlqID: "2"},
 		{name: "signature not a string, off", bad: frame(bytes.Replace(event("2", unsigned()), []byte(`"error":null,`), []byte(`"error":null,"signature":42,`), 1)), mode: VerifyOff},
 		{name: "missing signature, optional", bad: frame(event("2", unsigned())), mode: VerifyOptional},
-		{name: "bad signature, optional", bad: frame(event("2", badSig())), mode: VerifyOptional, reason: ingest.ReasonSignatureInvalid, dlqID: "2"},
+		{name: "bad signature, optional", bad: frame(event("2", badSig())), mode: VerifyOptional, reason: ReasonSignatureInvalid, dlqID: "2"},
 		{name: "bad signature, off", bad: frame(event("2", badSig())), mode: VerifyOff},
 		{name: "error event, unsigned", bad: frame(event("2", errorEvent()))},
-		{name: "too large, cut by source", bad: ingest.Frame{Data: big[:1000], Cursor: "2", TooLarge: true}, reason: ingest.ReasonTooLarge, dlqBody: big[:1000]},
-		{name: "too large, measured", bad: frame(big), max: 2000, reason: ingest.ReasonTooLarge, dlqBody: big[:2000]},
-		{name: "unparsable", bad: ingest.Frame{Data: []byte(`{"type":"update","event_id":"2",`), Cursor: "2"}, reason: ingest.ReasonParseError, dlqID: "2"},
-		{name: "not an event", bad: ingest.Frame{Data: []byte(`[1,2]`), Cursor: "2"}, reason: ingest.ReasonParseError},
-		{name: "unknown type", bad: frame([]byte(`{"type":"ping","event_id":"2"}`)), reason: ingest.ReasonParseError, dlqID: "2"},
+		{name: "too large, cut by source", bad: ingest.Frame{Data: big[:1000], Cursor: "2", TooLarge: true}, reason: ReasonTooLarge, dlqBody: big[:1000]},
+		{name: "too large, measured", bad: frame(big), max: 2000, reason: ReasonTooLarge, dlqBody: big[:2000]},
+		{name: "unparsable", bad: ingest.Frame{Data: []byte(`{"type":"update","event_id":"2",`), Cursor: "2"}, reason: ReasonParseError, dlqID: "2"},
+		{name: "not an event", bad: ingest.Frame{Data: []byte(`[1,2]`), Cursor: "2"}, reason: ReasonParseError},
+		{name: "unknown type", bad: frame([]byte(`{"type":"ping","event_id":"2"}`)), reason: ReasonParseError, dlqID: "2"},
 	}
 	for _, c := range cases {
 		for _, dlq := range []string{"", "restless.dlq"} {
@@ -84,16 +84,16 @@ func TestDropRules(t *testing.T) {
 				}
 				if wantDL == 1 {
 					r := dl[0]
-					if got, _ := r.Header(ingest.HeaderDLQReason); got != c.reason {
+					if got, _ := r.Header(HeaderDLQReason); got != c.reason {
 						t.Errorf("reason %q, want %q", got, c.reason)
 					}
-					if msg, _ := r.Header(ingest.HeaderDLQError); msg == "" {
+					if msg, _ := r.Header(HeaderDLQError); msg == "" {
 						t.Error("no restless-dlq-error")
 					}
-					if got, _ := r.Header(ingest.HeaderStream); got != "orders" || string(r.Key) != "orders" {
+					if got, _ := r.Header(HeaderStream); got != "orders" || string(r.Key) != "orders" {
 						t.Errorf("stream header %q, key %q", got, r.Key)
 					}
-					id, hasID := r.Header(ingest.HeaderEventID)
+					id, hasID := r.Header(HeaderEventID)
 					if c.dlqID != "" && id != c.dlqID || c.dlqID == "" && c.dlqBody == nil && hasID {
 						t.Errorf("dead-letter event id %q (present %v), want %q", id, hasID, c.dlqID)
 					}
@@ -152,9 +152,9 @@ func TestRecordFormat(t *testing.T) {
 				t.Error("Value is not the frame's bytes (copied or changed)")
 			}
 			want := []ingest.Header{
-				{Key: ingest.HeaderStream, Value: "orders"}, {Key: ingest.HeaderEventID, Value: "7"}, {Key: ingest.HeaderEventType, Value: "update"},
-				{Key: ingest.HeaderTimestamp, Value: "2026-06-07T00:49:36.562+00:00"}, {Key: ingest.HeaderVerified, Value: "true"},
-				{Key: ingest.HeaderContentType, Value: ingest.ContentTypeJSON},
+				{Key: HeaderStream, Value: "orders"}, {Key: HeaderEventID, Value: "7"}, {Key: HeaderEventType, Value: "update"},
+				{Key: HeaderTimestamp, Value: "2026-06-07T00:49:36.562+00:00"}, {Key: HeaderVerified, Value: "true"},
+				{Key: HeaderContentType, Value: ContentTypeJSON},
 			}
 			if fmt.Sprint(r.Headers) != fmt.Sprint(want) {
 				t.Errorf("headers %v, want %v", r.Headers, want)
@@ -166,14 +166,14 @@ func TestRecordFormat(t *testing.T) {
 			if string(r.Key) != wantKey || (km == KeyNone) != (r.Key == nil) {
 				t.Errorf("key %q, want %q", r.Key, wantKey)
 			}
-			if v, _ := recs[1].Header(ingest.HeaderVerified); v != "false" {
+			if v, _ := recs[1].Header(HeaderVerified); v != "false" {
 				t.Errorf("error event verified=%q, want false", v)
 			}
-			if typ, _ := recs[1].Header(ingest.HeaderEventType); typ != "error" {
+			if typ, _ := recs[1].Header(HeaderEventType); typ != "error" {
 				t.Errorf("error event type %q", typ)
 			}
 			a := recs[2]
-			if _, ok := a.Header(ingest.HeaderEventID); ok || a.MsgID != "" {
+			if _, ok := a.Header(HeaderEventID); ok || a.MsgID != "" {
 				t.Errorf("event without id has id header or MsgID %q", a.MsgID)
 			}
 			if km == KeyEventID && string(a.Key) != "orders" {
@@ -439,12 +439,8 @@ func TestEventLag(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.ts, func(t *testing.T) {
 			obs := &lagObserver{}
-			cfg, err := testConfig(t, "s", nil).normalize()
-			if err != nil {
-				t.Fatal(err)
-			}
-			dd := &dedupe{win: newWindow(10, int64(time.Hour)), inflight: map[fingerprint]struct{}{}}
-			p := newProcessor(cfg.Streams[0], "", obs, dd)
+			cfg := validConfig(t, testConfig(t, "s", nil))
+			p := newProcessor(cfg.Streams[0], "", obs, newFilter(t))
 			p.now = func() time.Time { return now }
 			var it item
 			p.process(frame(event("1", timestamp(c.ts))), &it)
@@ -473,15 +469,11 @@ func FuzzProcess(f *testing.F) {
 	f.Add(event("4", noID(), unsigned()), true)
 	f.Add([]byte(`{"type":"update","event_id":12}`), false)
 	f.Add([]byte(`{"type":"update","data":"\u00e9","signature":"sha256=AAAA"}`), false)
-	cfg, err := testConfig(f, "s", nil).normalize()
-	if err != nil {
-		f.Fatal(err)
-	}
+	cfg := validConfig(f, testConfig(f, "s", nil))
 	cfg.Streams[0].MaxEventBytes = 4096
 	f.Fuzz(func(t *testing.T, data []byte, tooLarge bool) {
 		obs := newCounters()
-		dd := &dedupe{win: newWindow(10, int64(time.Hour)), inflight: map[fingerprint]struct{}{}}
-		p := newProcessor(cfg.Streams[0], "dlq", obs, dd)
+		p := newProcessor(cfg.Streams[0], "dlq", obs, newFilter(t))
 		var it item
 		p.process(ingest.Frame{Data: data, TooLarge: tooLarge}, &it)
 		switch it.kind {
@@ -489,11 +481,11 @@ func FuzzProcess(f *testing.F) {
 			if !bytes.Equal(it.rec.Value, data) || tooLarge {
 				t.Fatal("published a changed or too-large event")
 			}
-			if v, _ := it.rec.Header(ingest.HeaderVerified); v != "true" && v != "false" {
+			if v, _ := it.rec.Header(HeaderVerified); v != "true" && v != "false" {
 				t.Fatalf("verified header %q", v)
 			}
 		case kindDeadLetter:
-			reason, _ := it.rec.Header(ingest.HeaderDLQReason)
+			reason, _ := it.rec.Header(HeaderDLQReason)
 			if obs.rejected[reason] != 1 || len(it.rec.Value) > 4096 {
 				t.Fatalf("dead letter with reason %q, counted %v, %d bytes", reason, obs.rejected, len(it.rec.Value))
 			}
@@ -552,17 +544,14 @@ func TestCanonicalAndNot(t *testing.T) {
 		if r.Dest != "restless.orders" {
 			continue
 		}
-		if v, _ := r.Header(ingest.HeaderVerified); v != "true" {
-			id, _ := r.Header(ingest.HeaderEventID)
-			t.Fatalf("event %s: %s = %q", id, ingest.HeaderVerified, v)
+		if v, _ := r.Header(HeaderVerified); v != "true" {
+			id, _ := r.Header(HeaderEventID)
+			t.Fatalf("event %s: %s = %q", id, HeaderVerified, v)
 		}
 	}
 	// Which way each kind of event went, on a processor of its own.
-	pcfg, err := testConfig(t, "orders", nil).normalize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := newProcessor(pcfg.Streams[0], "", NopObserver{}, &dedupe{win: newWindow(10, int64(time.Hour)), inflight: map[fingerprint]struct{}{}})
+	pcfg := validConfig(t, testConfig(t, "orders", nil))
+	p := newProcessor(pcfg.Streams[0], "", NopObserver{}, newFilter(t))
 	var it item
 	p.process(frame(event("900")), &it)
 	if it.kind != kindPublish || p.canonSkip != 0 {
@@ -591,10 +580,10 @@ func TestCanonicalAndNot(t *testing.T) {
 	if len(dl) != 1 {
 		t.Fatalf("%d dead letters, want 1", len(dl))
 	}
-	if reason, _ := dl[0].Header(ingest.HeaderDLQReason); reason != ingest.ReasonParseError {
+	if reason, _ := dl[0].Header(HeaderDLQReason); reason != ReasonParseError {
 		t.Errorf("reason %q", reason)
 	}
-	if msg, _ := dl[0].Header(ingest.HeaderDLQError); msg != wantErr.Error() {
+	if msg, _ := dl[0].Header(HeaderDLQError); msg != wantErr.Error() {
 		t.Errorf("dead-letter error %q, want the decoder's %q", msg, wantErr)
 	}
 }

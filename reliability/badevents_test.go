@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/emulator"
+	"github.com/restless-stream/ingest/pipeline"
 )
 
 // TestBadEvents sends every kind of bad event between good ones: a hand-made
@@ -39,22 +39,22 @@ func TestBadEvents(t *testing.T) {
 	invalidUTF8 := strings.Replace(sign(4, `{"s":"ok"}`), `"ok"`, "\"\xff\xfe\"", 1)
 	cat := []entry{
 		{sseID: id(1), json: sign(1, `{"order":1}`), eventID: id(1)},
-		{sseID: id(2), json: `{"type":"update","meta":{"timestamp":"2026-11-26T10:00:00Z"},"data":{"order":2},"sig`, reason: ingest.ReasonParseError},
+		{sseID: id(2), json: `{"type":"update","meta":{"timestamp":"2026-11-26T10:00:00Z"},"data":{"order":2},"sig`, reason: pipeline.ReasonParseError},
 		{sseID: id(3), json: sign(3, `{"order":3}`), eventID: id(3)},
 		// SSE is decoded as UTF-8 with replacement (WHATWG; client/sse documents
 		// it): the invalid bytes reach the pipeline as U+FFFD, so the signed
 		// data no longer matches.
-		{sseID: id(4), json: invalidUTF8, reason: ingest.ReasonSignatureInvalid},
+		{sseID: id(4), json: invalidUTF8, reason: pipeline.ReasonSignatureInvalid},
 		{sseID: id(5), json: noID},
 		{sseID: id(3), json: sign(3, `{"order":3}`), reason: "duplicate"},
-		{sseID: id(7), json: ev{id: id(7), data: `{"order":7}`, signature: "-"}.json(t), reason: ingest.ReasonSignatureMissing},
-		{sseID: id(8), json: ev{id: id(8), data: `{"order":8}`, signature: strings.Repeat("0", 64)}.json(t), reason: ingest.ReasonSignatureInvalid},
-		{sseID: id(9), json: ev{id: id(9), data: `{"order":9}`, signature: "not-a-signature!"}.json(t), reason: ingest.ReasonSignatureInvalid},
-		{sseID: id(10), json: ev{typ: "delete", id: id(10), data: `{"order":10}`, secret: hmacSecretA}.json(t), reason: ingest.ReasonParseError},
-		{sseID: id(11), json: sign(11, `{"pad":"`+strings.Repeat("p", 2*maxEvent)+`"}`), reason: ingest.ReasonTooLarge},
+		{sseID: id(7), json: ev{id: id(7), data: `{"order":7}`, signature: "-"}.json(t), reason: pipeline.ReasonSignatureMissing},
+		{sseID: id(8), json: ev{id: id(8), data: `{"order":8}`, signature: strings.Repeat("0", 64)}.json(t), reason: pipeline.ReasonSignatureInvalid},
+		{sseID: id(9), json: ev{id: id(9), data: `{"order":9}`, signature: "not-a-signature!"}.json(t), reason: pipeline.ReasonSignatureInvalid},
+		{sseID: id(10), json: ev{typ: "delete", id: id(10), data: `{"order":10}`, secret: hmacSecretA}.json(t), reason: pipeline.ReasonParseError},
+		{sseID: id(11), json: sign(11, `{"pad":"`+strings.Repeat("p", 2*maxEvent)+`"}`), reason: pipeline.ReasonTooLarge},
 		{sseID: id(12), json: sign(12, `[{"op":"replace","path":"/total","value":43}]`), eventID: id(12)}, // JSON_PATCH without a base: passed on as received
 		{sseID: id(13), json: fmt.Sprintf(`{"type":"error","meta":{"timestamp":"2026-11-26T10:00:01Z","attempt_id":"a2","status":503,"latency_ms":9,"payload_mode_fallback":null},"data":null,"error":{"message":"upstream down"},"signature":null,"event_id":%q}`, id(13)), eventID: id(13)},
-		{sseID: id(14), json: "", reason: ingest.ReasonParseError}, // "data:" alone: an empty event, bad input
+		{sseID: id(14), json: "", reason: pipeline.ReasonParseError}, // "data:" alone: an empty event, bad input
 		{sseID: id(15), json: sign(15, `{"order":15}`), eventID: id(15)},
 	}
 	last := cat[len(cat)-1].sseID
@@ -87,12 +87,12 @@ func TestBadEvents(t *testing.T) {
 	// the count.)
 	const n = 209
 	fcases := []fhCase{
-		{"malformed_sse", "sse", emulator.Faults{MalformedEvery: 10}, 10, ingest.ReasonParseError},
-		{"malformed_ws", "websocket", emulator.Faults{MalformedEvery: 10}, 10, ingest.ReasonParseError},
-		{"badsig_sse", "sse", emulator.Faults{BadSignatureEvery: 7}, 7, ingest.ReasonSignatureInvalid},
-		{"badsig_ws", "websocket", emulator.Faults{BadSignatureEvery: 7}, 7, ingest.ReasonSignatureInvalid},
-		{"oversize_sse", "sse", emulator.Faults{OversizedEvery: 50, OversizedBytes: 3 * maxEvent}, 50, ingest.ReasonTooLarge},
-		{"oversize_ws", "websocket", emulator.Faults{OversizedEvery: 50, OversizedBytes: 3 * maxEvent}, 50, ingest.ReasonTooLarge},
+		{"malformed_sse", "sse", emulator.Faults{MalformedEvery: 10}, 10, pipeline.ReasonParseError},
+		{"malformed_ws", "websocket", emulator.Faults{MalformedEvery: 10}, 10, pipeline.ReasonParseError},
+		{"badsig_sse", "sse", emulator.Faults{BadSignatureEvery: 7}, 7, pipeline.ReasonSignatureInvalid},
+		{"badsig_ws", "websocket", emulator.Faults{BadSignatureEvery: 7}, 7, pipeline.ReasonSignatureInvalid},
+		{"oversize_sse", "sse", emulator.Faults{OversizedEvery: 50, OversizedBytes: 3 * maxEvent}, 50, pipeline.ReasonTooLarge},
+		{"oversize_ws", "websocket", emulator.Faults{OversizedEvery: 50, OversizedBytes: 3 * maxEvent}, 50, pipeline.ReasonTooLarge},
 		{"repeat_sse", "sse", emulator.Faults{RepeatEvery: 3}, 3, "duplicate"},
 		{"repeat_ws", "websocket", emulator.Faults{RepeatEvery: 3}, 3, "duplicate"},
 	}
@@ -154,7 +154,7 @@ func TestBadEvents(t *testing.T) {
 		return ""
 	})
 	for s, byReason := range wantRejected {
-		for _, r := range []string{ingest.ReasonParseError, ingest.ReasonTooLarge, ingest.ReasonSignatureMissing, ingest.ReasonSignatureInvalid} {
+		for _, r := range []string{pipeline.ReasonParseError, pipeline.ReasonTooLarge, pipeline.ReasonSignatureMissing, pipeline.ReasonSignatureInvalid} {
 			if got := m.rejected(s, r); got != float64(byReason[r]) {
 				t.Errorf("%s: ingest_events_rejected_total{reason=%q} = %v, want %d", s, r, got, byReason[r])
 			}
@@ -175,7 +175,7 @@ func TestBadEvents(t *testing.T) {
 	// INGEST.md: bad input is "counted, logged once with its reason".
 	t.Run("logged with its reason", func(t *testing.T) {
 		stderr := p.stderr.String()
-		for _, r := range []string{ingest.ReasonParseError, ingest.ReasonTooLarge, ingest.ReasonSignatureMissing, ingest.ReasonSignatureInvalid} {
+		for _, r := range []string{pipeline.ReasonParseError, pipeline.ReasonTooLarge, pipeline.ReasonSignatureMissing, pipeline.ReasonSignatureInvalid} {
 			if !strings.Contains(strings.Join(streamLog(stderr, "catalogue"), "\n"), r) {
 				t.Errorf("no log line of the catalogue stream names the reason %s", r)
 			}
@@ -225,8 +225,8 @@ func TestBadEvents(t *testing.T) {
 		if r.id() == id(12) && !bytes.Contains(r.value, []byte(`"op":"replace"`)) {
 			t.Errorf("the JSON_PATCH event was not passed on as received: %s", r.value)
 		}
-		if r.id() == id(13) && r.headers[ingest.HeaderVerified] != "false" {
-			t.Errorf("the error event is marked verified %q, want false", r.headers[ingest.HeaderVerified])
+		if r.id() == id(13) && r.headers[pipeline.HeaderVerified] != "false" {
+			t.Errorf("the error event is marked verified %q, want false", r.headers[pipeline.HeaderVerified])
 		}
 	}
 	for _, c := range fcases {
@@ -250,15 +250,15 @@ func TestBadEvents(t *testing.T) {
 	// The dead letter: one record per rejection, with its stream and reason.
 	gotDead := map[string]map[string]int{}
 	for _, d := range dead {
-		s, r := d.stream(), d.headers[ingest.HeaderDLQReason]
+		s, r := d.stream(), d.headers[pipeline.HeaderDLQReason]
 		if gotDead[s] == nil {
 			gotDead[s] = map[string]int{}
 		}
 		gotDead[s][r]++
-		if d.headers[ingest.HeaderDLQError] == "" {
-			t.Errorf("%s: dead-letter record (%s) without %s", s, r, ingest.HeaderDLQError)
+		if d.headers[pipeline.HeaderDLQError] == "" {
+			t.Errorf("%s: dead-letter record (%s) without %s", s, r, pipeline.HeaderDLQError)
 		}
-		if r == ingest.ReasonTooLarge {
+		if r == pipeline.ReasonTooLarge {
 			var raw string
 			if err := json.Unmarshal(d.value, &raw); err != nil || len(raw) != maxEvent {
 				t.Errorf("%s: too_large dead letter holds %d bytes (%v), want the first max_event_bytes = %d", s, len(raw), err, maxEvent)

@@ -3,7 +3,6 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/internal/testenv"
+	"github.com/restless-stream/ingest/pipeline"
 	filesink "github.com/restless-stream/ingest/sink/file"
 )
 
@@ -24,20 +24,11 @@ type landed struct {
 	value   []byte
 }
 
-func (l landed) stream() string { return l.headers[ingest.HeaderStream] }
-func (l landed) id() string     { return l.headers[ingest.HeaderEventID] }
+func (l landed) stream() string { return l.headers[pipeline.HeaderStream] }
+func (l landed) id() string     { return l.headers[pipeline.HeaderEventID] }
 
 // sharedNATS is the JetStream server every machine runs.
-const sharedNATS = "nats://127.0.0.1:4222"
-
-func natsUp() bool {
-	c, err := net.DialTimeout("tcp", "127.0.0.1:4222", time.Second)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
-}
+const sharedNATS = testenv.NATSURL
 
 // jsStreamName returns a JetStream stream name and subject base unique to
 // this test, and deletes the stream when the test ends.

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/restless-stream/ingest/internal/testenv"
 )
 
 // crashLane is one stream of the crash scenarios.
@@ -55,9 +57,7 @@ func crashLanes(t *testing.T, u *upstream, kills int) []*crashLane {
 // load; restarted from its file checkpoint each time, it must leave every
 // event in JetStream exactly once (Nats-Msg-Id drops the replays).
 func TestCrashJetStream(t *testing.T) {
-	if !natsUp() {
-		t.Skip("no NATS server with JetStream on 127.0.0.1:4222")
-	}
+	testenv.Require(t, testenv.WhatNATS, testenv.DialNATS())
 	begin(t)
 	kills := scale(3, 10)
 	u := newUpstream(t)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/restless-stream/ingest/emulator"
+	"github.com/restless-stream/ingest/internal/testenv"
 )
 
 // soakFault picks the fault of one connection: every connection of the soak
@@ -53,7 +54,7 @@ func TestSoak(t *testing.T) {
 
 	cfg := daemonCfg{upstream: u.url, checkpoint: filepath.Join(dir, "cp"), http: true}
 	read := func() []landed { return readFileSink(t, filepath.Join(dir, "events.jsonl")) }
-	if natsUp() {
+	if testenv.Have(t, testenv.WhatNATS, testenv.DialNATS()) {
 		js, base := jsStreamName(t, sharedNATS)
 		cfg.sink = fmt.Sprintf("type: nats\n  nats: {url: %q, stream: %s, base_subject: %q, duplicate_window: 5m}", sharedNATS, js, base+".>")
 		read = func() []landed { return readJetStream(t, sharedNATS, js) }

@@ -12,30 +12,9 @@ import (
 	natssink "github.com/restless-stream/ingest/sink/nats"
 )
 
-// FieldError is one thing wrong with the configuration, at a key path such as
-// streams[0].idle_timeout (or a flag such as -c).
-type FieldError struct {
-	Path string
-	Msg  string
-}
-
-func (e FieldError) Error() string { return e.Path + ": " + e.Msg }
-
-// ConfigError lists everything wrong with a configuration; it maps to exit code 2.
-type ConfigError struct {
-	Errs []FieldError
-}
-
-func (e *ConfigError) Error() string {
-	lines := make([]string, len(e.Errs))
-	for i, fe := range e.Errs {
-		lines[i] = fe.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
 var (
 	nameRE   = regexp.MustCompile(`^[a-z0-9_-]+$`)
+	kafkaRE  = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
 	bucketRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 	hhmmRE   = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
 )
@@ -76,28 +55,15 @@ func (c *Config) normalize() error {
 	v.httpURL("restless.base_url", c.Restless.BaseURL)
 	v.httpURL("restless.stream_base_url", c.Restless.StreamBaseURL)
 
-	if len(c.Streams) == 0 {
-		v.add("streams", "at least one stream is required (see `ingest demo` for a configuration-free start)")
-	}
-	seen := map[string]int{}
 	for i := range c.Streams {
-		c.normalizeStream(v, i, seen)
+		c.normalizeStream(v, i)
 	}
-
-	p := c.Pipeline
-	if p.Dedupe.Size < 1 {
-		v.add("pipeline.dedupe.size", "%d must be at least 1", p.Dedupe.Size)
-	}
-	v.positive("pipeline.dedupe.ttl", p.Dedupe.TTL)
-	if p.Batch.MaxEvents < 1 || p.Batch.MaxEvents > 1_000_000 {
-		v.add("pipeline.batch.max_events", "%d must be between 1 and 1000000", p.Batch.MaxEvents)
-	}
-	if p.Batch.MaxWait < 0 {
-		v.add("pipeline.batch.max_wait", "%s must not be negative", p.Batch.MaxWait)
-	}
-	if p.DeadLetter != "" {
+	if p := c.Pipeline; p.DeadLetter != "" {
 		c.destination(v, "pipeline.dead_letter", p.DeadLetter)
 	}
+	// Names, verification, sizes, dedupe and batches are the pipeline's to
+	// check, with its own rules.
+	c.validatePipeline(v)
 
 	c.normalizeSink(v)
 
@@ -126,26 +92,14 @@ func (c *Config) normalize() error {
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 
 	if len(v.errs) > 0 {
-		return &ConfigError{Errs: v.errs}
+		return &ConfigError{Errs: unique(v.errs)}
 	}
 	return nil
 }
 
-func (c *Config) normalizeStream(v *validator, i int, seen map[string]int) {
+func (c *Config) normalizeStream(v *validator, i int) {
 	s := &c.Streams[i]
 	at := func(k string) string { return fmt.Sprintf("streams[%d].%s", i, k) }
-	switch {
-	case s.Name == "":
-		v.add(at("name"), "required")
-	case !nameRE.MatchString(s.Name) || len(s.Name) > 200:
-		v.add(at("name"), "%q must match [a-z0-9_-]+ (at most 200 characters)", s.Name)
-	default:
-		if j, dup := seen[s.Name]; dup {
-			v.add(at("name"), "%q duplicates streams[%d].name", s.Name, j)
-		} else {
-			seen[s.Name] = i
-		}
-	}
 	v.oneOf(at("transport"), s.Transport, "sse", "websocket")
 
 	var targets []string
@@ -223,10 +177,6 @@ func (c *Config) normalizeStream(v *validator, i int, seen map[string]int) {
 			s.Verify.Mode = "require"
 		}
 	}
-	v.oneOf(at("verify.mode"), s.Verify.Mode, "require", "optional", "off")
-	if s.Verify.Mode != "off" && len(s.Verify.Secrets) == 0 {
-		v.add(at("verify.mode"), "%s needs at least one secret in verify.secrets", s.Verify.Mode)
-	}
 
 	v.positive(at("reconnect.initial"), s.Reconnect.Initial)
 	if s.Reconnect.Max < s.Reconnect.Initial {
@@ -236,9 +186,6 @@ func (c *Config) normalizeStream(v *validator, i int, seen map[string]int) {
 		v.add(at("reconnect.max_attempts"), "%d must not be negative (0 = forever)", s.Reconnect.MaxAttempts)
 	}
 	v.positive(at("idle_timeout"), s.IdleTimeout)
-	if s.MaxEventBytes < 1 {
-		v.add(at("max_event_bytes"), "%d must be at least 1", s.MaxEventBytes)
-	}
 }
 
 // destination checks a topic or subject name with the configured sink's

@@ -91,17 +91,14 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 		return nil, err
 	}
 
-	pcfg := pipeline.Config{
-		Dedupe:     pipeline.DedupeConfig{Size: cfg.Pipeline.Dedupe.Size, TTL: cfg.Pipeline.Dedupe.TTL.D()},
-		Batch:      pipeline.BatchConfig{MaxEvents: cfg.Pipeline.Batch.MaxEvents, MaxWait: cfg.Pipeline.Batch.MaxWait.D()},
-		DeadLetter: cfg.Pipeline.DeadLetter,
+	pcfg, errs := cfg.pipelineConfig()
+	if len(errs) > 0 {
+		return nil, &ConfigError{Errs: errs}
 	}
-	for i := range cfg.Streams {
-		sc, err := d.streamConfig(i)
-		if err != nil {
+	for i := range pcfg.Streams {
+		if pcfg.Streams[i].Open, err = d.sourceFactory(i); err != nil {
 			return nil, err
 		}
-		pcfg.Streams = append(pcfg.Streams, sc)
 	}
 	if d.pipe, err = pipeline.New(pcfg, d.sink, d.store, observer{m: d.metrics, log: d.log}); err != nil {
 		return nil, err
@@ -116,40 +113,6 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 		}
 	}
 	return d, nil
-}
-
-// streamConfig turns streams[i] into the pipeline's stream: its source factory,
-// verifier and modes.
-func (d *daemon) streamConfig(i int) (pipeline.StreamConfig, error) {
-	s := d.cfg.Streams[i]
-	at := func(k string) string { return fmt.Sprintf("streams[%d].%s", i, k) }
-	sc := pipeline.StreamConfig{
-		Name:          s.Name,
-		Destination:   s.Destination,
-		VerifyMode:    pipeline.VerifyMode(s.Verify.Mode),
-		MaxEventBytes: s.MaxEventBytes,
-		KeyMode:       pipeline.KeyStream,
-	}
-	if d.cfg.Sink.Type == "kafka" {
-		sc.KeyMode = pipeline.KeyMode(d.cfg.Sink.Kafka.Key)
-	}
-	if len(s.Verify.Secrets) > 0 && s.Verify.Mode != "off" {
-		secrets := make([]string, len(s.Verify.Secrets))
-		for j, sec := range s.Verify.Secrets {
-			secrets[j] = sec.Reveal()
-		}
-		v, err := client.NewVerifier(secrets)
-		if err != nil {
-			return sc, &ConfigError{Errs: []FieldError{{Path: at("verify.secrets"), Msg: err.Error()}}}
-		}
-		sc.Verifier = v
-	}
-	open, err := d.sourceFactory(i)
-	if err != nil {
-		return sc, err
-	}
-	sc.Open = open
-	return sc, nil
 }
 
 // sourceFactory returns the function that opens streams[i]'s source at a cursor.

@@ -16,6 +16,7 @@ import (
 	"github.com/restless-stream/ingest/client"
 	"github.com/restless-stream/ingest/emulator"
 	"github.com/restless-stream/ingest/internal/natsserver"
+	"github.com/restless-stream/ingest/pipeline"
 )
 
 // Ports the demo prefers; when taken it uses free ones and says so.
@@ -175,13 +176,13 @@ func (p *printingSink) Write(ctx context.Context, recs []ingest.Record) error {
 // formatRecord is one compact line per record.
 func formatRecord(r *ingest.Record) string {
 	now := time.Now().Format("15:04:05")
-	if reason, ok := r.Header(ingest.HeaderDLQReason); ok {
-		msg, _ := r.Header(ingest.HeaderDLQError)
+	if reason, ok := r.Header(pipeline.HeaderDLQReason); ok {
+		msg, _ := r.Header(pipeline.HeaderDLQError)
 		return fmt.Sprintf("%s  %-16s rejected (%s): %s\n", now, r.Dest, reason, msg)
 	}
-	id, _ := r.Header(ingest.HeaderEventID)
-	typ, _ := r.Header(ingest.HeaderEventType)
-	verified, _ := r.Header(ingest.HeaderVerified)
+	id, _ := r.Header(pipeline.HeaderEventID)
+	typ, _ := r.Header(pipeline.HeaderEventType)
+	verified, _ := r.Header(pipeline.HeaderVerified)
 	v := "unverified"
 	if verified == "true" {
 		v = "verified"

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/pipeline"
 	filesink "github.com/restless-stream/ingest/sink/file"
 )
 
@@ -123,8 +123,8 @@ http: {addr: ""}
 		lines, _, _ := filesink.ReadFile(events)
 		clear(seen)
 		for _, l := range lines {
-			if l.Headers[ingest.HeaderVerified] == "true" {
-				seen[l.Headers[ingest.HeaderStream]]++
+			if l.Headers[pipeline.HeaderVerified] == "true" {
+				seen[l.Headers[pipeline.HeaderStream]]++
 			}
 		}
 		return seen["direct_sse"] >= 2 && seen["direct_ws"] >= 2

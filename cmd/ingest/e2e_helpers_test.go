@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/restless-stream/ingest/emulator"
+	"github.com/restless-stream/ingest/internal/testenv"
 	"github.com/restless-stream/ingest/internal/testproc"
 )
 
@@ -199,14 +199,7 @@ func writeConfig(t *testing.T, dir, yaml string) string {
 }
 
 // natsAvailable reports whether the shared NATS server listens on 127.0.0.1:4222.
-func natsAvailable() bool {
-	c, err := net.DialTimeout("tcp", "127.0.0.1:4222", time.Second)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
-}
+func natsAvailable() bool { return testenv.DialNATS() == nil }
 
 func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s%d", prefix, time.Now().UnixNano()%1_000_000_000)

@@ -18,10 +18,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/checkpoint"
 	"github.com/restless-stream/ingest/client"
 	"github.com/restless-stream/ingest/emulator"
+	"github.com/restless-stream/ingest/internal/testenv"
+	"github.com/restless-stream/ingest/pipeline"
 	filesink "github.com/restless-stream/ingest/sink/file"
 )
 
@@ -78,8 +79,8 @@ func checkDelivery(t *testing.T, recs []delivered, streams []firehoseStream, des
 				t.Fatalf("%s record %d: signature does not verify: %v", fh.name, i, err)
 			}
 			want := map[string]string{
-				ingest.HeaderStream: fh.name, ingest.HeaderEventID: wantID, ingest.HeaderEventType: "update",
-				ingest.HeaderTimestamp: ev.Meta.Timestamp, ingest.HeaderVerified: "true", ingest.HeaderContentType: ingest.ContentTypeJSON,
+				pipeline.HeaderStream: fh.name, pipeline.HeaderEventID: wantID, pipeline.HeaderEventType: "update",
+				pipeline.HeaderTimestamp: ev.Meta.Timestamp, pipeline.HeaderVerified: "true", pipeline.HeaderContentType: pipeline.ContentTypeJSON,
 			}
 			for k, w := range want {
 				if r.headers[k] != w {
@@ -91,9 +92,7 @@ func checkDelivery(t *testing.T, recs []delivered, streams []firehoseStream, des
 }
 
 func TestRunIntoJetStream(t *testing.T) {
-	if !natsAvailable() {
-		t.Skip("no NATS server on 127.0.0.1:4222")
-	}
+	testenv.Require(t, testenv.WhatNATS, testenv.DialNATS())
 	em := newTestEmulator(t)
 	streams := []firehoseStream{newFirehose(t, em, "sse_a", 1500), newFirehose(t, em, "ws_b", 1500)}
 	dir := t.TempDir()
@@ -158,7 +157,7 @@ log: {level: debug, format: json}
 			for k := range m.Headers() {
 				h[k] = m.Headers().Get(k)
 			}
-			if id := h["Nats-Msg-Id"]; id != h[ingest.HeaderStream]+":"+h[ingest.HeaderEventID] {
+			if id := h["Nats-Msg-Id"]; id != h[pipeline.HeaderStream]+":"+h[pipeline.HeaderEventID] {
 				t.Fatalf("Nats-Msg-Id %q, want <stream>:<event_id>", id)
 			}
 			recs = append(recs, delivered{dest: m.Subject(), headers: h, value: m.Data()})
@@ -233,8 +232,8 @@ http: {addr: ""}
 			for _, x := range r.Headers {
 				h[x.Key] = string(x.Value)
 			}
-			if string(r.Key) != h[ingest.HeaderStream] {
-				t.Fatalf("key %q, want the stream name %q", r.Key, h[ingest.HeaderStream])
+			if string(r.Key) != h[pipeline.HeaderStream] {
+				t.Fatalf("key %q, want the stream name %q", r.Key, h[pipeline.HeaderStream])
 			}
 			recs = append(recs, delivered{dest: r.Topic, key: string(r.Key), headers: h, value: r.Value})
 		})
@@ -299,7 +298,7 @@ sink: {type: kafka, kafka: {sasl: {mechanism: plain, username: u}}}
 	if code != 2 {
 		t.Fatalf("exit %d, want 2", code)
 	}
-	for _, want := range []string{"streams[0]: stream_id and url", "streams[1].name: \"orders\" duplicates streams[0].name",
+	for _, want := range []string{"streams[0]: stream_id and url", "streams[1].name: \"orders\" duplicates the name of Streams[0]",
 		"sink.kafka.sasl.password: required", "log.level: \"loud\" is not one of"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
@@ -373,7 +372,7 @@ log: {level: info}
 		if err != nil || torn != 0 {
 			t.Fatalf("read events: %v (torn %d)", err, torn)
 		}
-		last = lines[len(lines)-1].Headers[ingest.HeaderEventID]
+		last = lines[len(lines)-1].Headers[pipeline.HeaderEventID]
 		st, err := checkpoint.NewFile(cp)
 		if err != nil {
 			t.Fatal(err)
@@ -386,11 +385,11 @@ log: {level: info}
 	lines, _, _ := filesink.ReadFile(events)
 	for i, l := range lines {
 		want := strconv.Itoa(5_000_000 + i + 1)
-		if got := l.Headers[ingest.HeaderEventID]; got != want {
+		if got := l.Headers[pipeline.HeaderEventID]; got != want {
 			t.Fatalf("record %d: event_id %s, want %s: across the restart nothing is lost or repeated", i, got, want)
 		}
 	}
-	if got := lines[len(lines)-1].Headers[ingest.HeaderEventID]; got != last {
+	if got := lines[len(lines)-1].Headers[pipeline.HeaderEventID]; got != last {
 		t.Fatalf("last %s != %s", got, last)
 	}
 }

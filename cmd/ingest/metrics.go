@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/pipeline"
 )
 
 // metricsNamespace prefixes every metric (INGEST.md, Observability).
@@ -107,7 +108,7 @@ func (m *Metrics) Stream(name string) *StreamMetrics {
 		lag:          m.lag.WithLabelValues(name),
 		rejected:     map[string]prometheus.Counter{},
 	}
-	for _, r := range []string{ingest.ReasonParseError, ingest.ReasonTooLarge, ingest.ReasonSignatureMissing, ingest.ReasonSignatureInvalid, ingest.ReasonPublishRejected} {
+	for _, r := range []string{pipeline.ReasonParseError, pipeline.ReasonTooLarge, pipeline.ReasonSignatureMissing, pipeline.ReasonSignatureInvalid, pipeline.ReasonPublishRejected} {
 		s.rejected[r] = m.rejected.WithLabelValues(name, r)
 	}
 	m.streams[name] = s

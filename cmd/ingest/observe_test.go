@@ -30,7 +30,7 @@ func TestMetricsExposeTheSpecifiedNames(t *testing.T) {
 	s.Received()
 	s.Published(2)
 	s.Duplicate()
-	s.Rejected(ingest.ReasonSignatureInvalid, true)
+	s.Rejected(pipeline.ReasonSignatureInvalid, true)
 	s.PublishLatency(3 * time.Millisecond)
 	s.EventLag(time.Second)
 	s.Checkpointed("42", time.Now().Add(-time.Second))
@@ -136,7 +136,7 @@ func TestRejectedEventsAreLoggedOnceWithTheirReason(t *testing.T) {
 	var buf bytes.Buffer
 	o := observer{m: NewMetrics(), log: slog.New(slog.NewJSONHandler(&buf, nil))}
 	s := o.Stream("orders")
-	s.Rejected(pipeline.Rejection{Reason: ingest.ReasonSignatureInvalid, Err: "signature does not match", EventID: "17", DeadLettered: true})
+	s.Rejected(pipeline.Rejection{Reason: pipeline.ReasonSignatureInvalid, Err: "signature does not match", EventID: "17", DeadLettered: true})
 	s.WriteFailed(3, errors.New("nats: timeout"))
 	s.CheckpointFailed(errors.New("disk full"))
 

@@ -20,12 +20,12 @@ func benchRecords() []ingest.Record {
 		recs[i] = ingest.Record{
 			Dest: "restless.bench", Key: []byte("bench"),
 			Headers: []ingest.Header{
-				{Key: ingest.HeaderStream, Value: "bench"},
-				{Key: ingest.HeaderEventID, Value: fmt.Sprint(i)},
-				{Key: ingest.HeaderEventType, Value: "update"},
-				{Key: ingest.HeaderTimestamp, Value: "2026-11-26T10:00:00Z"},
-				{Key: ingest.HeaderVerified, Value: "true"},
-				{Key: ingest.HeaderContentType, Value: ingest.ContentTypeJSON},
+				{Key: "restless-stream", Value: "bench"},
+				{Key: "restless-event-id", Value: fmt.Sprint(i)},
+				{Key: "restless-event-type", Value: "update"},
+				{Key: "restless-timestamp", Value: "2026-11-26T10:00:00Z"},
+				{Key: "restless-verified", Value: "true"},
+				{Key: "content-type", Value: "application/json"},
 			},
 			Value:     fmt.Appendf(nil, value, i),
 			JSONValue: true,

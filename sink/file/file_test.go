@@ -127,7 +127,7 @@ func TestWriteAppendsAndReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	batch := []ingest.Record{
-		rec("a", "k1", `{"x":1}`, ingest.HeaderEventID, "1"),
+		rec("a", "k1", `{"x":1}`, "restless-event-id", "1"),
 		rec("a", "", `not json`),
 	}
 	if err := s.Write(context.Background(), batch); err != nil {
@@ -149,7 +149,7 @@ func TestWriteAppendsAndReads(t *testing.T) {
 	if lines[0].Destination != "old" {
 		t.Errorf("existing line not kept first: %+v", lines[0])
 	}
-	if l := lines[1]; l.Destination != "a" || l.Key == nil || *l.Key != "k1" || l.Headers[ingest.HeaderEventID] != "1" || string(l.Value) != `{"x":1}` {
+	if l := lines[1]; l.Destination != "a" || l.Key == nil || *l.Key != "k1" || l.Headers["restless-event-id"] != "1" || string(l.Value) != `{"x":1}` {
 		t.Errorf("line 1 = %+v", l)
 	}
 	if l := lines[2]; l.Key != nil || string(l.Value) != `"not json"` {

@@ -33,7 +33,7 @@ func ExampleNew() {
 	err = sink.Write(ctx, []ingest.Record{{
 		Dest:    "restless.orders",
 		Key:     []byte("orders"),
-		Headers: []ingest.Header{{Key: ingest.HeaderEventID, Value: "42"}},
+		Headers: []ingest.Header{{Key: "restless-event-id", Value: "42"}},
 		Value:   []byte(`{"type":"update","event_id":"42"}`),
 	}})
 	fmt.Println(err)

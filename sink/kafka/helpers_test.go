@@ -48,12 +48,12 @@ func records(topic string, streams []string, n int) []ingest.Record {
 			Dest: topic,
 			Key:  []byte(stream),
 			Headers: []ingest.Header{
-				{Key: ingest.HeaderStream, Value: stream},
-				{Key: ingest.HeaderEventID, Value: id},
-				{Key: ingest.HeaderEventType, Value: "update"},
-				{Key: ingest.HeaderTimestamp, Value: "2026-11-26T10:00:00Z"},
-				{Key: ingest.HeaderVerified, Value: "true"},
-				{Key: ingest.HeaderContentType, Value: ingest.ContentTypeJSON},
+				{Key: "restless-stream", Value: stream},
+				{Key: "restless-event-id", Value: id},
+				{Key: "restless-event-type", Value: "update"},
+				{Key: "restless-timestamp", Value: "2026-11-26T10:00:00Z"},
+				{Key: "restless-verified", Value: "true"},
+				{Key: "content-type", Value: "application/json"},
 			},
 			Value: fmt.Appendf(nil, `{"type":"update","event_id":"%s","data":{"stream":"%s"}}`, id, stream),
 		}

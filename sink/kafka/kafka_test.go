@@ -197,7 +197,7 @@ func TestWriteDelivers(t *testing.T) {
 			for _, r := range got {
 				var id string
 				for _, h := range r.Headers {
-					if h.Key == ingest.HeaderEventID {
+					if h.Key == "restless-event-id" {
 						id = string(h.Value)
 					}
 				}

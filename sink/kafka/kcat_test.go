@@ -9,17 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/internal/testenv"
 )
 
 // TestKcatReadsOurRecords consumes what the sink wrote with kcat
 // (librdkafka), so a non-Go client is known to read our keys, headers and
 // values. CI installs Debian's kcat.
 func TestKcatReadsOurRecords(t *testing.T) {
-	kcat, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Skip("kcat not installed (apt-get install kcat); CI runs this test")
-	}
+	kcat := testenv.Tool(t, "kcat")
 	for _, codec := range []Compression{CompressionNone, CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd} {
 		t.Run(codec.String(), func(t *testing.T) {
 			_, addr := newCluster(t)
@@ -53,7 +50,7 @@ func TestKcatReadsOurRecords(t *testing.T) {
 				}
 				var id string
 				for i := 0; i+1 < len(m.Headers); i += 2 {
-					if m.Headers[i] == ingest.HeaderEventID {
+					if m.Headers[i] == "restless-event-id" {
 						id = m.Headers[i+1]
 					}
 				}
@@ -66,7 +63,7 @@ func TestKcatReadsOurRecords(t *testing.T) {
 				t.Fatalf("kcat read %d records, want %d:\n%s", len(byID), len(recs), out)
 			}
 			for _, r := range recs {
-				id, _ := r.Header(ingest.HeaderEventID)
+				id, _ := r.Header("restless-event-id")
 				m := byID[id]
 				if m.Payload != string(r.Value) || m.Key == nil || *m.Key != string(r.Key) {
 					t.Fatalf("record %s read by kcat as key %v payload %q", id, m.Key, m.Payload)

@@ -88,7 +88,7 @@ func eventIDs(recs []*kgo.Record) []string {
 	ids := make([]string, len(recs))
 	for i, r := range recs {
 		for _, h := range r.Headers {
-			if h.Key == ingest.HeaderEventID {
+			if h.Key == "restless-event-id" {
 				ids[i] = string(h.Value)
 			}
 		}

@@ -35,7 +35,7 @@ func ExampleNew() {
 	rec := ingest.Record{
 		Dest:    "restless.orders",
 		MsgID:   "orders:42",
-		Headers: []ingest.Header{{Key: ingest.HeaderEventID, Value: "42"}},
+		Headers: []ingest.Header{{Key: "restless-event-id", Value: "42"}},
 		Value:   []byte(`{"type":"update","event_id":"42"}`),
 	}
 	fmt.Println(sink.Write(ctx, []ingest.Record{rec}))

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,19 +13,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/internal/testenv"
 )
 
-const sharedURL = "nats://127.0.0.1:4222"
-
-// sharedServer skips the test when the shared NATS server is not running.
+// sharedServer returns the URL of the shared NATS server; without it the
+// test is skipped, or fails under CI.
 func sharedServer(tb testing.TB) string {
 	tb.Helper()
-	c, err := net.DialTimeout("tcp", "127.0.0.1:4222", time.Second)
-	if err != nil {
-		tb.Skipf("no NATS server with JetStream on 127.0.0.1:4222: %v", err)
-	}
-	c.Close()
-	return sharedURL
+	return testenv.NATS(tb)
 }
 
 func uniqueID(tb testing.TB) string {
@@ -76,12 +70,12 @@ func records(subject, stream string, from, n int) []ingest.Record {
 			Key:   []byte(stream),
 			MsgID: stream + ":" + id,
 			Headers: []ingest.Header{
-				{Key: ingest.HeaderStream, Value: stream},
-				{Key: ingest.HeaderEventID, Value: id},
-				{Key: ingest.HeaderEventType, Value: "update"},
-				{Key: ingest.HeaderTimestamp, Value: "2026-11-26T10:00:00Z"},
-				{Key: ingest.HeaderVerified, Value: "true"},
-				{Key: ingest.HeaderContentType, Value: ingest.ContentTypeJSON},
+				{Key: "restless-stream", Value: stream},
+				{Key: "restless-event-id", Value: id},
+				{Key: "restless-event-type", Value: "update"},
+				{Key: "restless-timestamp", Value: "2026-11-26T10:00:00Z"},
+				{Key: "restless-verified", Value: "true"},
+				{Key: "content-type", Value: "application/json"},
 			},
 			Value: fmt.Appendf(nil, `{"type":"update","event_id":"%s","data":{"n":%d}}`, id, from+i),
 		}

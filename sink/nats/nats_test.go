@@ -178,7 +178,7 @@ func TestJetStreamWriteAndDuplicates(t *testing.T) {
 	ctx := context.Background()
 	recs := records(base+".orders", "orders", 1, 100)
 	// A header repeated keeps both values.
-	recs[0].Headers = append(recs[0].Headers, ingest.Header{Key: ingest.HeaderStream, Value: "again"})
+	recs[0].Headers = append(recs[0].Headers, ingest.Header{Key: "restless-stream", Value: "again"})
 	// No MsgID: no Nats-Msg-Id header.
 	recs[1].MsgID = ""
 	if err := s.Write(ctx, recs); err != nil {
@@ -205,7 +205,7 @@ func TestJetStreamWriteAndDuplicates(t *testing.T) {
 			t.Errorf("message %d Nats-Msg-Id = %q, want %q", i, got, r.MsgID)
 		}
 	}
-	if got := msgs[0].Header.Values(ingest.HeaderStream); !slices.Equal(got, []string{"orders", "again"}) {
+	if got := msgs[0].Header.Values("restless-stream"); !slices.Equal(got, []string{"orders", "again"}) {
 		t.Errorf("repeated header = %q", got)
 	}
 	if _, ok := msgs[1].Header[jetstream.MsgIDHeader]; ok {
@@ -386,7 +386,7 @@ func TestCoreWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(m.Data) != string(recs[i].Value) || m.Header.Get(ingest.HeaderEventID) != fmt.Sprint(i) || m.Header.Get(jetstream.MsgIDHeader) != recs[i].MsgID {
+		if string(m.Data) != string(recs[i].Value) || m.Header.Get("restless-event-id") != fmt.Sprint(i) || m.Header.Get(jetstream.MsgIDHeader) != recs[i].MsgID {
 			t.Fatalf("message %d = %s %v", i, m.Data, m.Header)
 		}
 	}

@@ -32,7 +32,7 @@ var profileParts = []struct{ label, fn string }{
 	{"processing each event (the lane's reader)", "pipeline.(*processor).process"},
 	{"— of which parsing the envelope (`client.DecodeEvent`, `DecodeEventCanonical`)", "client.DecodeEvent|client.DecodeEventCanonical"},
 	{"— of which the HMAC check (`Verifier.Verify`, `VerifyCanonical`)", "client.(*Verifier).verify"},
-	{"— of which dedupe", "pipeline.(*dedupe).seenOrClaim"},
+	{"— of which dedupe", "dedupe.(*Filter).SeenOrClaim"},
 	{"writing batches to the sink (the lane's writer)", "pipeline.(*batchWriter).flush"},
 	{"saving checkpoints", "pipeline.(*lane).save"},
 	{"kafka-go's connection goroutines (encoding, compression, I/O)", "kafka-go.(*conn).run"},

@@ -312,7 +312,7 @@ var peerDifferences = []string{
 	"Signature: ingest computes the HMAC over `data` as received because it is already canonical (it checks that); Benthos serialises the parsed `data` again with `format_json(no_indent: true, escape_html: false)` (sorted keys, compact) and hashes that. Both compare against the hex signature; ingest also accepts base64 and a `sha256=` prefix.",
 	"Rejected events: none occur here; ingest would count and drop them (no dead-letter destination set), Benthos drops them (`deleted()`).",
 	"Dedupe memory: ingest keeps a window of 100000 128-bit fingerprints with a 24 h age limit; Benthos an LRU cache of 100000 ids (`lru` cache, `cap: 100000`).",
-	"Concurrency: ingest runs the stream in one lane (reader, writer, checkpointer goroutines); Benthos runs its processors on one pipeline thread per core (the default).",
+	"Concurrency: ingest runs the stream in one lane (a reader and a writer goroutine; the writer saves the checkpoint after each batch); Benthos runs its processors on one pipeline thread per core (the default).",
 	"Authentication: ingest sends the API key as `Authorization: Bearer`; Benthos's websocket input cannot set headers, so its URL carries `apiKey=`.",
 	"End of the run: the firehose closes the WebSocket after its last event; ingest reconnects, gets 204 and exits; Benthos stops reading after the last event (`read_until` on `data.n`) and exits after draining. Neither stop is inside the timed span.",
 	"Metrics: both keep their default Prometheus metrics, served on a loopback port.",

@@ -1,4 +1,4 @@
-package pipeline
+package dedupe
 
 import (
 	"fmt"
@@ -14,14 +14,14 @@ import (
 func TestWindowCountBound(t *testing.T) {
 	w := newWindow(3000, int64(time.Hour))
 	for i := range 10000 {
-		w.Add(fingerprintOf(strconv.Itoa(i)), 1)
+		w.Add(Of(strconv.Itoa(i)), 1)
 		if w.Len() > 3000 {
 			t.Fatalf("window holds %d ids, above its size", w.Len())
 		}
 	}
 	for i := range 10000 {
 		want := i >= 7000
-		if got := w.Contains(fingerprintOf(strconv.Itoa(i)), 1); got != want {
+		if got := w.Contains(Of(strconv.Itoa(i)), 1); got != want {
 			t.Fatalf("Contains(%d) = %v, want %v", i, got, want)
 		}
 	}
@@ -57,8 +57,8 @@ func TestWindowAgeBound(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			w := newWindow(100, c.ttl)
 			defer w.close()
-			w.Add(fingerprintOf("id"), c.at)
-			if got := w.Contains(fingerprintOf("id"), c.now); got != c.remember {
+			w.Add(Of("id"), c.at)
+			if got := w.Contains(Of("id"), c.now); got != c.remember {
 				t.Fatalf("Contains after %v = %v, want %v", time.Duration(c.now-c.at), got, c.remember)
 			}
 			if c.remember != (w.Len() == 1) {
@@ -97,7 +97,7 @@ func TestWindowModel(t *testing.T) {
 						now += r.Int64N(int64(700 * time.Millisecond))
 						id := strconv.Itoa(r.IntN(3 * size))
 						if r.IntN(2) == 0 {
-							w.Add(fingerprintOf(id), now)
+							w.Add(Of(id), now)
 							model = append(model, rec{id, now})
 						}
 						for len(model) > 0 && (len(model) > size || modelForgets(model[0].at, now, int64(ttl))) {
@@ -109,7 +109,7 @@ func TestWindowModel(t *testing.T) {
 								want = true
 							}
 						}
-						if got := w.Contains(fingerprintOf(id), now); got != want {
+						if got := w.Contains(Of(id), now); got != want {
 							t.Fatalf("step %d: Contains(%s) = %v, want %v", step, id, got, want)
 						}
 						if w.Len() != len(model) {
@@ -135,17 +135,17 @@ func TestWindowGrowth(t *testing.T) {
 			w := newWindow(size, int64(time.Hour))
 			w.heap = heap
 			defer w.close()
-			if w.Contains(fingerprintOf("x"), 0) || w.bytes() != 0 {
+			if w.Contains(Of("x"), 0) || w.bytes() != 0 {
 				t.Fatalf("an empty window holds %d bytes", w.bytes())
 			}
 			for i := range size {
-				w.Add(fingerprintOf(strconv.Itoa(i)), int64(i))
+				w.Add(Of(strconv.Itoa(i)), int64(i))
 			}
 			if got, want := w.bytes(), 28*size; got != want {
 				t.Fatalf("full window of %d holds %d bytes, want %d", size, got, want)
 			}
 			for i := range size {
-				if !w.Contains(fingerprintOf(strconv.Itoa(i)), size) {
+				if !w.Contains(Of(strconv.Itoa(i)), size) {
 					t.Fatalf("id %d lost while growing", i)
 				}
 			}
@@ -161,7 +161,7 @@ func TestWindowClose(t *testing.T) {
 			w := newWindow(100, int64(time.Hour))
 			w.heap = heap
 			for i := range 50 {
-				w.Add(fingerprintOf(strconv.Itoa(i)), 0)
+				w.Add(Of(strconv.Itoa(i)), 0)
 			}
 			if w.mem.mapped == heap {
 				t.Fatalf("region mapped = %v with heap = %v", w.mem.mapped, heap)
@@ -172,8 +172,8 @@ func TestWindowClose(t *testing.T) {
 			}
 			w.close() // a second close is harmless
 			for name, use := range map[string]func(){
-				"Contains": func() { w.Contains(fingerprintOf("1"), 0) },
-				"Add":      func() { w.Add(fingerprintOf("1"), 0) },
+				"Contains": func() { w.Contains(Of("1"), 0) },
+				"Add":      func() { w.Add(Of("1"), 0) },
 			} {
 				func() {
 					defer func() {
@@ -230,7 +230,7 @@ func benchmarkWindow(b *testing.B, size int) {
 	w := newWindow(size, int64(24*time.Hour))
 	defer w.close()
 	for i, id := range ids[:size] {
-		w.Add(fingerprintOf(id), int64(i))
+		w.Add(Of(id), int64(i))
 	}
 	rss1, _ := residentBytes()
 	runtime.GC()
@@ -241,7 +241,7 @@ func benchmarkWindow(b *testing.B, size int) {
 	// its add, which evicts the oldest.
 	n := int64(size)
 	for i := 0; b.Loop(); i++ {
-		fp := fingerprintOf(ids[(size+i)%len(ids)])
+		fp := Of(ids[(size+i)%len(ids)])
 		if w.Contains(fp, n) {
 			b.Fatal("false duplicate")
 		}

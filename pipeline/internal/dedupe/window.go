@@ -1,36 +1,18 @@
-package pipeline
+package dedupe
 
 import (
-	"hash/maphash"
 	"math"
 	"math/bits"
 )
 
-// fingerprint is the 128-bit hash under which an event_id is remembered.
-//
-// 128 bits rather than 64: a collision would drop a real event as a false
-// duplicate. With 64 bits and a full window of W ids, each new id collides
-// with probability W/2^64 (5e-14 at W = 1M), which over 3e10 events (a year at
-// 1000 events/s) adds up to about 1 in 600. With 128 bits the same figure is
-// below 1e-22, for 8 more bytes per id.
-type fingerprint struct{ lo, hi uint64 }
-
-// The seeds are random per process: the window lives in memory only, and an
-// unpredictable seed keeps crafted ids from colliding on purpose.
-var seedLo, seedHi = maphash.MakeSeed(), maphash.MakeSeed()
-
-func fingerprintOf(id string) fingerprint {
-	return fingerprint{maphash.String(seedLo, id), maphash.String(seedHi, id)}
-}
-
-// maxWindow bounds the window so that ring positions fit in a uint32 index.
-const maxWindow = 1 << 30
+// MaxSize bounds a window so that ring positions fit in a uint32 index.
+const MaxSize = 1 << 30
 
 // window remembers the fingerprints of acknowledged event ids, bounded in
 // count (a ring of size entries, the oldest overwritten first) and in age
 // (entries older than ttl are dropped before each use).
 //
-// Memory: an entry is 20 bytes in the ring (the 16-byte fingerprint and a
+// Memory: an entry is 20 bytes in the ring (the 16-byte Fingerprint and a
 // 4-byte time) plus 2 uint32 slots of an open-addressing index (linear
 // probing, load ≤ 1/2, backward-shift deletion, a slot count of exactly
 // twice the ring's): 28 bytes per id. Ring and index live in one region
@@ -53,16 +35,17 @@ const maxWindow = 1 << 30
 // acts as one second. Times before the epoch count as the epoch; uint32
 // seconds last 136 years.
 //
-// A window is not safe for concurrent use; the lane guards it.
+// A window is not safe for concurrent use; its Filter guards it.
 type window struct {
 	size  int
 	ttl   int64 // whole seconds, rounded up
 	epoch int64 // unix second of the first Add
 	heap  bool  // regions from the heap even where mmap works (tests)
+	used  bool  // an id was added: the window has had memory
 
 	mem    region
 	closed bool
-	fps    []fingerprint // ring: fps[(head+i)%len(fps)] for i < n, oldest first
+	fps    []Fingerprint // ring: fps[(head+i)%len(fps)] for i < n, oldest first
 	ats    []uint32      // seconds since epoch of each ring entry
 	table  []uint32      // ring index + 1; 0 = empty
 	slots  uint64        // len(table)
@@ -97,7 +80,7 @@ func (w *window) resize(c int) {
 	slots := 2 * c
 	fpsOff, atsOff, tableOff := 0, 16*c, 20*c
 	mem := allocRegion(tableOff+4*slots, w.heap)
-	fps := view[fingerprint](mem, fpsOff, c)
+	fps := view[Fingerprint](mem, fpsOff, c)
 	ats := view[uint32](mem, atsOff, c)
 	for i := 0; i < w.n; i++ {
 		j := (w.head + i) % len(w.fps)
@@ -122,7 +105,7 @@ func (w *window) close() {
 
 // home is the index slot where the probe for fp starts: fp.lo scaled to
 // [0, slots) by a multiply (no power-of-two slot count needed).
-func (w *window) home(fp fingerprint) uint64 {
+func (w *window) home(fp Fingerprint) uint64 {
 	hi, _ := bits.Mul64(fp.lo, w.slots)
 	return hi
 }
@@ -134,7 +117,7 @@ func (w *window) next(p uint64) uint64 {
 	return p
 }
 
-func (w *window) insertIndex(fp fingerprint, idx uint32) {
+func (w *window) insertIndex(fp Fingerprint, idx uint32) {
 	p := w.home(fp)
 	for w.table[p] != 0 {
 		p = w.next(p)
@@ -161,7 +144,7 @@ func (w *window) evictOldest() {
 
 // deleteIndex removes the slot pointing at ring index idx, shifting later
 // slots of the probe run back so that lookups never stop early.
-func (w *window) deleteIndex(fp fingerprint, idx uint32) {
+func (w *window) deleteIndex(fp Fingerprint, idx uint32) {
 	p := w.home(fp)
 	for w.table[p] != idx+1 {
 		p = w.next(p)
@@ -195,13 +178,13 @@ func (w *window) deleteIndex(fp fingerprint, idx uint32) {
 
 func (w *window) mustBeOpen() {
 	if w.closed {
-		panic("pipeline: dedupe window used after close")
+		panic("dedupe: window used after close")
 	}
 }
 
 // Contains reports whether fp was added and is neither evicted nor expired
 // at now (unix nanoseconds).
-func (w *window) Contains(fp fingerprint, now int64) bool {
+func (w *window) Contains(fp Fingerprint, now int64) bool {
 	w.mustBeOpen()
 	w.expire(now)
 	if w.n == 0 {
@@ -222,10 +205,10 @@ func (w *window) Contains(fp fingerprint, now int64) bool {
 
 // Add remembers fp as acknowledged at now (unix nanoseconds), evicting the
 // oldest id when the window is full.
-func (w *window) Add(fp fingerprint, now int64) {
+func (w *window) Add(fp Fingerprint, now int64) {
 	w.mustBeOpen()
 	if w.fps == nil {
-		w.epoch = seconds(now)
+		w.epoch, w.used = seconds(now), true
 		w.resize(min(w.size, initialWindow))
 	}
 	w.expire(now)

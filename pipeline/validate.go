@@ -1,0 +1,159 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/restless-stream/ingest"
+	"github.com/restless-stream/ingest/checkpoint"
+)
+
+// Validate reports everything wrong with c, without changing it: nil, or
+// one *ingest.FieldError per problem joined with errors.Join, each naming
+// its field by its Go path inside Config ("Streams[2].Name",
+// "Batch.MaxEvents"). Zero values are valid: they stand for the defaults
+// documented on each field. New calls Validate.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Streams) == 0 {
+		errs = append(errs, ingest.FieldErrorf("Streams", "at least one stream is required"))
+	}
+	first := make(map[string]int, len(c.Streams))
+	for i, s := range c.Streams {
+		at := fmt.Sprintf("Streams[%d]", i)
+		errs = append(errs, ingest.Prefix(at, s.Validate()))
+		if s.Name == "" {
+			continue
+		}
+		if j, dup := first[s.Name]; dup {
+			errs = append(errs, ingest.FieldErrorf(at+".Name", "%q duplicates the name of Streams[%d]", s.Name, j))
+		} else {
+			first[s.Name] = i
+		}
+	}
+	errs = append(errs,
+		ingest.Prefix("Dedupe", c.Dedupe.Validate()),
+		ingest.Prefix("Batch", c.Batch.Validate()))
+	if c.CheckpointInterval < 0 {
+		errs = append(errs, ingest.FieldErrorf("CheckpointInterval", "%v is negative", c.CheckpointInterval))
+	}
+	errs = append(errs, checkCount("Buffer", c.Buffer, MaxBatchEvents))
+	return flatten(errs)
+}
+
+// Validate reports everything wrong with s, as Config.Validate does, with
+// paths inside StreamConfig ("Name", "VerifyMode").
+func (s StreamConfig) Validate() error {
+	var errs []error
+	if s.Name == "" {
+		errs = append(errs, ingest.FieldErrorf("Name", "required"))
+	} else if err := checkpoint.ValidateStream(s.Name); err != nil {
+		errs = append(errs, &ingest.FieldError{Field: "Name", Err: err})
+	}
+	if s.Open == nil {
+		errs = append(errs, ingest.FieldErrorf("Open", "required: the function that opens the stream's source"))
+	}
+	switch s.VerifyMode {
+	case "", VerifyOff:
+	case VerifyRequire, VerifyOptional:
+		if s.Verifier == nil {
+			errs = append(errs, ingest.FieldErrorf("VerifyMode", "%q needs a Verifier (the stream's HMAC secrets)", s.VerifyMode))
+		}
+	default:
+		errs = append(errs, ingest.FieldErrorf("VerifyMode", "%q is not one of %s, %s, %s", s.VerifyMode, VerifyRequire, VerifyOptional, VerifyOff))
+	}
+	switch s.KeyMode {
+	case "", KeyStream, KeyEventID, KeyNone:
+	default:
+		errs = append(errs, ingest.FieldErrorf("KeyMode", "%q is not one of %s, %s, %s", s.KeyMode, KeyStream, KeyEventID, KeyNone))
+	}
+	if s.MaxEventBytes < 0 {
+		errs = append(errs, ingest.FieldErrorf("MaxEventBytes", "%d is negative", s.MaxEventBytes))
+	}
+	return flatten(errs)
+}
+
+// Validate reports everything wrong with d, with paths inside DedupeConfig.
+func (d DedupeConfig) Validate() error {
+	var errs []error
+	errs = append(errs, checkCount("Size", d.Size, MaxDedupeSize))
+	if d.TTL < 0 {
+		errs = append(errs, ingest.FieldErrorf("TTL", "%v is negative", d.TTL))
+	}
+	return flatten(errs)
+}
+
+// Validate reports everything wrong with b, with paths inside BatchConfig.
+func (b BatchConfig) Validate() error {
+	var errs []error
+	errs = append(errs, checkCount("MaxEvents", b.MaxEvents, MaxBatchEvents))
+	if b.MaxWait < 0 {
+		errs = append(errs, ingest.FieldErrorf("MaxWait", "%v is negative", b.MaxWait))
+	}
+	return flatten(errs)
+}
+
+// checkCount checks a count whose zero means its default.
+func checkCount(field string, n, most int) error {
+	switch {
+	case n < 0:
+		return ingest.FieldErrorf(field, "%d is negative", n)
+	case n > most:
+		return ingest.FieldErrorf(field, "%d is more than %d", n, most)
+	}
+	return nil
+}
+
+// flatten joins errs into one flat list of field errors (nil when there
+// is none), taking the errors out of the joins among them.
+func flatten(errs []error) error {
+	return errors.Join(ingest.Split(errors.Join(errs...))...)
+}
+
+// withDefaults returns a copy of c, which Validate accepted, with every
+// zero value replaced by its default.
+func (c Config) withDefaults() Config {
+	if c.Dedupe.Size == 0 {
+		c.Dedupe.Size = DefaultDedupeSize
+	}
+	if c.Dedupe.TTL == 0 {
+		c.Dedupe.TTL = DefaultDedupeTTL
+	}
+	if c.Batch.MaxEvents == 0 {
+		c.Batch.MaxEvents = DefaultBatchMaxEvents
+	}
+	if c.Batch.MaxWait == 0 {
+		c.Batch.MaxWait = DefaultBatchMaxWait
+	}
+	if c.Retry.Initial <= 0 {
+		c.Retry.Initial = DefaultRetryInitial
+	}
+	if c.Retry.Max <= 0 {
+		c.Retry.Max = DefaultRetryMax
+	}
+	c.Retry.MaxAttempts = 0
+	if c.Buffer == 0 {
+		c.Buffer = c.Batch.MaxEvents
+	}
+	streams := make([]StreamConfig, len(c.Streams))
+	for i, s := range c.Streams {
+		if s.Destination == "" {
+			s.Destination = "restless." + s.Name
+		}
+		if s.VerifyMode == "" {
+			s.VerifyMode = VerifyOff
+			if s.Verifier != nil {
+				s.VerifyMode = VerifyRequire
+			}
+		}
+		if s.KeyMode == "" {
+			s.KeyMode = KeyStream
+		}
+		if s.MaxEventBytes == 0 {
+			s.MaxEventBytes = DefaultMaxEventBytes
+		}
+		streams[i] = s
+	}
+	c.Streams = streams
+	return c
+}
