@@ -23,6 +23,7 @@ var importRules = []struct {
 	{"", nil},
 	{"client", nil},
 	{"checkpoint", []string{""}},
+	{"cluster", []string{""}},
 	{"sink/", []string{""}},
 	{"internal/", []string{"", "internal/"}},
 	{"source/", []string{"", "client", "internal/", "source/"}},
