@@ -38,7 +38,7 @@ var thirdParty = []struct {
 	only   []string // the only packages of this module that may import it
 }{
 	{"github.com/knadh/koanf", []string{"cmd/"}},
-	{"github.com/twmb/franz-go", []string{"bench/"}},
+	{"github.com/twmb/franz-go", []string{"bench/", "cluster"}},
 	{"github.com/prometheus/", []string{"cmd/"}},
 }
 

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // fakeGroup is an in-memory classic group coordinator (JoinGroup, SyncGroup,
@@ -96,7 +96,7 @@ func (g *fakeGroup) rebalance() {
 		for _, m := range g.members {
 			m.assigned = nil
 			if m.syncWait != nil {
-				m.syncWait <- fgSync{err: kafka.RebalanceInProgress}
+				m.syncWait <- fgSync{err: kerr.RebalanceInProgress}
 				m.syncWait = nil
 			}
 		}
@@ -199,7 +199,7 @@ func (g *fakeGroup) join(ctx context.Context, r joinRequest) (joinResponse, erro
 		id := fmt.Sprintf("m-%03d", g.nextID)
 		g.pending[id] = true
 		g.mu.Unlock()
-		return joinResponse{memberID: id}, kafka.MemberIDRequired
+		return joinResponse{memberID: id}, kerr.MemberIDRequired
 	}
 	m := g.members[r.memberID]
 	switch {
@@ -209,7 +209,7 @@ func (g *fakeGroup) join(ctx context.Context, r joinRequest) (joinResponse, erro
 		g.members[m.id] = m
 	case m == nil:
 		g.mu.Unlock()
-		return joinResponse{}, kafka.UnknownMemberId
+		return joinResponse{}, kerr.UnknownMemberID
 	case (g.state == "stable" && g.leader != m.id || g.state == "completing") && slices.Equal(m.meta, r.metadata):
 		resp := joinResponse{memberID: m.id, leader: g.leader, gen: g.gen}
 		if m.id == g.leader {
@@ -241,13 +241,13 @@ func (g *fakeGroup) sync(ctx context.Context, r syncRequest) ([]byte, error) {
 	switch {
 	case m == nil:
 		g.mu.Unlock()
-		return nil, kafka.UnknownMemberId
+		return nil, kerr.UnknownMemberID
 	case r.gen != g.gen:
 		g.mu.Unlock()
-		return nil, kafka.IllegalGeneration
+		return nil, kerr.IllegalGeneration
 	case g.state == "preparing":
 		g.mu.Unlock()
-		return nil, kafka.RebalanceInProgress
+		return nil, kerr.RebalanceInProgress
 	case g.state == "stable":
 		b := m.assigned
 		g.touch(m)
@@ -289,13 +289,13 @@ func (g *fakeGroup) heartbeat(_ context.Context, memberID string, gen int32) err
 	m := g.members[memberID]
 	switch {
 	case m == nil:
-		return kafka.UnknownMemberId
+		return kerr.UnknownMemberID
 	case gen != g.gen:
-		return kafka.IllegalGeneration
+		return kerr.IllegalGeneration
 	}
 	g.touch(m)
 	if g.state == "preparing" {
-		return kafka.RebalanceInProgress
+		return kerr.RebalanceInProgress
 	}
 	return nil
 }
@@ -306,7 +306,7 @@ func (g *fakeGroup) leave(_ context.Context, memberID string) error {
 	g.count("leave")
 	m := g.members[memberID]
 	if m == nil {
-		return kafka.UnknownMemberId
+		return kerr.UnknownMemberID
 	}
 	g.remove(m)
 	g.rebalance()

@@ -10,7 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // KafkaConfig configures a [Kafka] coordinator.
@@ -78,8 +79,8 @@ func Group(name string) string { return "restless-ingest-" + name }
 // it has drained, saved and released it and then rejoins; the follow-up
 // rebalance gives the stream to its new owner. The generation fences a
 // member the coordinator dropped: its heartbeats fail, and its own clock
-// ends its leases a session timeout after its last confirmed heartbeat,
-// which is before the coordinator can have dropped it.
+// ends its leases 95% of a session timeout after its last confirmed
+// heartbeat, which is before the coordinator can have dropped it.
 type Kafka struct {
 	cfg     KafkaConfig
 	api     groupAPI
@@ -104,16 +105,17 @@ type Kafka struct {
 var _ Coordinator = (*Kafka)(nil)
 
 // NewKafka returns a coordinator for this member that talks to the cluster
-// through client (its Addr and Transport, with any TLS or SASL settings).
-// Call Run to join.
-func NewKafka(client *kafka.Client, cfg KafkaConfig) (*Kafka, error) {
-	if client == nil || client.Addr == nil {
-		return nil, errors.New("cluster: kafka: no client address")
+// through client, a franz-go client with the seed brokers and any TLS or
+// SASL settings; it needs no consumer or producer options. The coordinator
+// does not close the client. Call Run to join.
+func NewKafka(client *kgo.Client, cfg KafkaConfig) (*Kafka, error) {
+	if client == nil {
+		return nil, errors.New("cluster: kafka: no client")
 	}
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	return newKafka(newKafkaGroup(client, Group(cfg.Name)), cfg), nil
+	return newKafka(&kgoGroup{cl: client, group: Group(cfg.Name)}, cfg), nil
 }
 
 func newKafka(api groupAPI, cfg KafkaConfig) *Kafka {
@@ -297,7 +299,7 @@ type hbResult struct {
 
 // heartbeats heartbeats every Heartbeat for the current membership. A
 // confirmed heartbeat (no error, or a rebalance in progress) pushes the
-// membership's deadline to a session timeout after it was sent; the
+// membership's deadline to 95% of a session timeout after it was sent; the
 // coordinator counts the session from when it received it, which is later.
 func (k *Kafka) heartbeats(ctx context.Context) {
 	t := time.NewTicker(k.cfg.Heartbeat)
@@ -318,11 +320,11 @@ func (k *Kafka) heartbeats(ctx context.Context) {
 		cancel()
 		switch {
 		case err == nil:
-			tgt.m.dl.extend(sent.Add(k.cfg.LeaseTTL))
+			tgt.m.dl.extend(sent.Add(validFor(k.cfg.LeaseTTL)))
 			continue
-		case errors.Is(err, kafka.RebalanceInProgress):
-			tgt.m.dl.extend(sent.Add(k.cfg.LeaseTTL))
-		case errors.Is(err, kafka.UnknownMemberId), errors.Is(err, kafka.IllegalGeneration), errors.Is(err, kafka.FencedInstanceID):
+		case errors.Is(err, kerr.RebalanceInProgress):
+			tgt.m.dl.extend(sent.Add(validFor(k.cfg.LeaseTTL)))
+		case errors.Is(err, kerr.UnknownMemberID), errors.Is(err, kerr.IllegalGeneration), errors.Is(err, kerr.FencedInstanceID):
 		default:
 			continue // unreachable broker: the deadline decides
 		}

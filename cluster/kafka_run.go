@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // kafkaRun is the state of one Run of a Kafka coordinator. Only the Run
@@ -44,14 +44,14 @@ type kheld struct {
 
 // fatal are the coordinator's answers that no retry can fix.
 var fatal = []struct {
-	err  kafka.Error
+	err  *kerr.Error
 	hint string
 }{
-	{kafka.InconsistentGroupProtocol, "the group is used by other clients with another protocol type; choose another cluster.name"},
-	{kafka.InvalidSessionTimeout, "cluster.lease_ttl is outside the broker's group.min.session.timeout.ms and group.max.session.timeout.ms"},
-	{kafka.GroupAuthorizationFailed, "the credentials may not use this group"},
-	{kafka.InvalidGroupId, "the broker refuses the group id"},
-	{kafka.GroupMaxSizeReached, "the group has as many members as the broker's group.max.size allows"},
+	{kerr.InconsistentGroupProtocol, "the group is used by other clients with another protocol type; choose another cluster.name"},
+	{kerr.InvalidSessionTimeout, "cluster.lease_ttl is outside the broker's group.min.session.timeout.ms and group.max.session.timeout.ms"},
+	{kerr.GroupAuthorizationFailed, "the credentials may not use this group"},
+	{kerr.InvalidGroupID, "the broker refuses the group id"},
+	{kerr.GroupMaxSizeReached, "the group has as many members as the broker's group.max.size allows"},
 }
 
 func (r *kafkaRun) fatalErr(err error) error {
@@ -157,13 +157,13 @@ func (r *kafkaRun) inputs() {
 	}
 	if sig.err != nil && sig.memberID == r.memberID && sig.gen == r.gen {
 		switch {
-		case errors.Is(sig.err, kafka.RebalanceInProgress):
+		case errors.Is(sig.err, kerr.RebalanceInProgress):
 			r.rejoin = true
 		default:
 			// The coordinator no longer knows this member, or moved on to
 			// a generation without it.
 			r.lose(ErrFenced, ReasonFenced)
-			if errors.Is(sig.err, kafka.UnknownMemberId) {
+			if errors.Is(sig.err, kerr.UnknownMemberID) {
 				r.memberID = ""
 			}
 		}
@@ -228,11 +228,11 @@ func (r *kafkaRun) rebalance(ctx context.Context) (bool, error) {
 	jr, err := k.api.join(jctx, joinRequest{memberID: r.memberID, session: k.cfg.LeaseTTL, rebalance: k.cfg.RebalanceTimeout, metadata: encodeWire(meta)})
 	cancel()
 	switch {
-	case errors.Is(err, kafka.MemberIDRequired):
+	case errors.Is(err, kerr.MemberIDRequired):
 		r.memberID = jr.memberID
 		r.rejoin = true
 		return true, nil
-	case errors.Is(err, kafka.UnknownMemberId), errors.Is(err, kafka.IllegalGeneration), errors.Is(err, kafka.FencedInstanceID):
+	case errors.Is(err, kerr.UnknownMemberID), errors.Is(err, kerr.IllegalGeneration), errors.Is(err, kerr.FencedInstanceID):
 		r.lose(ErrFenced, ReasonFenced)
 		r.memberID = ""
 		return true, nil
@@ -242,9 +242,9 @@ func (r *kafkaRun) rebalance(ctx context.Context) (bool, error) {
 	}
 	r.memberID, r.gen = jr.memberID, jr.gen
 	if r.m == nil || r.m.isDead() {
-		r.m = newMembership(k, sent.Add(k.cfg.LeaseTTL))
+		r.m = newMembership(k, sent.Add(validFor(k.cfg.LeaseTTL)))
 	} else {
-		r.m.dl.extend(sent.Add(k.cfg.LeaseTTL))
+		r.m.dl.extend(sent.Add(validFor(k.cfg.LeaseTTL)))
 	}
 	k.hb.Store(&hbTarget{memberID: r.memberID, gen: r.gen, m: r.m})
 
@@ -257,10 +257,10 @@ func (r *kafkaRun) rebalance(ctx context.Context) (bool, error) {
 	payload, err := k.api.sync(sctx, syncRequest{memberID: r.memberID, gen: r.gen, assignments: assigns})
 	cancel()
 	switch {
-	case errors.Is(err, kafka.RebalanceInProgress), errors.Is(err, kafka.IllegalGeneration):
+	case errors.Is(err, kerr.RebalanceInProgress), errors.Is(err, kerr.IllegalGeneration):
 		r.rejoin = true
 		return true, nil
-	case errors.Is(err, kafka.UnknownMemberId), errors.Is(err, kafka.FencedInstanceID):
+	case errors.Is(err, kerr.UnknownMemberID), errors.Is(err, kerr.FencedInstanceID):
 		r.lose(ErrFenced, ReasonFenced)
 		r.memberID = ""
 		return true, nil
@@ -275,7 +275,7 @@ func (r *kafkaRun) rebalance(ctx context.Context) (bool, error) {
 		r.rejoin = true
 		return false, nil
 	}
-	if !r.m.dl.extend(sent.Add(k.cfg.LeaseTTL)) {
+	if !r.m.dl.extend(sent.Add(validFor(k.cfg.LeaseTTL))) {
 		r.lose(ErrExpired, ReasonExpired)
 		return true, nil
 	}

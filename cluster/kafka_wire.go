@@ -2,27 +2,19 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"strconv"
-	"sync"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/protocol/findcoordinator"
-	"github.com/segmentio/kafka-go/protocol/heartbeat"
-	"github.com/segmentio/kafka-go/protocol/joingroup"
-	"github.com/segmentio/kafka-go/protocol/leavegroup"
-	"github.com/segmentio/kafka-go/protocol/syncgroup"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // groupAPI is the broker's classic group protocol as the Kafka coordinator
-// uses it. Broker errors come back as kafka.Error values.
+// uses it. Broker error codes come back as *kerr.Error values.
 type groupAPI interface {
 	// join sends JoinGroup; it blocks until the rebalance completes. On
-	// kafka.MemberIDRequired the response carries the member id to join
-	// with.
+	// kerr.MemberIDRequired the response carries the member id to join with.
 	join(ctx context.Context, r joinRequest) (joinResponse, error)
 	// sync sends SyncGroup (with the assignments when leader) and returns
 	// this member's assignment.
@@ -63,163 +55,93 @@ const (
 	protocolName = "sticky-cooperative-v1"
 )
 
-// kafkaGroup sends the group protocol through kafka-go's transport, with the
-// raw request types of its protocol packages: JoinGroup and SyncGroup carry
-// our own metadata bytes and protocol type, and every response's error code
-// is read before anything else. (kafka.Client's JoinGroup and SyncGroup wrap
-// the metadata in the consumer protocol's encoding, and SyncGroup decodes the
-// assignment before it looks at the error code.)
-type kafkaGroup struct {
-	rt    kafka.RoundTripper
-	addr  net.Addr
+// kgoGroup sends the group protocol with franz-go: kgo routes each request
+// to the group's coordinator (and follows it when it moves), sends JoinGroup
+// and SyncGroup on a connection of their own so that heartbeats are not
+// queued behind a pending join, and kmsg encodes every version of the four
+// requests correctly. (kafka-go v0.4.51's Heartbeat and LeaveGroup messages
+// read the error code before the throttle time, which comes first since
+// version 1, so every heartbeat looks successful.)
+type kgoGroup struct {
+	cl    *kgo.Client
 	group string
-
-	mu    sync.Mutex
-	coord net.Addr // the group coordinator, for heartbeats
 }
 
-func newKafkaGroup(client *kafka.Client, group string) *kafkaGroup {
-	rt := client.Transport
-	if rt == nil {
-		rt = kafka.DefaultTransport
-	}
-	return &kafkaGroup{rt: rt, addr: client.Addr, group: group}
-}
-
-func codeErr(code int16) error {
-	if code == 0 {
-		return nil
-	}
-	return kafka.Error(code)
-}
-
-func (k *kafkaGroup) join(ctx context.Context, r joinRequest) (joinResponse, error) {
-	m, err := k.rt.RoundTrip(ctx, k.addr, &joingroup.Request{
-		GroupID:            k.group,
-		SessionTimeoutMS:   int32(r.session.Milliseconds()),
-		RebalanceTimeoutMS: int32(r.rebalance.Milliseconds()),
-		MemberID:           r.memberID,
-		ProtocolType:       protocolType,
-		Protocols:          []joingroup.RequestProtocol{{Name: protocolName, Metadata: r.metadata}},
-	})
+func (k *kgoGroup) join(ctx context.Context, r joinRequest) (joinResponse, error) {
+	req := kmsg.NewPtrJoinGroupRequest()
+	req.Group = k.group
+	req.SessionTimeoutMillis = int32(r.session.Milliseconds())
+	req.RebalanceTimeoutMillis = int32(r.rebalance.Milliseconds())
+	req.MemberID = r.memberID
+	req.ProtocolType = protocolType
+	p := kmsg.NewJoinGroupRequestProtocol()
+	p.Name, p.Metadata = protocolName, r.metadata
+	req.Protocols = append(req.Protocols, p)
+	resp, err := req.RequestWith(ctx, k.cl)
 	if err != nil {
 		return joinResponse{}, err
 	}
-	resp, ok := m.(*joingroup.Response)
-	if !ok {
-		return joinResponse{}, fmt.Errorf("JoinGroup answered with %T", m)
-	}
-	out := joinResponse{memberID: resp.MemberID, leader: resp.LeaderID, gen: resp.GenerationID}
-	if err := codeErr(resp.ErrorCode); err != nil {
+	out := joinResponse{memberID: resp.MemberID, leader: resp.LeaderID, gen: resp.Generation}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 		return out, err
 	}
-	for _, mem := range resp.Members {
-		out.members = append(out.members, joinedMember{id: mem.MemberID, metadata: mem.Metadata})
+	if resp.Protocol != nil && *resp.Protocol != protocolName {
+		return out, fmt.Errorf("the coordinator chose protocol %q", *resp.Protocol)
+	}
+	for _, m := range resp.Members {
+		out.members = append(out.members, joinedMember{id: m.MemberID, metadata: m.ProtocolMetadata})
 	}
 	return out, nil
 }
 
-func (k *kafkaGroup) sync(ctx context.Context, r syncRequest) ([]byte, error) {
-	req := &syncgroup.Request{
-		GroupID:      k.group,
-		GenerationID: r.gen,
-		MemberID:     r.memberID,
-		ProtocolType: protocolType,
-		ProtocolName: protocolName,
-	}
+func (k *kgoGroup) sync(ctx context.Context, r syncRequest) ([]byte, error) {
+	req := kmsg.NewPtrSyncGroupRequest()
+	req.Group = k.group
+	req.Generation = r.gen
+	req.MemberID = r.memberID
+	req.ProtocolType = kmsg.StringPtr(protocolType)
+	req.Protocol = kmsg.StringPtr(protocolName)
 	for _, id := range sortedKeys(r.assignments) {
-		req.Assignments = append(req.Assignments, syncgroup.RequestAssignment{MemberID: id, Assignment: r.assignments[id]})
+		a := kmsg.NewSyncGroupRequestGroupAssignment()
+		a.MemberID, a.MemberAssignment = id, r.assignments[id]
+		req.GroupAssignment = append(req.GroupAssignment, a)
 	}
-	m, err := k.rt.RoundTrip(ctx, k.addr, req)
+	resp, err := req.RequestWith(ctx, k.cl)
 	if err != nil {
 		return nil, err
 	}
-	resp, ok := m.(*syncgroup.Response)
-	if !ok {
-		return nil, fmt.Errorf("SyncGroup answered with %T", m)
-	}
-	if err := codeErr(resp.ErrorCode); err != nil {
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 		return nil, err
 	}
-	return resp.Assignments, nil
+	return resp.MemberAssignment, nil
 }
 
-// coordinator returns the group coordinator's address, asking the cluster
-// when it is not known. Heartbeats go there directly: kafka-go routes
-// JoinGroup, SyncGroup and LeaveGroup to the coordinator itself, but not
-// Heartbeat.
-func (k *kafkaGroup) coordinator(ctx context.Context) (net.Addr, error) {
-	k.mu.Lock()
-	c := k.coord
-	k.mu.Unlock()
-	if c != nil {
-		return c, nil
-	}
-	m, err := k.rt.RoundTrip(ctx, k.addr, &findcoordinator.Request{Key: k.group})
-	if err != nil {
-		return nil, err
-	}
-	resp, ok := m.(*findcoordinator.Response)
-	if !ok {
-		return nil, fmt.Errorf("FindCoordinator answered with %T", m)
-	}
-	if err := codeErr(resp.ErrorCode); err != nil {
-		return nil, err
-	}
-	if resp.Host == "" || resp.Port <= 0 || resp.Port > 65535 {
-		return nil, fmt.Errorf("FindCoordinator answered with address %q port %d", resp.Host, resp.Port)
-	}
-	c = kafka.TCP(net.JoinHostPort(resp.Host, strconv.Itoa(int(resp.Port))))
-	k.mu.Lock()
-	k.coord = c
-	k.mu.Unlock()
-	return c, nil
-}
-
-func (k *kafkaGroup) forgetCoordinator() {
-	k.mu.Lock()
-	k.coord = nil
-	k.mu.Unlock()
-}
-
-func (k *kafkaGroup) heartbeat(ctx context.Context, memberID string, gen int32) error {
-	addr, err := k.coordinator(ctx)
+func (k *kgoGroup) heartbeat(ctx context.Context, memberID string, gen int32) error {
+	req := kmsg.NewPtrHeartbeatRequest()
+	req.Group, req.Generation, req.MemberID = k.group, gen, memberID
+	resp, err := req.RequestWith(ctx, k.cl)
 	if err != nil {
 		return err
 	}
-	m, err := k.rt.RoundTrip(ctx, addr, &heartbeat.Request{GroupID: k.group, GenerationID: gen, MemberID: memberID})
-	if err != nil {
-		k.forgetCoordinator()
-		return err
-	}
-	resp, ok := m.(*heartbeat.Response)
-	if !ok {
-		return fmt.Errorf("Heartbeat answered with %T", m)
-	}
-	err = codeErr(resp.ErrorCode)
-	if errors.Is(err, kafka.NotCoordinatorForGroup) || errors.Is(err, kafka.GroupCoordinatorNotAvailable) {
-		k.forgetCoordinator()
-	}
-	return err
+	return kerr.ErrorForCode(resp.ErrorCode)
 }
 
-func (k *kafkaGroup) leave(ctx context.Context, memberID string) error {
-	m, err := k.rt.RoundTrip(ctx, k.addr, &leavegroup.Request{
-		GroupID: k.group,
-		Members: []leavegroup.RequestMember{{MemberID: memberID}},
-	})
+func (k *kgoGroup) leave(ctx context.Context, memberID string) error {
+	req := kmsg.NewPtrLeaveGroupRequest()
+	req.Group = k.group
+	req.MemberID = memberID // v0-v2
+	m := kmsg.NewLeaveGroupRequestMember()
+	m.MemberID = memberID // v3+
+	req.Members = append(req.Members, m)
+	resp, err := req.RequestWith(ctx, k.cl)
 	if err != nil {
 		return err
 	}
-	resp, ok := m.(*leavegroup.Response)
-	if !ok {
-		return fmt.Errorf("LeaveGroup answered with %T", m)
-	}
-	if err := codeErr(resp.ErrorCode); err != nil {
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 		return err
 	}
-	for _, mem := range resp.Members {
-		if err := codeErr(mem.ErrorCode); err != nil {
+	for _, mm := range resp.Members {
+		if err := kerr.ErrorForCode(mm.ErrorCode); err != nil {
 			return err
 		}
 	}

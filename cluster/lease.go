@@ -70,6 +70,13 @@ func (l *Lease) end(cause error) bool {
 	return true
 }
 
+// validFor is how long after the send time of its last confirmed renewal a
+// lease stays valid on its holder's clock: the TTL less a twentieth. The
+// server (or the group coordinator) counts the TTL from when it received the
+// renewal, which is later, so the holder always stops before anybody else
+// may start, with a margin for a timer that fires late.
+func validFor(ttl time.Duration) time.Duration { return ttl - ttl/20 }
+
 // deadline cancels something when a moving deadline passes. Renewals push
 // the deadline forward; the timer fires on its own, so a coordinator loop
 // that is stuck in a broker call cannot keep an expired lease alive.

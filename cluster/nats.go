@@ -74,8 +74,9 @@ func Bucket(name string) string { return defaultPrefix + name }
 // by writing the lease as "released") what the target moves away, and takes
 // what the target gives it once the lease is released or gone: by
 // compare-and-set, so two members can never hold a lease at once. A member
-// stops using a lease when it could not renew it within the TTL of its last
-// successful renewal, which is before the server lets anybody else take it.
+// stops using a lease when it could not renew it within 95% of the TTL
+// after it sent its last successful renewal, which is before the server lets
+// anybody else take it.
 type NATS struct {
 	cfg     NATSConfig
 	kv      kvBackend

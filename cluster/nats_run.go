@@ -315,7 +315,7 @@ func (r *natsRun) heartbeat(ctx context.Context) {
 		switch {
 		case err == nil:
 			h.rev = rev
-			h.dl.extend(sent.Add(r.ttl))
+			h.dl.extend(sent.Add(validFor(r.ttl)))
 		case errors.Is(err, errConflict):
 			r.drop(s, h, ErrFenced, ReasonFenced)
 		default:
@@ -465,7 +465,7 @@ func (r *natsRun) take(ctx context.Context, s string, now time.Time, alive map[s
 	}
 	l := newLease(context.Background(), s, Token{Member: r.self, Epoch: rev}, r.n.releaseLease)
 	h := &held{lease: l, rev: rev}
-	h.dl = startDeadline(sent.Add(r.ttl), func() {
+	h.dl = startDeadline(sent.Add(validFor(r.ttl)), func() {
 		if r.n.q.lose(l, ErrExpired, ReasonExpired) {
 			r.n.leaseExpired(l)
 		}
