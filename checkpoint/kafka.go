@@ -62,9 +62,9 @@ type Kafka struct {
 	topic  string
 	parts  int
 
-	mu       sync.Mutex // held while reading the topic
-	next     []int64    // next offset to read, per partition
-	streams  map[string]*kafkaStream
+	mu         sync.Mutex // held while reading the topic
+	next       []int64    // next offset to read, per partition
+	streams    map[string]*kafkaStream
 	implicitMu sync.Mutex        // held while making an implicit claim
 	implicit   map[string]*Claim // the claims of Save without a claim
 	closed     atomic.Bool
