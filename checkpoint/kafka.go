@@ -36,6 +36,11 @@ type KafkaConfig struct {
 	// ReplicationFactor of a topic this store creates. Default -1: the
 	// broker's default.replication.factor.
 	ReplicationFactor int
+	// TailInterval is how often the store reads what was written since it
+	// last read, in the background, so that a claim (when a stream is
+	// assigned) only has that much left to read. Default 1s; negative: only
+	// claims and Load read.
+	TailInterval time.Duration
 }
 
 // Kafka is a Store on a compacted Kafka topic, for Kafka shops with several
@@ -55,19 +60,30 @@ type KafkaConfig struct {
 //
 // The store reads the topic up to its end (the partition of the stream)
 // before every claim and every Load, and keeps what it read in memory: one
-// entry per stream. Save without a claim claims the stream once per store
-// (a single process needs no more).
+// entry per stream. It also reads in the background every TailInterval, so
+// that a claim has little left to read however much the other replicas
+// saved: Kafka Connect's offset store does the same. Save without a claim
+// claims the stream once per store (a single process needs no more).
 type Kafka struct {
 	client *kafka.Client
 	topic  string
 	parts  int
 
-	mu         sync.Mutex // held while reading the topic
-	next       []int64    // next offset to read, per partition
-	streams    map[string]*kafkaStream
+	mu      sync.Mutex // held while reading the topic
+	next    []int64    // next offset to read, per partition
+	streams map[string]*kafkaStream
+
+	// epochs is the highest epoch read of each stream, for saves to check
+	// without waiting for a read in progress.
+	epochsMu sync.Mutex
+	epochs   map[string]uint64
+
 	implicitMu sync.Mutex        // held while making an implicit claim
 	implicit   map[string]*Claim // the claims of Save without a claim
-	closed     atomic.Bool
+
+	closed atomic.Bool
+	stop   chan struct{}
+	wg     sync.WaitGroup
 
 	// claimHook, in tests, runs between a claim's first read and its
 	// record.
@@ -136,14 +152,54 @@ func NewKafka(ctx context.Context, cfg KafkaConfig) (*Kafka, error) {
 	if cfg.Partitions < 1 || cfg.Partitions > 1000 {
 		return nil, fmt.Errorf("checkpoint: kafka: %d partitions is outside [1, 1000]", cfg.Partitions)
 	}
-	k := &Kafka{client: cfg.Client, topic: cfg.Topic, streams: map[string]*kafkaStream{}, implicit: map[string]*Claim{}}
+	if cfg.TailInterval == 0 {
+		cfg.TailInterval = time.Second
+	}
+	k := newKafkaState()
+	k.client, k.topic = cfg.Client, cfg.Topic
 	parts, err := k.ensureTopic(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	k.parts = parts
 	k.next = make([]int64, parts)
+	if cfg.TailInterval > 0 {
+		k.wg.Go(func() { k.tail(cfg.TailInterval) })
+	}
 	return k, nil
+}
+
+func newKafkaState() *Kafka {
+	return &Kafka{streams: map[string]*kafkaStream{}, epochs: map[string]uint64{}, implicit: map[string]*Claim{}, stop: make(chan struct{})}
+}
+
+// tail reads every partition to its end every interval until Close. A
+// failed read is retried at the next interval; claims and Load report their
+// own.
+func (k *Kafka) tail(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.stop:
+			return
+		case <-t.C:
+		}
+		for p := range k.parts {
+			ctx, cancel := context.WithTimeout(context.Background(), 4*interval)
+			go func() {
+				select {
+				case <-k.stop:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			k.mu.Lock()
+			_ = k.catchUp(ctx, p)
+			k.mu.Unlock()
+			cancel()
+		}
+	}
 }
 
 func (k *Kafka) ensureTopic(ctx context.Context, cfg KafkaConfig) (int, error) {
@@ -340,6 +396,9 @@ func (k *Kafka) apply(r *kafka.Record) error {
 	if epoch > st.epoch {
 		st.beforeCursor, st.beforeFound = st.cursor, st.found
 		st.epoch = epoch
+		k.epochsMu.Lock()
+		k.epochs[stream] = epoch
+		k.epochsMu.Unlock()
 		// Keep the first holders of the newest epochs only.
 		for e := range st.first {
 			if e+16 < epoch {
@@ -469,7 +528,8 @@ func (k *Kafka) Claim(ctx context.Context, stream, holder string) (*Claim, error
 	epoch := cur.epoch + 1
 	v := kafkaValue{Epoch: epoch, Holder: holder, Claim: true}
 	if cur.found {
-		v.Cursor = &cur.cursor
+		c := cur.cursor
+		v.Cursor = &c
 	}
 	if _, err := k.produce(ctx, p, k.record(stream, v)); err != nil {
 		return nil, fmt.Errorf("checkpoint: kafka: stream %q: claim: %w", stream, err)
@@ -517,12 +577,9 @@ func (s *kafkaClaim) save(ctx context.Context, cursor string) error {
 	if s.k.closed.Load() {
 		return ErrClosed
 	}
-	s.k.mu.Lock()
-	newer := false
-	if st := s.k.streams[s.stream]; st != nil && st.epoch > s.epoch {
-		newer = true
-	}
-	s.k.mu.Unlock()
+	s.k.epochsMu.Lock()
+	newer := s.k.epochs[s.stream] > s.epoch
+	s.k.epochsMu.Unlock()
 	if newer {
 		return fmt.Errorf("checkpoint: kafka: stream %q epoch %d: %w", s.stream, s.epoch, ErrFenced)
 	}
@@ -532,8 +589,12 @@ func (s *kafkaClaim) save(ctx context.Context, cursor string) error {
 	return nil
 }
 
-// Close marks the store closed; the client stays open (its owner closes it).
+// Close stops the background reads and marks the store closed; the client
+// stays open (its owner closes it).
 func (k *Kafka) Close() error {
-	k.closed.Store(true)
+	if k.closed.CompareAndSwap(false, true) {
+		close(k.stop)
+		k.wg.Wait()
+	}
 	return nil
 }

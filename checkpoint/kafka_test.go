@@ -29,10 +29,11 @@ func newKfake(t testing.TB, opts ...kfake.Opt) *kafka.Client {
 
 func openKafka(t testing.TB, client *kafka.Client, topic string) *Kafka {
 	t.Helper()
-	k, err := NewKafka(t.Context(), KafkaConfig{Client: client, Topic: topic})
+	k, err := NewKafka(t.Context(), KafkaConfig{Client: client, Topic: topic, TailInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = k.Close() })
 	return k
 }
 
@@ -283,7 +284,7 @@ func TestKafkaResolutionSurvivesCompaction(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for iter := range 3000 {
 		var log []rawRecord
-		k := &Kafka{streams: map[string]*kafkaStream{}}
+		k := newKafkaState()
 		mk := func(epoch uint64, holder string, cursor *string) {
 			rec := k.record("s", kafkaValue{Epoch: epoch, Holder: holder, Cursor: cursor})
 			key, _ := readBytes(rec.Key, 512)
@@ -343,7 +344,7 @@ type rawRecord struct {
 
 func resolve(t *testing.T, log []rawRecord) kafkaStream {
 	t.Helper()
-	k := &Kafka{streams: map[string]*kafkaStream{}}
+	k := newKafkaState()
 	for i, r := range log {
 		rec := kafka.Record{Offset: int64(i), Key: kafka.NewBytes(r.key)}
 		if r.value != nil {
