@@ -86,7 +86,7 @@ func (l *ledger) checkNoOverlap(t *testing.T, slack time.Duration) {
 // on Assigned, drains for a while then releases on Revoked, stops at once on
 // Lost.
 type member struct {
-	t      *testing.T
+	t      testing.TB
 	id     string
 	c      Coordinator
 	led    *ledger
@@ -101,7 +101,7 @@ type member struct {
 	hold   bool // keep revoked streams (a lane that never finishes draining)
 }
 
-func startMember(t *testing.T, id string, c Coordinator, led *ledger, streams []string, drain time.Duration) *member {
+func startMember(t testing.TB, id string, c Coordinator, led *ledger, streams []string, drain time.Duration) *member {
 	t.Helper()
 	m := &member{t: t, id: id, c: c, led: led, drain: drain, owned: map[string]*Lease{}, runErr: make(chan error, 1)}
 	if err := c.SetStreams(streams); err != nil {
@@ -220,7 +220,7 @@ func (m *member) leave(timeout time.Duration) error {
 }
 
 // waitFor polls cond every step until it holds or timeout passes.
-func waitFor(t *testing.T, timeout, step time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout, step time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

@@ -148,7 +148,7 @@ type realNATS struct {
 	gates   map[string]*gatedKV
 }
 
-func connectJS(t *testing.T, url string) jetstream.JetStream {
+func connectJS(t testing.TB, url string) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(url, nats.Timeout(2*time.Second), nats.ReconnectWait(50*time.Millisecond), nats.MaxReconnects(-1))
 	if err != nil {

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +42,7 @@ type natsRun struct {
 
 // peer is another member as the bucket shows it.
 type peer struct {
+	raw     []byte // the value as read, to skip decoding a renewal
 	session string
 	streams []string
 	leaving bool
@@ -52,6 +54,7 @@ type leaseView struct {
 	present bool
 	rev     uint64
 	seen    time.Time
+	raw     []byte // the value as read, to skip decoding a renewal
 	v       leaseValue
 	foreign bool // the value could not be read: treat as held by nobody we know
 	// lastHeldBy is the holder (member "/" session) last seen holding it.
@@ -233,6 +236,13 @@ func (r *natsRun) apply(e kvEntry) {
 			}
 			return
 		}
+		if p := r.members[name]; p != nil && bytes.Equal(p.raw, e.value) {
+			if now.Sub(p.seen) >= r.ttl {
+				r.dirty = true // back from the dead
+			}
+			p.seen = seen // a renewal
+			return
+		}
 		v, err := decodeMember(e.value)
 		if err != nil {
 			// A member whose key cannot be read is not a member.
@@ -246,7 +256,7 @@ func (r *natsRun) apply(e kvEntry) {
 		if p == nil || p.session != v.Session || p.leaving != v.Leaving || !slices.Equal(p.streams, v.Streams) || now.Sub(p.seen) >= r.ttl {
 			r.dirty = true
 		}
-		r.members[name] = &peer{session: v.Session, streams: v.Streams, leaving: v.Leaving, seen: seen}
+		r.members[name] = &peer{raw: e.value, session: v.Session, streams: v.Streams, leaving: v.Leaving, seen: seen}
 	case leasePrefix:
 		lv := r.leases[name]
 		if lv == nil {
@@ -256,8 +266,12 @@ func (r *natsRun) apply(e kvEntry) {
 		if h := r.own[name]; h != nil && e.rev <= h.rev {
 			return // an echo of our own earlier write
 		}
+		if lv.present && !e.deleted && bytes.Equal(lv.raw, e.value) {
+			lv.rev, lv.seen = e.rev, seen // a renewal
+			return
+		}
 		before := *lv
-		lv.rev, lv.seen = e.rev, seen
+		lv.rev, lv.seen, lv.raw = e.rev, seen, e.value
 		if e.deleted {
 			lv.present = false
 		} else if v, err := decodeLease(e.value); err != nil {
