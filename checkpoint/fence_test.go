@@ -98,10 +98,6 @@ func claimerConformance(t *testing.T, s Claimer) {
 		// Two replicas keep taking the stream from each other and saving
 		// increasing cursors. Whatever the interleaving, the stored cursor
 		// is the last one saved under the newest claim.
-		type saved struct {
-			epoch uint64
-			seq   int
-		}
 		var (
 			mu   sync.Mutex
 			last = map[uint64]int{}

@@ -313,12 +313,6 @@ func (g *fakeGroup) leave(_ context.Context, memberID string) error {
 	return nil
 }
 
-func (g *fakeGroup) generation() int32 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.gen
-}
-
 func (g *fakeGroup) leaderID() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -421,4 +415,12 @@ func (c *fakeGroupConn) leave(ctx context.Context, memberID string) error {
 		return err
 	}
 	return c.g.leave(ctx, memberID)
+}
+
+// hbTargetID is the coordinator's id of this member, or "".
+func (k *Kafka) hbTargetID() string {
+	if t := k.hb.Load(); t != nil {
+		return t.memberID
+	}
+	return ""
 }

@@ -3,10 +3,8 @@ package cluster
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -229,14 +227,6 @@ func waitFor(t testing.TB, timeout, step time.Duration, what string, cond func()
 		}
 		time.Sleep(step)
 	}
-}
-
-func countsOf(ms ...*member) string {
-	parts := make([]string, len(ms))
-	for i, m := range ms {
-		parts[i] = fmt.Sprintf("%s=%d", m.id, m.ownedCount())
-	}
-	return strings.Join(parts, " ")
 }
 
 // settled reports whether the members own every stream exactly once, each

@@ -334,11 +334,3 @@ func (k *Kafka) heartbeats(ctx context.Context) {
 		k.wake.ring()
 	}
 }
-
-// hbTargetID is the coordinator's id of this member, for tests.
-func (k *Kafka) hbTargetID() string {
-	if t := k.hb.Load(); t != nil {
-		return t.memberID
-	}
-	return ""
-}

@@ -106,16 +106,6 @@ type requestCounter struct {
 	counts [128]atomic.Int64
 }
 
-func (rc *requestCounter) snapshot() map[string]int64 {
-	out := map[string]int64{}
-	for k := range rc.counts {
-		if n := rc.counts[k].Load(); n > 0 {
-			out[kmsg.NameForKey(int16(k))] = n
-		}
-	}
-	return out
-}
-
 func newKfake(t testing.TB, brokers int, opts ...kfake.Opt) (*kfake.Cluster, *requestCounter) {
 	t.Helper()
 	opts = append([]kfake.Opt{kfake.NumBrokers(brokers), kfake.GroupMinSessionTimeout(100 * time.Millisecond)}, opts...)

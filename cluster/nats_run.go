@@ -33,11 +33,10 @@ type natsRun struct {
 	joined      bool
 	dirty       bool
 
-	memberRev    uint64    // revision of our last member write
-	unseenSince  time.Time // first successful member write the watch has not shown yet
-	conflict     bool
-	nextRetry    time.Time
-	lastStatusAt time.Time
+	memberRev   uint64    // revision of our last member write
+	unseenSince time.Time // first successful member write the watch has not shown yet
+	conflict    bool
+	nextRetry   time.Time
 }
 
 // peer is another member as the bucket shows it.

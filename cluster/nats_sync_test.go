@@ -38,16 +38,6 @@ func (nc *natsCluster) add(id string, drain time.Duration) *member {
 	return m
 }
 
-func (nc *natsCluster) without(gone *member) []*member {
-	var out []*member
-	for _, m := range nc.members {
-		if m != gone {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // checkBucket verifies that each stream's lease in the bucket is held by the
 // member whose consumer owns it.
 func (nc *natsCluster) checkBucket(ms []*member) {
