@@ -29,7 +29,14 @@ func newKfake(t testing.TB, opts ...kfake.Opt) *kafka.Client {
 
 func openKafka(t testing.TB, client *kafka.Client, topic string) *Kafka {
 	t.Helper()
-	k, err := NewKafka(t.Context(), KafkaConfig{Client: client, Topic: topic, TailInterval: 50 * time.Millisecond})
+	return openKafkaTail(t, client, topic, 50*time.Millisecond)
+}
+
+// openKafkaTail opens a store that reads in the background every tail
+// (negative: never, as a replica paused or cut off would not).
+func openKafkaTail(t testing.TB, client *kafka.Client, topic string, tail time.Duration) *Kafka {
+	t.Helper()
+	k, err := NewKafka(t.Context(), KafkaConfig{Client: client, Topic: topic, TailInterval: tail})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +98,7 @@ func TestKafkaTopic(t *testing.T) {
 func TestKafkaStaleSaveAcrossReplicas(t *testing.T) {
 	client := newKfake(t)
 	ctx := t.Context()
-	a, b := openKafka(t, client, "ckpt"), openKafka(t, client, "ckpt")
+	a, b := openKafkaTail(t, client, "ckpt", -1), openKafka(t, client, "ckpt")
 	ca, err := a.Claim(ctx, "orders", "a/1")
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +197,7 @@ func TestKafkaConcurrentClaims(t *testing.T) {
 func TestKafkaCompaction(t *testing.T) {
 	client := newKfake(t, kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": "20"}))
 	ctx := t.Context()
-	a, b := openKafka(t, client, "ckpt"), openKafka(t, client, "ckpt")
+	a, b := openKafkaTail(t, client, "ckpt", -1), openKafka(t, client, "ckpt")
 	ca, err := a.Claim(ctx, "orders", "a/1")
 	if err != nil {
 		t.Fatal(err)
