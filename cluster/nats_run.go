@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -307,12 +308,16 @@ func (r *natsRun) applySelf(e kvEntry) {
 	}
 }
 
+// renewers bounds the lease renewals in flight at once: a sweep takes
+// about len(own)/renewers round trips, not len(own).
+const renewers = 16
+
 // heartbeat renews the member key and every lease held.
 func (r *natsRun) heartbeat(ctx context.Context) {
 	if !r.putMember(ctx) {
 		return // the server is unreachable; the leases would fail too
 	}
-	heldValue := encodeLease(leaseValue{Member: r.self, Session: r.session, State: stateHeld})
+	var renew []string
 	for _, s := range sortedKeys(r.own) {
 		h := r.own[s]
 		if h.release {
@@ -321,19 +326,53 @@ func (r *natsRun) heartbeat(ctx context.Context) {
 			}
 			continue
 		}
-		sent := time.Now()
-		octx, cancel := r.op(ctx)
-		rev, err := r.n.kv.Update(octx, leasePrefix+s, heldValue, h.rev)
-		cancel()
-		switch {
-		case err == nil:
-			h.rev = rev
-			h.dl.extend(sent.Add(validFor(r.ttl)))
-		case errors.Is(err, errConflict):
-			r.drop(s, h, ErrFenced, ReasonFenced)
-		default:
-			return // try again at the next heartbeat; the deadline guards the lease
+		renew = append(renew, s)
+	}
+	type result struct {
+		sent time.Time
+		rev  uint64
+		err  error
+	}
+	results := make([]result, len(renew))
+	heldValue := encodeLease(leaseValue{Member: r.self, Session: r.session, State: stateHeld})
+	sctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(renewers, len(renew)) {
+		wg.Go(func() {
+			for i := range next {
+				sent := time.Now()
+				octx, cancel := r.op(sctx)
+				rev, err := r.n.kv.Update(octx, leasePrefix+renew[i], heldValue, r.own[renew[i]].rev)
+				cancel()
+				results[i] = result{sent, rev, err}
+				if err != nil && !errors.Is(err, errConflict) {
+					stop() // the server is in trouble: stop the sweep
+				}
+			}
+		})
+	}
+	for i := range renew {
+		if sctx.Err() != nil {
+			results[i].err = sctx.Err()
+			continue
 		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	stop()
+	for i, s := range renew {
+		h, res := r.own[s], results[i]
+		switch {
+		case res.err == nil:
+			h.rev = res.rev
+			h.dl.extend(res.sent.Add(validFor(r.ttl)))
+		case errors.Is(res.err, errConflict):
+			r.drop(s, h, ErrFenced, ReasonFenced)
+		}
+		// Any other error: try again at the next heartbeat; the deadline
+		// guards the lease.
 	}
 	r.forgetStale()
 }
