@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -203,4 +204,85 @@ func BenchmarkSteadyStateKafka(b *testing.B) {
 	measure(b, total, func(el time.Duration) {
 		b.ReportMetric(float64(rc.counts[12].Load()-hb0)/el.Seconds(), "heartbeats/s")
 	})
+}
+
+// BenchmarkHandover measures, on real brokers, how long a stream waits
+// between its release by the old owner and the Assigned event of the new
+// one: when a member stops cleanly (shutdown) and when it joins again
+// (rebalance). 3 members, 30 streams, lease TTL 10s; each iteration is one
+// stop and one join, 20 handovers. Reported: p50 and p99 in milliseconds.
+//
+//	go test -run '^$' -bench Handover -benchtime 2x ./cluster/
+func BenchmarkHandover(b *testing.B) {
+	for _, broker := range []string{"nats", "kafka"} {
+		b.Run(broker, func(b *testing.B) {
+			streams := streamNames(30)
+			led := &ledger{}
+			name := "ho" + strconv.FormatInt(time.Now().UnixNano(), 36)
+			var newMember func(id string) Coordinator
+			switch broker {
+			case "nats":
+				js := connectJS(b, sharedNATS)
+				b.Cleanup(func() { _ = js.DeleteKeyValue(context.Background(), Bucket(name)) })
+				newMember = func(id string) Coordinator {
+					n, err := NewNATS(b.Context(), connectJS(b, sharedNATS), NATSConfig{Name: name, Member: id})
+					if err != nil {
+						b.Fatal(err)
+					}
+					return n
+				}
+			case "kafka":
+				c, _ := newKfake(b, 3)
+				newMember = func(id string) Coordinator {
+					cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(cl.Close)
+					k, err := NewKafka(cl, KafkaConfig{Name: name, Member: id})
+					if err != nil {
+						b.Fatal(err)
+					}
+					return k
+				}
+			}
+			a := startMember(b, "a", newMember("a"), led, streams, 0)
+			bb := startMember(b, "b", newMember("b"), led, streams, 0)
+			b.Cleanup(func() { _ = a.stop(); _ = bb.stop() })
+			var gaps []time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				c := startMember(b, "c"+strconv.Itoa(i), newMember("c"+strconv.Itoa(i)), led, streams, 0)
+				waitFor(b, time.Minute, 5*time.Millisecond, "10/10/10", func() bool { return settled([]*member{a, bb, c}, streams, 10, 10, 10) })
+				if err := c.leave(time.Minute); err != nil {
+					b.Fatal(err)
+				}
+				waitFor(b, time.Minute, 5*time.Millisecond, "15/15", func() bool { return settled([]*member{a, bb}, streams, 15, 15) })
+			}
+			b.StopTimer()
+			by := map[string][]span{}
+			for _, s := range led.all() {
+				by[s.stream] = append(by[s.stream], s)
+			}
+			for _, ss := range by {
+				slices.SortFunc(ss, func(x, y span) int { return x.start.Compare(y.start) })
+				for i := 1; i < len(ss); i++ {
+					if !ss[i-1].end.IsZero() && !ss[i-1].lost {
+						gaps = append(gaps, ss[i].start.Sub(ss[i-1].end))
+					}
+				}
+			}
+			slices.Sort(gaps)
+			if len(gaps) == 0 {
+				b.Fatal("no handover")
+			}
+			pct := func(p float64) float64 {
+				return float64(gaps[min(len(gaps)-1, int(p*float64(len(gaps))))].Microseconds()) / 1000
+			}
+			b.ReportMetric(float64(len(gaps)), "handovers")
+			b.ReportMetric(pct(0.5), "p50-ms")
+			b.ReportMetric(pct(0.99), "p99-ms")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
 }
