@@ -117,7 +117,10 @@ type kafkaValue struct {
 	At     time.Time `json:"at"`
 }
 
-const maxKafkaValue = maxCursorLen + maxHolderLen + 1024
+const (
+	maxKafkaValue = maxCursorLen + maxHolderLen + 1024
+	maxKafkaKey   = maxNameLen + 21 // "/" and a uint64
+)
 
 func kafkaKey(stream string, epoch uint64) string {
 	return stream + "/" + strconv.FormatUint(epoch, 10)
@@ -350,10 +353,10 @@ func (k *Kafka) catchUp(ctx context.Context, p int) error {
 // apply takes one record into the per-stream state. Records that are not
 // ours are skipped; only a failure to read the record itself is an error.
 func (k *Kafka) apply(r *kafka.Record) error {
-	if r.Key == nil {
-		return nil
+	if r.Key == nil || r.Key.Len() > maxKafkaKey {
+		return nil // not ours: our keys are a stream name, "/" and an epoch
 	}
-	key, err := readBytes(r.Key, 512)
+	key, err := readBytes(r.Key, maxKafkaKey)
 	if err != nil {
 		return err
 	}
