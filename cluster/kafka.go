@@ -28,8 +28,9 @@ type KafkaConfig struct {
 	// group.max.session.timeout.ms.
 	LeaseTTL time.Duration
 	// Heartbeat is how often the member heartbeats. A rebalance reaches the
-	// other members at their next heartbeat, so it bounds the handover time.
-	// Default min(LeaseTTL/3, 500ms); at most LeaseTTL/3.
+	// other members at their next heartbeat, so it bounds the handover
+	// time: a handover takes one or two heartbeats. Default
+	// min(LeaseTTL/3, 250ms); at most LeaseTTL/3.
 	Heartbeat time.Duration
 	// RebalanceTimeout is how long the coordinator waits for every member
 	// to rejoin during a rebalance before it drops the missing ones. Default
@@ -51,7 +52,7 @@ func (c *KafkaConfig) check() error {
 	}
 	c.LeaseTTL = ttl
 	if c.Heartbeat == 0 {
-		c.Heartbeat = min(ttl/3, 500*time.Millisecond)
+		c.Heartbeat = min(ttl/3, 250*time.Millisecond)
 	}
 	if c.Heartbeat <= 0 || c.Heartbeat > ttl/3 {
 		return fmt.Errorf("cluster: heartbeat %v must be positive and at most a third of the lease TTL %v", c.Heartbeat, ttl)
