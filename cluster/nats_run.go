@@ -320,6 +320,12 @@ func (r *natsRun) heartbeat(ctx context.Context) {
 	var renew []string
 	for _, s := range sortedKeys(r.own) {
 		h := r.own[s]
+		if !h.release && h.lease.Err() != nil {
+			// Expired on our clock: never renew a lease the consumer was
+			// told is lost; the key expires on the server.
+			r.drop(s, h, ErrExpired, ReasonExpired)
+			continue
+		}
 		if h.release {
 			if !r.release(ctx, s, h) {
 				return
