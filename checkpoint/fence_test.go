@@ -245,13 +245,16 @@ func TestNATSKVClaims(t *testing.T) {
 	}
 }
 
+// sharedNATSURL is the NATS server with JetStream every machine runs.
+const sharedNATSURL = "nats://127.0.0.1:4222"
+
 // testBucket connects to the shared NATS server and names a bucket that is
 // deleted after the test.
 func testBucket(t *testing.T) (jetstream.JetStream, string) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL, nats.Timeout(2*time.Second))
+	nc, err := nats.Connect(sharedNATSURL, nats.Timeout(2*time.Second))
 	if err != nil {
-		t.Fatalf("NATS on %s: %v", natsURL, err)
+		t.Fatalf("NATS on %s: %v", sharedNATSURL, err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -268,7 +271,7 @@ func testBucket(t *testing.T) (jetstream.JetStream, string) {
 }
 
 func BenchmarkNATSKVClaimSave(b *testing.B) {
-	nc, err := nats.Connect(natsURL)
+	nc, err := nats.Connect(sharedNATSURL)
 	if err != nil {
 		b.Fatal(err)
 	}
