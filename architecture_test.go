@@ -23,6 +23,7 @@ var importRules = []struct {
 	{"", nil},
 	{"client/", []string{"client/"}},
 	{"checkpoint", []string{""}},
+	{"cluster", []string{""}},
 	{"sink/", []string{""}},
 	{"internal/", []string{"", "client", "internal/"}},
 	{"source/", []string{"", "client", "internal/", "source/"}},
@@ -38,7 +39,7 @@ var thirdParty = []struct {
 	only   []string // the only packages of this module that may import it
 }{
 	{"github.com/knadh/koanf", []string{"cmd/"}},
-	{"github.com/twmb/franz-go", []string{"bench/"}},
+	{"github.com/twmb/franz-go", []string{"bench/", "cluster"}},
 	{"github.com/prometheus/", []string{"cmd/"}},
 	// The SDK owns the WebSocket connection; the daemon's sources are
 	// adapters over its subscriptions and never dial themselves.

@@ -1,9 +1,11 @@
 // Package checkpoint stores the resume position (the last handled event_id)
 // of each stream, so that a restarted daemon carries on where it stopped.
 //
-// Three stores implement [Store]: [File] (one small file per stream, written
-// atomically), [NATSKV] (a JetStream key-value bucket) and [Memory] (for tests
-// and for runs that need no durability).
+// Four stores implement [Store]: [File] (one small file per stream, written
+// atomically), [NATSKV] (a JetStream key-value bucket), [Kafka] (a compacted
+// topic) and [Memory] (for tests and for runs that need no durability). The
+// three that several replicas can share are also [Claimer]s: their saves can
+// be fenced by ownership (see [Claim]).
 //
 // A store only ever holds what its caller saved: the pipeline saves a cursor
 // only after the broker acknowledged that event and every event before it.
@@ -13,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Store keeps one cursor per stream. Implementations are safe for concurrent
@@ -68,6 +71,11 @@ func validateCursor(stream, cursor string) error {
 	}
 	if len(cursor) > maxCursorLen {
 		return fmt.Errorf("checkpoint: stream %q: cursor longer than %d bytes", stream, maxCursorLen)
+	}
+	// An event id never holds NUL (an SSE id with one is ignored), and the
+	// NATS KV store marks its fenced values with a leading NUL.
+	if strings.IndexByte(cursor, 0) >= 0 {
+		return fmt.Errorf("checkpoint: stream %q: cursor contains a NUL byte", stream)
 	}
 	return nil
 }

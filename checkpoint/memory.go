@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"sync"
 )
@@ -11,14 +12,47 @@ import (
 type Memory struct {
 	mu      sync.Mutex
 	cursors map[string]string
+	epochs  map[string]uint64
 	closed  bool
 }
 
-var _ Store = (*Memory)(nil)
+var _ Claimer = (*Memory)(nil)
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{cursors: make(map[string]string)}
+	return &Memory{cursors: make(map[string]string), epochs: make(map[string]uint64)}
+}
+
+// Claim raises stream's epoch and returns a claim whose saves succeed until
+// the next claim. Save (without a claim) is not fenced.
+func (m *Memory) Claim(ctx context.Context, stream, holder string) (*Claim, error) {
+	if err := ValidateStream(stream); err != nil {
+		return nil, err
+	}
+	if err := validateHolder(holder); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	m.epochs[stream]++
+	epoch := m.epochs[stream]
+	cursor, found := m.cursors[stream]
+	return &Claim{stream: stream, holder: holder, epoch: epoch, cursor: cursor, found: found,
+		save: func(_ context.Context, cursor string) error {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			switch {
+			case m.closed:
+				return ErrClosed
+			case m.epochs[stream] != epoch:
+				return fmt.Errorf("checkpoint: stream %q epoch %d: %w", stream, epoch, ErrFenced)
+			}
+			m.cursors[stream] = cursor
+			return nil
+		}}, nil
 }
 
 // Load returns the cursor last saved for stream.
