@@ -25,6 +25,10 @@ type Readiness struct {
 	streams map[string]*streamHealth
 }
 
+// maxReportedError bounds an error /readyz quotes (an upstream writes
+// part of it): redacted first, then cut.
+const maxReportedError = 1024
+
 type streamHealth struct {
 	state     ingest.State
 	attempt   int
@@ -64,7 +68,7 @@ func (r *Readiness) State(stream string, c ingest.StateChange) {
 		h.lastErr = ""
 	}
 	if c.Err != nil {
-		h.lastErr = redactText(c.Err.Error())
+		h.lastErr = truncateRedacted(c.Err.Error(), maxReportedError)
 	}
 }
 
@@ -73,7 +77,7 @@ func (r *Readiness) State(stream string, c ingest.StateChange) {
 func (r *Readiness) CheckpointFailing(stream string, err error) {
 	msg := "checkpoint save failed"
 	if err != nil {
-		msg = redactText(err.Error())
+		msg = truncateRedacted(err.Error(), maxReportedError)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -77,4 +78,55 @@ log: {level: info}
 		t.Fatalf("exit code %d after SIGTERM with a failing checkpoint, want 1", code)
 	}
 	p.waitOutput(regexp.MustCompile(`will be read again from`), time.Second)
+}
+
+// TestCredentialsNeverPrinted: the credentials a configuration holds
+// outside its secret fields — a password in base_url, a direct stream's
+// header values, an access_token in its upstream URL — are printed neither
+// by `ingest check` nor in the error log of a stream that cannot connect.
+func TestCredentialsNeverPrinted(t *testing.T) {
+	const (
+		password = "pw-Zq8Xr2Lm4Nc7"
+		header   = "Bearer hdr-Tq5Wy9Kd3Vb1"
+		hdrToken = "hdr-Tq5Wy9Kd3Vb1"
+		apiKey   = "xk-Hj6Fs2Pa8Ue4"
+		token    = "at-Mv3Cz7Rn1Ge5"
+	)
+	// A port nothing listens on: every connection is refused, and logged.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+restless: {base_url: "http://user:%[2]s@%[1]s", stream_base_url: "http://user:%[2]s@%[1]s"}
+streams:
+  - name: direct
+    direct:
+      url: "https://api.example.com/v1/orders?limit=5&access_token=%[5]s"
+      headers: {Authorization: "%[3]s", X-Api-Key: "%[4]s", Accept: application/json}
+    verify: {mode: "off"}
+    reconnect: {initial: 50ms, max: 100ms}
+sink: {type: stdout}
+checkpoint: {type: memory}
+http: {addr: ""}
+`, dead, password, header, apiKey, token))
+	secrets := []string{password, hdrToken, apiKey, token}
+	code, out, errOut := runIngest(t, map[string]string{"RESTLESS_API_KEY": testAPIKey}, append(secrets, testAPIKey), "check", "-c", cfg)
+	if code != 0 {
+		t.Fatalf("check: exit %d\n%s", code, errOut)
+	}
+	for _, want := range []string{"application/json", "limit=5", "[REDACTED]@" + dead} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+
+	p := startIngest(t, map[string]string{"RESTLESS_API_KEY": testAPIKey}, append(secrets, testAPIKey), "run", "-c", cfg)
+	p.waitOutput(regexp.MustCompile(`(?s)reconnecting.*reconnecting`), 20*time.Second)
+	p.signal(syscall.SIGTERM)
+	p.wait(20 * time.Second)
+	// startIngest's cleanup fails the test when a secret was printed.
 }
