@@ -96,7 +96,7 @@ func NewFile(dir string) (*File, error) {
 	if dir == "" {
 		return nil, errors.New("checkpoint: empty directory")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("checkpoint: create directory: %w", err)
 	}
 	entries, err := os.ReadDir(dir)

@@ -60,6 +60,21 @@ type Options struct {
 	HTTPClient *http.Client
 	// MaxUpstreamBytes limits an upstream response body. Default 16 MiB.
 	MaxUpstreamBytes int64
+	// AllowUpstream lists the upstreams the pollers may fetch, as host,
+	// host:port, *.domain or [ipv6]:port patterns (port may be *); a
+	// redirect to any other is not followed. Empty: any upstream. Either
+	// way never the emulator's own address (its port on this machine),
+	// except its demo upstream (DemoPath), served in-process.
+	AllowUpstream []string
+	// MaxReplayBytes bounds the bytes of one stream's replay buffer: past
+	// it the oldest events are dropped (the newest is always kept).
+	// Default 64 MiB.
+	MaxReplayBytes int64
+	// MaxFirehoseBytes bounds the memory all firehose connections together
+	// may use to generate their events (each takes about its event size
+	// plus 256 KiB); a connection beyond it is answered 503 with
+	// Retry-After. Default 256 MiB.
+	MaxFirehoseBytes int64
 }
 
 func (o *Options) setDefaults() {
@@ -89,6 +104,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxUpstreamBytes <= 0 {
 		o.MaxUpstreamBytes = 16 << 20
+	}
+	if o.MaxReplayBytes <= 0 {
+		o.MaxReplayBytes = 64 << 20
+	}
+	if o.MaxFirehoseBytes <= 0 {
+		o.MaxFirehoseBytes = 256 << 20
 	}
 }
 
@@ -120,6 +141,10 @@ type Emulator struct {
 	url       string
 
 	conns atomic.Int64 // open runtime connections
+	// client polls upstreams (upstreamClient).
+	client *http.Client
+	// fhBytes is the memory the firehose connections reserved (Options.MaxFirehoseBytes).
+	fhBytes atomic.Int64
 }
 
 // New returns an emulator configured by opts, with its state loaded from
@@ -147,6 +172,10 @@ func New(opts Options) (*Emulator, error) {
 		e.firstKey = "rs_" + randomHex(32)
 		e.keys[e.firstKey] = true
 	}
+	if err := checkAllowUpstream(opts.AllowUpstream); err != nil {
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	e.client = e.upstreamClient(opts.HTTPClient)
 	e.direct = opts.DirectSecret
 	if e.direct == "" {
 		e.direct = randomHex(32)

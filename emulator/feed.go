@@ -36,11 +36,20 @@ type feed struct {
 	doc        []byte // canonical document of the latest update
 	wake       chan struct{}
 	closed     bool
+	// bytes is the size of the buffered events; once over maxBytes the
+	// oldest are dropped (floor is the oldest seq kept), the newest always
+	// kept: an upstream's large bodies cannot fill the emulator's memory.
+	bytes    int64
+	maxBytes int64
+	floor    uint64
 }
 
-func newFeed(size int, lastID int64, doc []byte) *feed {
-	return &feed{ring: make([]*storedEvent, size), next: 1, lastID: lastID, doc: doc, wake: make(chan struct{})}
+func newFeed(size int, maxBytes int64, lastID int64, doc []byte) *feed {
+	return &feed{ring: make([]*storedEvent, size), next: 1, lastID: lastID, doc: doc, wake: make(chan struct{}), maxBytes: maxBytes}
 }
+
+// size is what ev holds in memory, roughly.
+func (ev *storedEvent) size() int64 { return int64(len(ev.full) + len(ev.patch) + 64) }
 
 // nextID returns the next event id: epoch milliseconds, made strictly increasing.
 func (f *feed) nextID(now time.Time) int64 {
@@ -106,8 +115,24 @@ func (f *feed) publishError(m eventMeta, errJSON []byte) {
 
 func (f *feed) appendLocked(ev *storedEvent) {
 	ev.seq = f.next
-	f.ring[ev.seq%uint64(len(f.ring))] = ev
+	slot := ev.seq % uint64(len(f.ring))
+	if old := f.ring[slot]; old != nil {
+		f.bytes -= old.size()
+	}
+	f.ring[slot] = ev
+	f.bytes += ev.size()
 	f.next++
+	for f.maxBytes > 0 && f.bytes > f.maxBytes {
+		o := f.oldestLocked()
+		if o >= ev.seq {
+			break
+		}
+		if old := f.ring[o%uint64(len(f.ring))]; old != nil {
+			f.bytes -= old.size()
+			f.ring[o%uint64(len(f.ring))] = nil
+		}
+		f.floor = o + 1
+	}
 	if ev.update {
 		f.lastUpdate = ev.seq
 	}
@@ -116,10 +141,11 @@ func (f *feed) appendLocked(ev *storedEvent) {
 }
 
 func (f *feed) oldestLocked() uint64 {
+	oldest := uint64(1)
 	if n := uint64(len(f.ring)); f.next > n {
-		return f.next - n
+		oldest = f.next - n
 	}
-	return 1
+	return max(oldest, f.floor)
 }
 
 // close ends the feed: followers drain what they have and stop.

@@ -57,8 +57,23 @@ func (c *FirehoseConfig) validate() error {
 
 type firehose struct {
 	cfg FirehoseConfig
-	pad []byte
 }
+
+// padChunk is the padding every firehose event copies from, in pieces: a
+// firehose holds no buffer of its event size.
+var padChunk = func() []byte {
+	b := make([]byte, 64<<10)
+	for i := range b {
+		b[i] = 'x'
+	}
+	return b
+}()
+
+// errFirehoseBusy answers a firehose connection beyond Options.MaxFirehoseBytes.
+var errFirehoseBusy = errors.New("the firehose connections use the emulator's memory budget (MaxFirehoseBytes): retry later")
+
+// memory is what one connection of f reserves: its largest batch.
+func (f *firehose) memory() int64 { return int64(f.cfg.EventBytes) + fhBatchBytes + 4<<10 }
 
 func newFirehose(cfg FirehoseConfig) *firehose {
 	if cfg.EventBytes == 0 {
@@ -67,11 +82,7 @@ func newFirehose(cfg FirehoseConfig) *firehose {
 	if cfg.StartID == 0 {
 		cfg.StartID = time.Now().UnixMilli()
 	}
-	pad := make([]byte, cfg.EventBytes)
-	for i := range pad {
-		pad[i] = 'x'
-	}
-	return &firehose{cfg: cfg, pad: pad}
+	return &firehose{cfg: cfg}
 }
 
 // source returns a generator for one connection reading from pos.
@@ -87,7 +98,7 @@ func (f *firehose) source(secret string, pos position) (eventSource, bool) {
 	if f.cfg.Count > 0 && n > f.cfg.Count {
 		return nil, true
 	}
-	s := &fhSource{f: f, n: n, first: n, mac: hmac.New(sha256.New, []byte(secret)), attempt: newAttemptID()}
+	s := &fhSource{f: f, n: n, first: n, mac: hmac.New(sha256.New, []byte(secret)), attempt: newAttemptID(), release: func() {}}
 	s.fixed = len(s.appendEvent(nil, -1, time.Time{}, 0))
 	return s, false
 }
@@ -105,6 +116,7 @@ type fhSource struct {
 	timer   *time.Timer
 	sum     [sha256.Size]byte
 	sig     [2 * sha256.Size]byte
+	release func() // gives back the connection's memory reservation
 }
 
 // fhBatchBytes bounds the bytes generated per batch.
@@ -164,8 +176,10 @@ func (s *fhSource) appendEvent(dst []byte, n int64, now time.Time, id int64) []b
 	dst = append(dst, `,"pad":"`...)
 	if n >= 0 {
 		p := s.f.cfg.EventBytes - s.fixed - len(strconv.AppendInt(s.sum[:0], n, 10)) - len(strconv.AppendInt(s.sum[:0], id, 10))
-		if p > 0 {
-			dst = append(dst, s.f.pad[:min(p, len(s.f.pad))]...)
+		for p > 0 {
+			k := min(p, len(padChunk))
+			dst = append(dst, padChunk[:k]...)
+			p -= k
 		}
 	}
 	dst = append(dst, `"}`...)
@@ -185,4 +199,7 @@ func (s *fhSource) stop() {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
+	s.arena = nil
+	s.release()
+	s.release = func() {}
 }

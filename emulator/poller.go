@@ -169,6 +169,14 @@ func (e *Emulator) fetch(ctx context.Context, st *stream, cfg streamConfig) (int
 	if err != nil {
 		return 0, nil, err
 	}
+	if e.isOwnURL(req.URL) && req.URL.Path == DemoPath {
+		// The emulator's own demo upstream: served in-process, as the
+		// emulator never fetches its own address.
+		return http.StatusOK, demoDocument(time.Now()), nil
+	}
+	if err := e.upstreamAllowed(req.URL); err != nil {
+		return 0, nil, err
+	}
 	for k, v := range cfg.Headers {
 		req.Header.Set(k, v)
 	}
@@ -181,7 +189,7 @@ func (e *Emulator) fetch(ctx context.Context, st *stream, cfg streamConfig) (int
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", "restless-emulator")
 	}
-	resp, err := e.opts.HTTPClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		// The URL may carry credentials: report only the cause.
 		var ue *url.Error

@@ -225,7 +225,7 @@ func (e *Emulator) createStream(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) newStreamLocked(id string, k kind, cfg streamConfig, secret string, now time.Time) *stream {
 	return &stream{id: id, kind: k, cfg: cfg, secret: secret, created: now, updated: now,
-		feed: newFeed(e.opts.ReplayBuffer, 0, nil)}
+		feed: newFeed(e.opts.ReplayBuffer, e.opts.MaxReplayBytes, 0, nil)}
 }
 
 func (e *Emulator) updateStream(w http.ResponseWriter, r *http.Request) {

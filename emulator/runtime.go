@@ -142,7 +142,12 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, st *stream, ws 
 		}
 		return
 	}
-	src, ended := e.newSource(st, pos)
+	src, ended, err := e.newSource(st, pos)
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
 	if ended {
 		w.WriteHeader(http.StatusNoContent) // a finite stream whose end was reached
 		return
@@ -259,12 +264,25 @@ func (e *Emulator) detach(st *stream) {
 }
 
 // newSource returns the event source of a connection reading st from pos;
-// ended reports a finite stream already read to its end.
-func (e *Emulator) newSource(st *stream, pos position) (src eventSource, ended bool) {
+// ended reports a finite stream already read to its end. A firehose
+// connection reserves its memory from Options.MaxFirehoseBytes, given back
+// by the source's stop; errFirehoseBusy when there is not enough left.
+func (e *Emulator) newSource(st *stream, pos position) (src eventSource, ended bool, err error) {
 	if st.fire != nil {
-		return st.fire.source(st.secret, pos)
+		need := st.fire.memory()
+		if e.fhBytes.Add(need) > e.opts.MaxFirehoseBytes {
+			e.fhBytes.Add(-need)
+			return nil, false, errFirehoseBusy
+		}
+		src, ended := st.fire.source(st.secret, pos)
+		if src == nil {
+			e.fhBytes.Add(-need)
+			return nil, ended, nil
+		}
+		src.(*fhSource).release = func() { e.fhBytes.Add(-need) }
+		return src, false, nil
 	}
-	return &feedSource{f: st.feed, seq: st.feed.start(pos), tmp: make([]*storedEvent, 128)}, false
+	return &feedSource{f: st.feed, seq: st.feed.start(pos), tmp: make([]*storedEvent, 128)}, false, nil
 }
 
 // feedSource follows a stream's feed for one connection. On JSON_PATCH

@@ -56,7 +56,7 @@ func (e *Emulator) load(path string) error {
 		}
 		return &stream{id: ss.ID, kind: k, cfg: ss.Config, secret: ss.Secret, created: ss.CreatedAt,
 			updated: ss.UpdatedAt, expires: ss.ExpiresAt, dedupeKey: ss.DedupeKey,
-			feed: newFeed(e.opts.ReplayBuffer, ss.LastEventID, doc)}, nil
+			feed: newFeed(e.opts.ReplayBuffer, e.opts.MaxReplayBytes, ss.LastEventID, doc)}, nil
 	}
 	for _, ss := range s.Streams {
 		st, err := restore(ss, kindManaged)

@@ -2,16 +2,48 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"time"
 )
 
-// checkpointSaveTimeout bounds one Save of a checkpoint.
+// checkpointSaveTimeout bounds one Save of a checkpoint: its context ends
+// then, and the lane stops waiting for it then even when the store does not
+// return (a store stuck in a system call, one that ignores its context).
 const checkpointSaveTimeout = 10 * time.Second
 
-// lastSaveTimeout bounds the retries of a lane's last save when nothing
-// else does: a lane whose server ended its stream does not wait for a
-// broken store for ever, it fails with the store's error.
+// lastSaveTimeout bounds a lane's last save, its retries and the wait for a
+// save still under way included: a lane that stops, or whose server ended
+// its stream, does not wait for a broken store for ever, it fails with the
+// store's error.
 const lastSaveTimeout = 10 * time.Second
+
+// errSaveHung is the error of a Save that did not return in time.
+var errSaveHung = fmt.Errorf("the checkpoint store did not answer within %v: %w", checkpointSaveTimeout, context.DeadlineExceeded)
+
+// CheckpointError is the error of a lane whose last checkpoint could not be
+// saved: the stream is read again from Saved, the older checkpoint, on the
+// next start (what was published since is published again, and
+// deduplicated where the sink does that).
+type CheckpointError struct {
+	// Saved is the cursor the store holds ("" when none was saved).
+	Saved string
+	// Unsaved is the cursor the lane had reached.
+	Unsaved string
+	// Err is the store's error.
+	Err error
+}
+
+func (e *CheckpointError) Error() string {
+	from := "the older checkpoint " + strconv.Quote(e.Saved)
+	if e.Saved == "" {
+		from = "the start (no checkpoint was saved)"
+	}
+	return "the last checkpoint was not saved: the stream will be read again from " + from + ": " + e.Err.Error()
+}
+
+// Unwrap returns the store's error.
+func (e *CheckpointError) Unwrap() error { return e.Err }
 
 // cursorOf decides the checkpoint position an event stands for once it is
 // handled; it is the one place that does (the package doc, "Who decides
@@ -69,13 +101,36 @@ func (l *lane) checkpointer(ctx context.Context) {
 	}
 }
 
+// saveBetweenBatches is the writer's save after each batch (with a
+// CheckpointInterval of 0): retried until it succeeds, so that the lane
+// waits for its storage as it waits for a broker, until ctx ends or the
+// lane stops reading. A stopping lane makes one attempt per batch while the
+// store works and none once it failed: its last save, bounded, retries.
+func (l *lane) saveBetweenBatches(ctx context.Context) {
+	if l.stopping.Err() != nil && l.ckFailing.Load() {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(l.stopping, cancel)()
+	_ = l.saveCheckpoint(ctx)
+}
+
 // saveLast is the lane's last save, once its reader, writer and
 // checkpointer are done: retried until the pipeline stops writing (ctx
-// ends: Shutdown's deadline, or Run's context) or lastSaveTimeout passes.
+// ends: Shutdown's deadline, or Run's context) or lastSaveTimeout passes,
+// and never longer than lastSaveTimeout whatever the store does. A failure
+// is a *CheckpointError.
 func (l *lane) saveLast(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, lastSaveTimeout)
 	defer cancel()
-	return l.saveCheckpoint(ctx)
+	err := l.saveCheckpoint(ctx)
+	if err == nil {
+		return nil
+	}
+	l.ckMu.Lock()
+	defer l.ckMu.Unlock()
+	return &CheckpointError{Saved: l.saved, Unsaved: l.acked, Err: err}
 }
 
 // saveCheckpoint is the lane's one way to save its checkpoint, whoever
@@ -85,17 +140,19 @@ func (l *lane) saveLast(ctx context.Context) error {
 // one succeeds or ctx ends; then the last error is returned. One attempt is
 // made even when ctx has ended (the last save of a stopped lane), and ctx
 // never cuts an attempt short: a save under way finishes, within
-// checkpointSaveTimeout.
+// checkpointSaveTimeout (or ctx's deadline, when that comes first).
 //
 // Saves never overlap, so an older cursor never overwrites a newer one:
 // the writer saves when CheckpointInterval is 0, else the checkpointer,
-// and the last save comes after both are done.
+// and the last save comes after both are done; a Save that did not return
+// in time is waited for before the next one starts.
 func (l *lane) saveCheckpoint(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
 		err := l.save(ctx)
 		if err == nil {
 			return nil
 		}
+		l.ckFailing.Store(true)
 		l.obs.CheckpointFailed(err)
 		t := time.NewTimer(l.pcfg.Retry.Delay(attempt))
 		select {
@@ -108,21 +165,61 @@ func (l *lane) saveCheckpoint(ctx context.Context) error {
 }
 
 // save makes one attempt at storing the acknowledged cursor, if it moved.
+// It waits for the store until checkpointSaveTimeout passes, or ctx's
+// deadline when that comes first (and has not passed yet): a Save still
+// under way then is left to finish on its own, and the next save waits for
+// it first.
 func (l *lane) save(ctx context.Context) error {
 	l.ckMu.Lock()
-	cursor, at, saved := l.acked, l.ackedAt, l.saved
+	cursor, at, saved, pending := l.acked, l.ackedAt, l.saved, l.ckPending
 	l.ckMu.Unlock()
 	if cursor == "" || cursor == saved {
+		if cursor != "" {
+			l.ckFailing.Store(false)
+		}
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkpointSaveTimeout)
-	defer cancel()
-	if err := l.store.Save(ctx, l.cfg.Name, cursor); err != nil {
+	wait := checkpointSaveTimeout
+	if d, ok := ctx.Deadline(); ok && time.Until(d) > 0 && time.Until(d) < wait {
+		wait = time.Until(d)
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	if pending != nil {
+		select {
+		case <-pending:
+			l.ckMu.Lock()
+			l.ckPending = nil
+			l.ckMu.Unlock()
+		case <-timer.C:
+			return errSaveHung
+		}
+	}
+
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
+	done := make(chan error, 1)
+	go func() { done <- l.store.Save(sctx, l.cfg.Name, cursor) }()
+	var err error
+	select {
+	case err = <-done:
+		cancel()
+	case <-timer.C:
+		// The store ignores its context: stop waiting, and keep the next
+		// save from overlapping this one.
+		pending := make(chan struct{})
+		l.ckMu.Lock()
+		l.ckPending = pending
+		l.ckMu.Unlock()
+		go func() { <-done; cancel(); close(pending) }()
+		return errSaveHung
+	}
+	if err != nil {
 		return err
 	}
 	l.ckMu.Lock()
 	l.saved = cursor
 	l.ckMu.Unlock()
+	l.ckFailing.Store(false)
 	l.obs.Checkpointed(cursor, at)
 	return nil
 }

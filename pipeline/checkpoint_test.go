@@ -171,3 +171,94 @@ func TestCursorOf(t *testing.T) {
 		}
 	}
 }
+
+// TestStopBoundedWhateverTheStoreDoes: a stop (Shutdown with no deadline of
+// its own) returns within a bound whatever the checkpoint store does: a
+// store that refuses every save, or one that never returns and ignores its
+// context. Run's error then says the last checkpoint was not saved, and
+// from where the stream will be read again.
+func TestStopBoundedWhateverTheStoreDoes(t *testing.T) {
+	// The bound: one attempt in flight while the lane drains, then the
+	// last save.
+	const bound = checkpointSaveTimeout + lastSaveTimeout
+	cases := []struct {
+		name     string
+		interval time.Duration
+		hang     bool
+	}{
+		{"refuses, save after every batch", 0, false},
+		{"refuses, checkpointer", time.Millisecond, false},
+		{"hangs, save after every batch", 0, true},
+		{"hangs, checkpointer", time.Millisecond, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				store := &stuckStore{Memory: checkpoint.NewMemory(), okUpTo: 1, hang: c.hang, release: make(chan struct{})}
+				defer close(store.release)
+				src := newChanSource()
+				cfg := testConfig(t, "s", src)
+				cfg.CheckpointInterval = c.interval
+				cfg.Batch.MaxEvents = 1
+				obs := newCounters()
+				p := mustNew(t, cfg, &fakeSink{}, store, obs)
+				done := make(chan error, 1)
+				go func() { done <- p.Run(context.Background()) }()
+				src.ch <- frames(1)[0]
+				time.Sleep(time.Second) // saved, whoever saves
+				for _, f := range frames(2, 3) {
+					src.ch <- f
+				}
+				synctest.Wait()
+				start := time.Now()
+				shut := make(chan error, 1)
+				go func() { shut <- p.Shutdown(context.Background()) }()
+				select {
+				case err := <-shut:
+					if err != nil {
+						t.Fatalf("Shutdown = %v", err)
+					}
+				case <-time.After(time.Hour):
+					t.Fatal("Shutdown has not returned an hour after the stop")
+				}
+				if took := time.Since(start); took > bound {
+					t.Errorf("Shutdown took %v, over the bound %v", took, bound)
+				}
+				err := <-done
+				var ce *CheckpointError
+				if !errors.As(err, &ce) {
+					t.Fatalf("Run = %v, want a *CheckpointError", err)
+				}
+				if ce.Saved != "1" || ce.Unsaved != "3" {
+					t.Errorf("CheckpointError saved %q unsaved %q, want 1 and 3", ce.Saved, ce.Unsaved)
+				}
+				if !strings.Contains(err.Error(), `read again from the older checkpoint "1"`) {
+					t.Errorf("Run = %v, want it to say where the stream is read from", err)
+				}
+				if obs.ckFailed == 0 {
+					t.Error("no CheckpointFailed reported")
+				}
+			})
+		})
+	}
+}
+
+// stuckStore saves cursors up to okUpTo, then refuses every save, or
+// (hang) never returns from it, whatever its context says, until release
+// is closed.
+type stuckStore struct {
+	*checkpoint.Memory
+	okUpTo  int
+	hang    bool
+	release chan struct{}
+}
+
+func (s *stuckStore) Save(ctx context.Context, stream, cursor string) error {
+	if n, _ := strconv.Atoi(cursor); n <= s.okUpTo {
+		return s.Memory.Save(ctx, stream, cursor)
+	}
+	if s.hang {
+		<-s.release
+	}
+	return errors.New("read-only file system")
+}

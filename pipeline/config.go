@@ -36,8 +36,10 @@ type VerifyMode string
 // Verify modes. The zero value means VerifyRequire when the stream has a
 // Verifier, else VerifyOff.
 const (
-	// VerifyRequire rejects an update event whose signature is missing
-	// (signature_missing) or does not match (signature_invalid).
+	// VerifyRequire rejects an event whose signature is missing
+	// (signature_missing) or does not match (signature_invalid): every
+	// update, and an error event that carries data (not null). An error
+	// event without data passes, marked unverified.
 	VerifyRequire VerifyMode = "require"
 	// VerifyOptional checks a signature when one is present and rejects it
 	// when it does not match; unsigned events pass, marked unverified.

@@ -34,6 +34,13 @@ type lane struct {
 	ackedAt  time.Time // when that event was received
 	saved    string    // last cursor saved
 	ckNotify chan struct{}
+	// ckPending is closed when a Save that outlived its wait returns; nil
+	// when none is under way.
+	ckPending chan struct{}
+	// ckFailing is set while the last save attempt failed.
+	ckFailing atomic.Bool
+	// stopping ends when the lane stops reading (Shutdown or Run's end).
+	stopping context.Context
 }
 
 func newLane(cfg StreamConfig, pcfg *Config, sink Sink, store checkpoint.Store, obs StreamObserver) *lane {
@@ -48,6 +55,7 @@ func newLane(cfg StreamConfig, pcfg *Config, sink Sink, store checkpoint.Store, 
 		proc:     newProcessor(cfg, pcfg.DeadLetter, obs, dd),
 		items:    make(chan *item, pcfg.Buffer),
 		ckNotify: make(chan struct{}, 1),
+		stopping: context.Background(),
 	}
 }
 
@@ -92,6 +100,7 @@ func (l *lane) run(runCtx, readCtx, writeCtx context.Context) (err error) {
 		return err
 	}
 	l.state.Store(int32(LaneRunning))
+	l.stopping = readCtx
 
 	ckCtx, stopCk := context.WithCancel(writeCtx)
 	ckDone := make(chan struct{})

@@ -86,12 +86,19 @@ func (p *processor) handle(f ingest.Frame, it *item, now time.Time) (eventID str
 	}
 
 	verified := false
-	if ev.Type == client.EventUpdate && p.cfg.VerifyMode != VerifyOff {
-		// Error events carry no data and are never signed: they pass
-		// unverified whatever the mode (PROTOCOL.md §4).
+	if p.cfg.VerifyMode != VerifyOff && (ev.Type == client.EventUpdate || ev.Data != nil) {
+		// An error event with no data (its error object and meta only) is
+		// never signed: it passes unverified whatever the mode (PROTOCOL.md
+		// §4). One that carries data is verified like an update, so that
+		// nothing unverified carries data into the destination in require
+		// mode.
 		switch {
 		case ev.Signature == "" && p.cfg.VerifyMode == VerifyRequire:
-			p.reject(it, ReasonSignatureMissing, "event has no signature", f.Data, ev.EventID)
+			msg := "event has no signature"
+			if ev.Type == client.EventError {
+				msg = "error event carries data but no signature"
+			}
+			p.reject(it, ReasonSignatureMissing, msg, f.Data, ev.EventID)
 			return ev.EventID, false
 		case ev.Signature != "":
 			// Verify signs absent data as null, as the service does.

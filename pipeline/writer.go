@@ -67,9 +67,9 @@ func (l *lane) write(ctx context.Context) error {
 		if l.pcfg.CheckpointInterval == 0 {
 			// Save before the next batch goes out, so that a crash repeats
 			// at most one batch: the lane waits for its storage as it waits
-			// for a broker. A save that fails until ctx ends is left to the
-			// lane's last save.
-			_ = l.saveCheckpoint(ctx)
+			// for a broker. A save that fails until ctx ends, or the lane
+			// stops reading, is left to the lane's last save.
+			l.saveBetweenBatches(ctx)
 		}
 		if closed {
 			return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net/http"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -27,16 +28,44 @@ func cmdCheck(e *env, args []string) error {
 	return nil
 }
 
-// effectiveYAML renders the configuration; secrets print as [REDACTED].
+// effectiveYAML renders the configuration; secrets print as [REDACTED]:
+// the secret fields, the values of direct.headers (but for plain ones such
+// as Content-Type), and, through redactText, URL userinfo and
+// credential-like query parameters.
 func (c *Config) effectiveYAML() ([]byte, error) {
+	var n yaml.Node
+	if err := n.Encode(c); err != nil {
+		return nil, fmt.Errorf("render configuration: %w", err)
+	}
+	redactHeaderNodes(&n)
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(c); err != nil {
+	if err := enc.Encode(&n); err != nil {
 		return nil, fmt.Errorf("render configuration: %w", err)
 	}
 	if err := enc.Close(); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// redactHeaderNodes replaces the value of every header under a "headers"
+// mapping, but for plainHeaders.
+func redactHeaderNodes(n *yaml.Node) {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == "headers" && v.Kind == yaml.MappingNode {
+				for j := 0; j+1 < len(v.Content); j += 2 {
+					if !plainHeaders[http.CanonicalHeaderKey(v.Content[j].Value)] {
+						v.Content[j+1] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: redacted}
+					}
+				}
+			}
+		}
+	}
+	for _, c := range n.Content {
+		redactHeaderNodes(c)
+	}
 }

@@ -31,17 +31,30 @@ func repoRoot(t testing.TB) string {
 // healthchecks and the configuration files it mounts, which must pass check.
 func TestComposeFile(t *testing.T) {
 	root := repoRoot(t)
-	details := types.ConfigDetails{
-		WorkingDir:  root,
-		ConfigFiles: []types.ConfigFile{{Filename: filepath.Join(root, "docker-compose.yml")}},
-		Environment: types.Mapping{},
+	load := func(env types.Mapping) (*types.Project, error) {
+		details := types.ConfigDetails{
+			WorkingDir:  root,
+			ConfigFiles: []types.ConfigFile{{Filename: filepath.Join(root, "docker-compose.yml")}},
+			Environment: env,
+		}
+		return loader.LoadWithContext(context.Background(), details, func(o *loader.Options) {
+			o.SetProjectName("restless-ingest", true)
+			o.SkipResolveEnvironment = false
+		})
 	}
-	project, err := loader.LoadWithContext(context.Background(), details, func(o *loader.Options) {
-		o.SetProjectName("restless-ingest", true)
-		o.SkipResolveEnvironment = false
-	})
+	// No well-known default key: without RESTLESS_API_KEY the file does not load.
+	if _, err := load(types.Mapping{}); err == nil || !strings.Contains(err.Error(), "RESTLESS_API_KEY") {
+		t.Errorf("docker-compose.yml loads without RESTLESS_API_KEY (%v): it must require a key", err)
+	}
+	const key = "rs_compose_test_4b1d"
+	project, err := load(types.Mapping{"RESTLESS_API_KEY": key})
 	if err != nil {
 		t.Fatalf("docker-compose.yml does not load: %v", err)
+	}
+	for _, name := range []string{"emulator", "ingest-nats", "ingest-kafka"} {
+		if v := project.Services[name].Environment["RESTLESS_API_KEY"]; v == nil || *v != key {
+			t.Errorf("%s: RESTLESS_API_KEY is %v, want the one given", name, v)
+		}
 	}
 	want := map[string]struct {
 		image string

@@ -100,7 +100,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 			return nil, err
 		}
 	}
-	if d.pipe, err = pipeline.New(pcfg, d.sink, d.store, observer{m: d.metrics, log: d.log}); err != nil {
+	if d.pipe, err = pipeline.New(pcfg, d.sink, d.store, observer{m: d.metrics, log: d.log, ready: d.ready}); err != nil {
 		return nil, err
 	}
 
@@ -271,7 +271,9 @@ func (d *daemon) run(ctx context.Context, stop, force <-chan struct{}) error {
 		d.log.Info("stream stopped", "stream", st.Name, "state", st.State.String(), "checkpoint", st.Checkpoint)
 	}
 	if runErr != nil {
-		return d.finished(runErr)
+		// A last checkpoint that could not be saved is said here too
+		// (pipeline.CheckpointError): the exit status is 1.
+		return fmt.Errorf("stopped, not cleanly: %w", runErr)
 	}
 	d.log.Info("stopped cleanly")
 	return nil

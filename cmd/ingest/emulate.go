@@ -19,6 +19,8 @@ func cmdEmulate(ctx context.Context, e *env, args []string) error {
 	demo := fs.Bool("demo", true, "serve the demo API and the managed stream \"demo\" polling it every second")
 	demoSecret := fs.String("demo-secret", "", "HMAC `secret` of the demo stream (default RESTLESS_DEMO_SECRET, else generated and printed)")
 	publicURL := fs.String("public-url", "", "base `URL` of the sseUrl and websocketUrl handed out (default: from each request)")
+	var allow setFlags
+	fs.Var(&allow, "allow-upstream", "upstream `host[:port]` the pollers may fetch (repeatable or comma-separated; *.domain and port * allowed; default any, but never the emulator's own address)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -30,12 +32,21 @@ func cmdEmulate(ctx context.Context, e *env, args []string) error {
 	if *demoSecret == "" {
 		*demoSecret = os.Getenv("RESTLESS_DEMO_SECRET")
 	}
+	var upstreams []string
+	for _, a := range allow {
+		for p := range strings.SplitSeq(a, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				upstreams = append(upstreams, p)
+			}
+		}
+	}
 	em, err := emulator.New(emulator.Options{
-		APIKeys:    keys,
-		StateFile:  *state,
-		DemoAPI:    *demo,
-		DemoSecret: *demoSecret,
-		PublicURL:  *publicURL,
+		AllowUpstream: upstreams,
+		APIKeys:       keys,
+		StateFile:     *state,
+		DemoAPI:       *demo,
+		DemoSecret:    *demoSecret,
+		PublicURL:     *publicURL,
 	})
 	if err != nil {
 		return fmt.Errorf("emulator: %w", err)

@@ -25,11 +25,16 @@ type Readiness struct {
 	streams map[string]*streamHealth
 }
 
+// maxReportedError bounds an error /readyz quotes (an upstream writes
+// part of it): redacted first, then cut.
+const maxReportedError = 1024
+
 type streamHealth struct {
 	state     ingest.State
 	attempt   int
 	connected bool // has connected at least once
 	lastErr   string
+	ckErr     string // why the last checkpoint save failed; "" while saves work
 }
 
 // NewReadiness returns a tracker for the named streams.
@@ -63,14 +68,43 @@ func (r *Readiness) State(stream string, c ingest.StateChange) {
 		h.lastErr = ""
 	}
 	if c.Err != nil {
-		h.lastErr = redactText(c.Err.Error())
+		h.lastErr = truncateRedacted(c.Err.Error(), maxReportedError)
+	}
+}
+
+// CheckpointFailing records a failed checkpoint save of stream: it is not
+// ready until a save succeeds (CheckpointSaved).
+func (r *Readiness) CheckpointFailing(stream string, err error) {
+	msg := "checkpoint save failed"
+	if err != nil {
+		msg = truncateRedacted(err.Error(), maxReportedError)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h, ok := r.streams[stream]; ok {
+		h.ckErr = msg
+	}
+}
+
+// CheckpointSaved records a successful checkpoint save of stream.
+func (r *Readiness) CheckpointSaved(stream string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h, ok := r.streams[stream]; ok {
+		h.ckErr = ""
 	}
 }
 
 // ready: connected, or reconnecting after having connected once, or ended
 // cleanly by its server. A source whose reconnect budget runs out reports
 // StateFailed, so reconnecting always means within the budget.
+//
+// A stream whose last checkpoint save failed is not ready, whatever its
+// source does: it waits for its store, and a restart would read it again.
 func (h *streamHealth) ready() bool {
+	if h.ckErr != "" {
+		return false
+	}
 	switch h.state {
 	case ingest.StateConnected, ingest.StateEnded:
 		return true
@@ -91,6 +125,8 @@ type streamReport struct {
 	Ready   bool   `json:"ready"`
 	Attempt int    `json:"attempt,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// CheckpointError is why the stream's last checkpoint save failed.
+	CheckpointError string `json:"checkpoint_error,omitempty"`
 }
 
 // Report returns the readiness and its details.
@@ -108,7 +144,7 @@ func (r *Readiness) Report() readyReport {
 		h := r.streams[n]
 		ok := h.ready()
 		allReady = allReady && ok
-		rep.Streams[n] = streamReport{State: h.state.String(), Ready: ok, Attempt: h.attempt, Error: h.lastErr}
+		rep.Streams[n] = streamReport{State: h.state.String(), Ready: ok, Attempt: h.attempt, Error: h.lastErr, CheckpointError: h.ckErr}
 	}
 	r.mu.Unlock()
 	rep.SinkConnected = sink == nil || sink()

@@ -28,6 +28,7 @@ type Metrics struct {
 	writeFailed   *prometheus.CounterVec
 	checkpointErr *prometheus.CounterVec
 	connected     *prometheus.GaugeVec
+	ckFailing     *prometheus.GaugeVec
 	reconnects    *prometheus.CounterVec
 	publish       *prometheus.HistogramVec
 	lag           *prometheus.HistogramVec
@@ -59,6 +60,7 @@ func NewMetrics() *Metrics {
 		reconnects:    counter("source_reconnects_total", "Reconnect attempts of the stream's source.", "stream"),
 	}
 	m.connected = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: "source_connected", Help: "1 while the stream's source is connected, else 0."}, []string{"stream"})
+	m.ckFailing = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: "checkpoint_failing", Help: "1 while the stream's last checkpoint save failed (it is retried, and /readyz is 503), else 0."}, []string{"stream"})
 	m.publish = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: metricsNamespace, Name: "sink_publish_seconds",
 		Help:    "Duration of one sink write, from call to broker acknowledgement.",
@@ -76,7 +78,7 @@ func NewMetrics() *Metrics {
 			}
 			return 0
 		})
-	reg.MustRegister(m.connected, m.publish, m.lag, sinkConnected, &cursorAgeCollector{m: m})
+	reg.MustRegister(m.connected, m.ckFailing, m.publish, m.lag, sinkConnected, &cursorAgeCollector{m: m})
 	ver, rev := buildInfo()
 	bi := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: "build_info", Help: "Always 1; labels name the build.", ConstLabels: prometheus.Labels{"version": ver, "commit": rev}})
 	bi.Set(1)
@@ -103,6 +105,7 @@ func (m *Metrics) Stream(name string) *StreamMetrics {
 		writeFailed:  m.writeFailed.WithLabelValues(name),
 		checkpoint:   m.checkpointErr.WithLabelValues(name),
 		connected:    m.connected.WithLabelValues(name),
+		ckFailing:    m.ckFailing.WithLabelValues(name),
 		reconnects:   m.reconnects.WithLabelValues(name),
 		publish:      m.publish.WithLabelValues(name),
 		lag:          m.lag.WithLabelValues(name),
@@ -132,7 +135,7 @@ type StreamMetrics struct {
 
 	received, published, duplicate, noEventID, deadLettered, writeFailed, checkpoint prometheus.Counter
 	reconnects                                                                       prometheus.Counter
-	connected                                                                        prometheus.Gauge
+	connected, ckFailing                                                             prometheus.Gauge
 	publish, lag                                                                     prometheus.Observer
 	rejected                                                                         map[string]prometheus.Counter // fixed after creation
 
@@ -176,13 +179,16 @@ func (s *StreamMetrics) WriteFailed(n int, _ error) { s.writeFailed.Add(float64(
 // EventLag observes now − meta.timestamp.
 func (s *StreamMetrics) EventLag(d time.Duration) { s.lag.Observe(d.Seconds()) }
 
-// Checkpointed remembers when the checkpointed event was received.
+// Checkpointed remembers when the checkpointed event was received, and
+// clears ingest_checkpoint_failing.
 func (s *StreamMetrics) Checkpointed(_ string, eventReceived time.Time) {
 	s.checkpointed.Store(eventReceived.UnixNano())
+	s.ckFailing.Set(0)
 }
 
-// CheckpointFailed counts a failed save.
-func (s *StreamMetrics) CheckpointFailed(error) { s.checkpoint.Inc() }
+// CheckpointFailed counts a failed save and sets ingest_checkpoint_failing
+// until a save succeeds.
+func (s *StreamMetrics) CheckpointFailed(error) { s.checkpoint.Inc(); s.ckFailing.Set(1) }
 
 // State records a source state change: connected gauge and reconnect counter.
 func (s *StreamMetrics) State(c ingest.StateChange) {

@@ -12,14 +12,17 @@ import (
 // INGEST.md promises: every rejected event is logged once with its reason,
 // and failed writes and checkpoint saves are logged too.
 type observer struct {
-	m   *Metrics
-	log *slog.Logger
+	m     *Metrics
+	log   *slog.Logger
+	ready *Readiness // nil: none
 }
 
 func (o observer) Stream(name string) pipeline.StreamObserver {
 	return &loggedStream{
 		StreamMetrics: o.m.Stream(name),
 		log:           o.log.With("stream", name),
+		name:          name,
+		ready:         o.ready,
 		limit:         logLimit{every: time.Second, burst: logBurst},
 	}
 }
@@ -34,6 +37,8 @@ type loggedStream struct {
 	*StreamMetrics
 	log   *slog.Logger
 	limit logLimit
+	name  string
+	ready *Readiness // nil: none
 }
 
 // Rejected counts the event and logs it (rate-limited).
@@ -58,10 +63,23 @@ func (s *loggedStream) WriteFailed(n int, err error) {
 	s.log.Warn("write failed", "records", n, "err", err)
 }
 
-// CheckpointFailed counts the failure and logs it; the save is retried.
+// CheckpointFailed counts the failure, turns the stream not ready and logs
+// it; the save is retried.
 func (s *loggedStream) CheckpointFailed(err error) {
 	s.StreamMetrics.CheckpointFailed(err)
-	s.log.Error("checkpoint save failed", "err", err)
+	if s.ready != nil {
+		s.ready.CheckpointFailing(s.name, err)
+	}
+	s.log.Error("checkpoint save failed: the stream waits for its checkpoint store", "err", redactText(err.Error()))
+}
+
+// Checkpointed records the saved checkpoint; a stream whose saves failed is
+// ready again.
+func (s *loggedStream) Checkpointed(cursor string, eventReceived time.Time) {
+	s.StreamMetrics.Checkpointed(cursor, eventReceived)
+	if s.ready != nil {
+		s.ready.CheckpointSaved(s.name)
+	}
 }
 
 // logLimit allows burst lines per period and counts the rest.

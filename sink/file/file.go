@@ -16,9 +16,13 @@
 //
 // A batch is encoded in memory and written with one write call; the file sink
 // then syncs the file before Write returns, so a nil error means the lines are
-// on disk. The file is opened for appending and never truncated. A crash can
-// leave a torn last line: New ends such a line with a newline before
-// appending, and [ReadFile] skips torn lines.
+// on disk. The file is opened for appending, created with mode 0600 (an
+// existing file keeps its mode). A batch whose write or sync fails (a full
+// disk: ENOSPC in the middle of the batch) is cut off again: the file is
+// truncated back to its size before the batch, so that the retry appends
+// the batch once, with no torn line and no repeat. A crash can leave a torn
+// last line: New ends such a line with a newline before appending, and
+// [ReadFile] skips torn lines.
 //
 // Close follows the contract of ingest.ErrClosed: it stops taking Writes,
 // waits for those in progress, then syncs and closes the file. When its
@@ -51,14 +55,14 @@ type Sink struct {
 	release sync.Once
 }
 
-// New opens path for appending, creating it (mode 0644) when missing. If the
+// New opens path for appending, creating it (mode 0600) when missing. If the
 // file ends in a torn line, New ends that line first so that the next record
 // starts on a line of its own.
 func New(path string) (*Sink, error) {
 	if path == "" {
 		return nil, errors.New("file sink: path is empty")
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("file sink: open: %w", err)
 	}
@@ -155,9 +159,16 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 		}
 		s.dirty = false
 	}
+	var before int64 = -1 // the file's size before the batch
+	if s.f != nil {
+		st, err := s.f.Stat()
+		if err != nil {
+			return failAll(len(recs), fmt.Errorf("file sink: stat %s: %w", s.name, err))
+		}
+		before = st.Size()
+	}
 	if _, err := s.w.Write(buf); err != nil {
-		s.dirty = true
-		return failAll(len(recs), fmt.Errorf("file sink: write %s: %w", s.name, err))
+		return failAll(len(recs), s.undo(before, fmt.Errorf("file sink: write %s: %w", s.name, err)))
 	}
 	if fl, ok := s.w.(flusher); ok {
 		if err := fl.Flush(); err != nil {
@@ -167,10 +178,28 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 	}
 	if s.f != nil {
 		if err := s.f.Sync(); err != nil {
-			return failAll(len(recs), fmt.Errorf("file sink: sync %s: %w", s.name, err))
+			return failAll(len(recs), s.undo(before, fmt.Errorf("file sink: sync %s: %w", s.name, err)))
 		}
 	}
 	return nil
+}
+
+// undo takes back what a failed batch may have left in the file: it
+// truncates the file to its size before the batch (before), so that the
+// retry appends the whole batch once. When that is impossible (a writer
+// that is not a file, a truncate that fails) the next batch starts on a
+// line of its own, and the error says the file keeps part of the batch.
+func (s *Sink) undo(before int64, err error) error {
+	if s.f == nil || before < 0 {
+		s.dirty = true
+		return err
+	}
+	if terr := s.f.Truncate(before); terr != nil {
+		s.dirty = true
+		return fmt.Errorf("%w (and the partial batch could not be removed: %v)", err, terr)
+	}
+	s.dirty = false
+	return err
 }
 
 // Connected reports whether the sink accepts writes: true until Close.
