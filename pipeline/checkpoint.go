@@ -107,8 +107,13 @@ func (l *lane) saveCheckpoint(ctx context.Context) error {
 	}
 }
 
-// save makes one attempt at storing the acknowledged cursor, if it moved.
+// save makes one attempt at storing the acknowledged cursor, if it moved,
+// and none once the lane was aborted (Stop with Abort: the stream may have
+// another owner now, whose checkpoint must not be moved back).
 func (l *lane) save(ctx context.Context) error {
+	if l.aborted.Load() {
+		return nil
+	}
 	l.ckMu.Lock()
 	cursor, at, saved := l.acked, l.ackedAt, l.saved
 	l.ckMu.Unlock()
