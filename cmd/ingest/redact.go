@@ -58,5 +58,6 @@ func (c *Config) secrets() []ingest.Secret {
 	for _, s := range c.Streams {
 		out = append(out, s.Verify.Secrets...)
 	}
+	out = append(out, c.Discover.Verify.Secrets...)
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -135,7 +136,31 @@ func (s *streamSet) apply(ctx context.Context) {
 			verb = "stream restarted with its new configuration"
 		}
 		s.log.Info(verb, "stream", sc.Name, "destination", sc.Destination, "from", paths[sc.Name])
+		if why := s.newDestination(sc.Destination); why != "" {
+			s.log.Warn("the stream's destination is new to the sink: "+why, "stream", sc.Name, "destination", sc.Destination)
+		}
 	}
+}
+
+// newDestination says why a destination that was not known when the sink
+// opened may not take records until a restart ("" when it will): the
+// JetStream stream's subjects and the created Kafka topics are set when the
+// sink opens.
+func (s *streamSet) newDestination(dest string) string {
+	if slices.Contains(s.d.destinations(), dest) {
+		return ""
+	}
+	sc := s.cfg.Sink
+	switch {
+	case sc.Type == "nats" && sc.NATS.JetStream:
+		if base, ok := strings.CutSuffix(sc.NATS.BaseSubject, ">"); ok && strings.HasPrefix(dest, base) {
+			return ""
+		}
+		return "the JetStream stream " + sc.NATS.Stream + " takes its subjects when the daemon starts; restart it, or add the subject to the stream"
+	case sc.Type == "kafka" && sc.Kafka.CreateTopics:
+		return "sink.kafka.create_topics creates topics when the daemon starts; the topic must exist, or restart the daemon"
+	}
+	return ""
 }
 
 // stop drains the named stream's lane and removes it from the pipeline.
