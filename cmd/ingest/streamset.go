@@ -66,6 +66,20 @@ func newStreamSet(d *daemon) *streamSet {
 	return s
 }
 
+// setOwner replaces the ownership filter and applies the set again: the
+// seam for cluster mode, whose coordinator divides the desired streams
+// (every replica computes the same desired set, from the same file and the
+// same account) and calls this when this replica's share changes. A stream
+// no longer owned is drained here before its new owner resumes it from the
+// checkpoint; a coordinator that learns it was fenced stops such a stream
+// with pipeline.Abort instead, before calling setOwner.
+func (s *streamSet) setOwner(ctx context.Context, owns func(name string) bool) {
+	s.mu.Lock()
+	s.owns = owns
+	s.mu.Unlock()
+	s.apply(ctx)
+}
+
 // desired is the stream set the configuration and discovery ask for, each
 // with the path it is configured at. A configured stream wins over a
 // discovered one with the same stream_id (or name).

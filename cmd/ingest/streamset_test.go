@@ -1,9 +1,17 @@
 package main
 
 import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/restless-stream/ingest/client"
+	"github.com/restless-stream/ingest/emulator"
+	"github.com/restless-stream/ingest/pipeline"
+	filesink "github.com/restless-stream/ingest/sink/file"
 )
 
 func TestDiscoveredName(t *testing.T) {
@@ -64,3 +72,78 @@ func equalStrings(a, b []string) bool {
 }
 
 func clientStream(id string) client.Stream { return client.Stream{ID: id} }
+
+func TestSetOwnerDrainsWhatIsNoLongerOwned(t *testing.T) {
+	d, events := newTestDaemon(t, "a", "b")
+	runDone := make(chan error, 1)
+	go func() { runDone <- d.pipe.Run(t.Context()) }()
+	waitUntil(t, 10*time.Second, "both streams published", func() bool {
+		by := events()
+		return len(by["restless.a"]) > 0 && len(by["restless.b"]) > 0
+	})
+	d.set.setOwner(t.Context(), func(name string) bool { return name == "b" })
+	var names []string
+	for _, st := range d.pipe.Status() {
+		names = append(names, st.Name)
+	}
+	if !equalStrings(names, []string{"b"}) {
+		t.Fatalf("lanes after the owner change: %v, want [b]", names)
+	}
+	if st, _, err := d.store.Load(t.Context(), "a"); err != nil || st == "" {
+		t.Errorf("a's checkpoint %q (%v): a drained stream saves it", st, err)
+	}
+	d.set.setOwner(t.Context(), func(string) bool { return true })
+	names = names[:0]
+	for _, st := range d.pipe.Status() {
+		names = append(names, st.Name)
+	}
+	if !equalStrings(names, []string{"b", "a"}) {
+		t.Fatalf("lanes after taking a back: %v, want [b a]", names)
+	}
+	if err := d.pipe.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newTestDaemon builds (without running) a daemon reading one firehose of
+// the emulator per name into a file; events reads the file by destination.
+func newTestDaemon(t *testing.T, names ...string) (*daemon, func() map[string][]string) {
+	t.Helper()
+	em := newTestEmulator(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.jsonl")
+	var streams strings.Builder
+	for i, n := range names {
+		if _, err := em.CreateFirehose(emulator.FirehoseConfig{ID: "fh_" + n, EventBytes: 300, Rate: 200, StartID: int64(i+1) * 1000}); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&streams, "  - {name: %s, stream_id: fh_%s}\n", n, n)
+	}
+	cfg, err := LoadConfig(LoadOptions{Data: fmt.Appendf(nil, `
+restless: {api_key: %[1]s, base_url: %[2]s, stream_base_url: %[2]s}
+streams:
+%[3]s
+sink: {type: file, file: {path: %[4]s}}
+checkpoint: {type: memory}
+http: {addr: ""}
+`, testAPIKey, em.URL(), streams.String(), path)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := newDaemon(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.close)
+	return d, func() map[string][]string {
+		lines, _, _ := filesink.ReadFile(path)
+		out := map[string][]string{}
+		for _, l := range lines {
+			out[l.Destination] = append(out[l.Destination], l.Headers[pipeline.HeaderEventID])
+		}
+		return out
+	}
+}
