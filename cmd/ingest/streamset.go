@@ -141,7 +141,9 @@ func (s *streamSet) apply(ctx context.Context) {
 			delete(s.running, sc.Name)
 		}
 		if err := s.start(sc, paths[sc.Name]); err != nil {
-			s.log.Error("stream not started", "stream", sc.Name, "err", err)
+			if !errors.Is(err, pipeline.ErrStopped) {
+				s.log.Error("stream not started", "stream", sc.Name, "err", err)
+			}
 			continue
 		}
 		s.running[sc.Name] = sc
@@ -179,7 +181,10 @@ func (s *streamSet) newDestination(dest string) string {
 
 // stop drains the named stream's lane and removes it from the pipeline.
 func (s *streamSet) stop(ctx context.Context, name, why string) {
-	ctx, cancel := context.WithTimeout(ctx, stopTimeout)
+	// A drain under way finishes even when the daemon begins to stop: the
+	// daemon's own stop drains too, and its second signal (which ends the
+	// pipeline's writing) ends this one at once.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 	defer cancel()
 	var st pipeline.StreamStatus
 	err := s.d.pipe.Stop(ctx, name, pipeline.Drain)
