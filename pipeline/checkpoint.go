@@ -169,7 +169,12 @@ func (l *lane) saveCheckpoint(ctx context.Context) error {
 // deadline when that comes first (and has not passed yet): a Save still
 // under way then is left to finish on its own, and the next save waits for
 // it first.
+// None is made once the lane was aborted (Stop with Abort: the stream may
+// have another owner now, whose checkpoint must not be moved back).
 func (l *lane) save(ctx context.Context) error {
+	if l.aborted.Load() {
+		return nil
+	}
 	l.ckMu.Lock()
 	cursor, at, saved, pending := l.acked, l.ackedAt, l.saved, l.ckPending
 	l.ckMu.Unlock()

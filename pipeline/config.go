@@ -110,8 +110,14 @@ type BatchConfig struct {
 
 // Config configures a Pipeline.
 type Config struct {
-	// Streams are the lanes to run; at least one.
+	// Streams are the lanes to run first; at least one unless KeepRunning.
+	// Start and Stop change the set while the pipeline runs.
 	Streams []StreamConfig
+	// KeepRunning keeps Run running while no lane runs, until Shutdown or
+	// the end of its context: for a set that Start fills later (streams
+	// discovered while running). Without it Run returns once every lane
+	// has ended.
+	KeepRunning bool
 	// Dedupe bounds each stream's window of remembered event ids.
 	Dedupe DedupeConfig
 	// Batch bounds each lane's batches.

@@ -181,6 +181,21 @@
 // that fails for good ends its lane with the error, which Run reports as a
 // [*StreamError] once every lane has ended.
 //
+// # A changing set of lanes
+//
+// The lanes of [Config.Streams] are the first of a set that may change
+// while the pipeline runs. [Pipeline.Start] adds a lane (or replaces one
+// that ended on its own); [Pipeline.Stop] ends one and removes it, either
+// with [Drain] (stop reading, write what the lane holds, save the
+// checkpoint at the last handled event: the clean removal and handover)
+// or with [Abort] (no write starts and no checkpoint is saved once Stop is
+// called, none is under way when it returns: the fencing of a stream that
+// now belongs to someone else). [Pipeline.Status] lists the set. The
+// other lanes are not touched: their sources keep their connections.
+// [Pipeline.Hold] keeps Run from returning between a Stop and the Start
+// that replaces it, and [Config.KeepRunning] keeps it running with no lane
+// at all, for a set filled later.
+//
 // # Metrics
 //
 // The pipeline reports every outcome to an [Observer]: received,

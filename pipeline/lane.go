@@ -26,8 +26,9 @@ type lane struct {
 	proc  *processor
 	items chan *item // from itemPool; the writer puts them back
 
-	state atomic.Int32 // a LaneState
-	err   atomic.Pointer[error]
+	state   atomic.Int32 // a LaneState
+	aborted atomic.Bool  // Stop with Abort: save nothing more
+	err     atomic.Pointer[error]
 
 	ckMu     sync.Mutex
 	acked    string    // cursor of the last contiguous handled event

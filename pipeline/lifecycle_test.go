@@ -332,7 +332,8 @@ func TestLaneEnds(t *testing.T) {
 // window had held ids (so memory was really allocated and freed).
 func checkWindowsFreed(t *testing.T, p *Pipeline, used bool) {
 	t.Helper()
-	for _, l := range p.lanes {
+	for _, r := range p.lanes {
+		l := r.lane
 		if !l.dd.Freed() {
 			t.Errorf("%s: window not freed after Run returned", l.cfg.Name)
 		}

@@ -3,9 +3,9 @@ package pipeline
 import "time"
 
 // Observer receives the pipeline's counters and timings; the daemon turns
-// them into Prometheus metrics. Stream is called once per stream when the
-// pipeline is built, so the daemon can resolve its labelled metrics once
-// instead of per event.
+// them into Prometheus metrics. Stream is called once per lane when it is
+// built (by New, or by Start for a lane added later), so the daemon can
+// resolve its labelled metrics once instead of per event.
 type Observer interface {
 	Stream(name string) StreamObserver
 }

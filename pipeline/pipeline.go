@@ -14,7 +14,9 @@ import (
 // shared sink. Build it with New, run it with Run, stop it with Shutdown.
 type Pipeline struct {
 	cfg   Config
-	lanes []*lane
+	sink  Sink
+	store checkpoint.Store
+	obs   Observer
 
 	mu       sync.Mutex
 	started  bool
@@ -22,6 +24,17 @@ type Pipeline struct {
 	cancelR  context.CancelFunc // stops reading
 	cancelW  context.CancelFunc // stops writing
 	done     chan struct{}      // closed when Run returns
+
+	// The lane set (dynamic.go): every lane started and not yet removed by
+	// Stop, in order of start.
+	lanes    []*laneRun
+	running  int           // lanes whose goroutine has not returned
+	holds    int           // Hold calls not yet released
+	wake     chan struct{} // Run re-checks whether it is done
+	finished bool          // Run has returned or is returning
+	runCtx   context.Context
+	readCtx  context.Context
+	writeCtx context.Context
 }
 
 // New checks cfg (Config.Validate), fills in its defaults and builds a pipeline writing to
@@ -41,26 +54,28 @@ func New(cfg Config, sink Sink, store checkpoint.Store, obs Observer) (*Pipeline
 	if obs == nil {
 		obs = NopObserver{}
 	}
-	p := &Pipeline{cfg: cfg, done: make(chan struct{})}
+	p := &Pipeline{cfg: cfg, sink: sink, store: store, obs: obs, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	for _, s := range cfg.Streams {
-		so := obs.Stream(s.Name)
-		if so == nil {
-			so = NopObserver{}
-		}
-		p.lanes = append(p.lanes, newLane(s, &p.cfg, sink, store, so))
+		p.lanes = append(p.lanes, &laneRun{lane: p.newLane(s), done: make(chan struct{})})
 	}
 	return p, nil
 }
 
 // Run runs every lane until each has ended, and returns then. A lane ends
 // when its server ends the stream (ingest.ErrStreamEnded), when its source
-// fails for good, or when the pipeline stops: Shutdown drains it, the end
-// of ctx stops it at once. Either way its last checkpoint is saved.
+// fails for good, when Stop ends it, or when the pipeline stops: Shutdown
+// drains it, the end of ctx stops it at once. Either way its last
+// checkpoint is saved (except after Stop with Abort).
+//
+// The lane set may change while Run runs (Start, Stop; dynamic.go). Run
+// returns once no lane runs and no Hold is held; with
+// [Config.KeepRunning] it returns only after Shutdown or the end of ctx,
+// running no lane in between if need be.
 //
 // Run returns nil when every lane ended cleanly (ended by its server or
-// stopped), else the errors of the failed lanes joined, each a
-// *StreamError. Run may be called once; after Shutdown it returns nil at
-// once.
+// stopped), else the errors of the failed lanes still in the set joined,
+// each a *StreamError (a lane removed by Stop gives its error to Stop).
+// Run may be called once; after Shutdown it returns nil at once.
 func (p *Pipeline) Run(ctx context.Context) error {
 	p.mu.Lock()
 	if p.started {
@@ -69,6 +84,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	p.started = true
 	if p.stopping {
+		p.finished = true
 		p.mu.Unlock()
 		close(p.done)
 		return nil
@@ -76,22 +92,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	readCtx, cancelR := context.WithCancel(ctx)
 	writeCtx, cancelW := context.WithCancel(ctx)
 	p.cancelR, p.cancelW = cancelR, cancelW
+	p.runCtx, p.readCtx, p.writeCtx = ctx, readCtx, writeCtx
+	for _, r := range p.lanes {
+		p.launch(r)
+	}
 	p.mu.Unlock()
 	defer close(p.done)
 	defer cancelW()
 	defer cancelR()
-
-	errs := make([]error, len(p.lanes))
-	var wg sync.WaitGroup
-	for i, l := range p.lanes {
-		wg.Go(func() {
-			if err := l.run(ctx, readCtx, writeCtx); err != nil {
-				errs[i] = &StreamError{Stream: l.cfg.Name, Err: err}
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return p.wait()
 }
 
 // Shutdown stops reading from every source, lets the lanes write what they
@@ -122,11 +131,17 @@ func (p *Pipeline) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// Status returns the state of every stream, in configuration order.
+// Status returns the state of every lane in the set, in order of start
+// (the configured streams first, in configuration order). A lane removed
+// by Stop is no longer listed; one that ended on its own is, until Stop
+// removes it or Start replaces it.
 func (p *Pipeline) Status() []StreamStatus {
-	out := make([]StreamStatus, len(p.lanes))
-	for i, l := range p.lanes {
-		out[i] = l.status()
+	p.mu.Lock()
+	lanes := append([]*laneRun(nil), p.lanes...)
+	p.mu.Unlock()
+	out := make([]StreamStatus, len(lanes))
+	for i, r := range lanes {
+		out[i] = r.lane.status()
 	}
 	return out
 }

@@ -15,7 +15,7 @@ import (
 // documented on each field. New calls Validate.
 func (c Config) Validate() error {
 	var errs []error
-	if len(c.Streams) == 0 {
+	if len(c.Streams) == 0 && !c.KeepRunning {
 		errs = append(errs, ingest.FieldErrorf("Streams", "at least one stream is required"))
 	}
 	first := make(map[string]int, len(c.Streams))
@@ -137,23 +137,29 @@ func (c Config) withDefaults() Config {
 	}
 	streams := make([]StreamConfig, len(c.Streams))
 	for i, s := range c.Streams {
-		if s.Destination == "" {
-			s.Destination = "restless." + s.Name
-		}
-		if s.VerifyMode == "" {
-			s.VerifyMode = VerifyOff
-			if s.Verifier != nil {
-				s.VerifyMode = VerifyRequire
-			}
-		}
-		if s.KeyMode == "" {
-			s.KeyMode = KeyStream
-		}
-		if s.MaxEventBytes == 0 {
-			s.MaxEventBytes = DefaultMaxEventBytes
-		}
-		streams[i] = s
+		streams[i] = s.withDefaults()
 	}
 	c.Streams = streams
 	return c
+}
+
+// withDefaults returns a copy of s, which Validate accepted, with every
+// zero value replaced by its default.
+func (s StreamConfig) withDefaults() StreamConfig {
+	if s.Destination == "" {
+		s.Destination = "restless." + s.Name
+	}
+	if s.VerifyMode == "" {
+		s.VerifyMode = VerifyOff
+		if s.Verifier != nil {
+			s.VerifyMode = VerifyRequire
+		}
+	}
+	if s.KeyMode == "" {
+		s.KeyMode = KeyStream
+	}
+	if s.MaxEventBytes == 0 {
+		s.MaxEventBytes = DefaultMaxEventBytes
+	}
+	return s
 }

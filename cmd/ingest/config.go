@@ -13,6 +13,7 @@ import (
 type Config struct {
 	Restless   RestlessConfig   `koanf:"restless" yaml:"restless"`
 	Streams    []StreamConfig   `koanf:"streams" yaml:"streams"`
+	Discover   DiscoverConfig   `koanf:"discover" yaml:"discover"`
 	Pipeline   PipelineConfig   `koanf:"pipeline" yaml:"pipeline"`
 	Sink       SinkConfig       `koanf:"sink" yaml:"sink"`
 	Checkpoint CheckpointConfig `koanf:"checkpoint" yaml:"checkpoint"`
@@ -91,6 +92,23 @@ type ReconnectConfig struct {
 	Max     Duration `koanf:"max" yaml:"max"`         // default 30s
 	// MaxAttempts bounds consecutive failed attempts; 0 = forever.
 	MaxAttempts int `koanf:"max_attempts" yaml:"max_attempts"`
+}
+
+// DiscoverConfig follows the account's managed streams: every stream that
+// matches is ingested as if configured, under the name "d-<stream id>".
+type DiscoverConfig struct {
+	Enabled bool `koanf:"enabled" yaml:"enabled"`
+	// Interval is how often the stream list is read (every page). Default 60s.
+	Interval Duration `koanf:"interval" yaml:"interval"`
+	// Status is ACTIVE (default), INACTIVE or any.
+	Status string `koanf:"status" yaml:"status"`
+	// NamePrefix keeps only streams whose Restless name starts with it.
+	NamePrefix string `koanf:"name_prefix" yaml:"name_prefix"`
+	// Transport is sse (default) or websocket.
+	Transport string `koanf:"transport" yaml:"transport"`
+	// Destination of every discovered stream; default "restless.<name>".
+	Destination string       `koanf:"destination" yaml:"destination"`
+	Verify      VerifyConfig `koanf:"verify" yaml:"verify"`
 }
 
 // PipelineConfig tunes the per-stream lanes.
@@ -223,6 +241,14 @@ restless:
   api_key: ""
   base_url: https://api.restlessapi.stream
   stream_base_url: https://stream.restlessapi.stream
+discover:
+  enabled: false
+  interval: 60s
+  status: ACTIVE
+  name_prefix: ""
+  transport: sse
+  destination: ""
+  verify: {secrets: [], mode: ""}
 pipeline:
   dedupe: {size: 100000, ttl: 24h}
   batch: {max_events: 512, max_wait: 5ms}

@@ -18,6 +18,7 @@ var pipelineFields = fieldMap{
 	{From: "Dedupe", To: "Pipeline.Dedupe"},
 	{From: "Batch", To: "Pipeline.Batch"},
 	{From: "DeadLetter", To: "Pipeline.DeadLetter"},
+	{From: "KeepRunning", To: "Discover.Enabled"},
 }
 
 // pipelineConfig is the pipeline's part of c: everything but each stream's
@@ -29,6 +30,8 @@ func (c *Config) pipelineConfig() (pipeline.Config, []FieldError) {
 		Dedupe:     pipeline.DedupeConfig{Size: c.Pipeline.Dedupe.Size, TTL: c.Pipeline.Dedupe.TTL.D()},
 		Batch:      pipeline.BatchConfig{MaxEvents: c.Pipeline.Batch.MaxEvents, MaxWait: c.Pipeline.Batch.MaxWait.D()},
 		DeadLetter: c.Pipeline.DeadLetter,
+		// With discovery the set may be empty, and fill later.
+		KeepRunning: c.Discover.Enabled,
 	}
 	var errs []FieldError
 	errs = append(errs, notZero("pipeline.dedupe.size", pc.Dedupe.Size, pipeline.DefaultDedupeSize)...)

@@ -56,6 +56,7 @@ func (c *Config) normalize() error {
 	for i := range c.Streams {
 		c.normalizeStream(v, i)
 	}
+	c.normalizeDiscover(v)
 	if p := c.Pipeline; p.DeadLetter != "" {
 		c.destination(v, "pipeline.dead_letter", p.DeadLetter)
 	}
@@ -224,5 +225,31 @@ func (c *Config) normalizeSink(v *validator) {
 		if s.File.Path == "" {
 			v.add("sink.file.path", "required when sink.type is file")
 		}
+	}
+}
+
+// normalizeDiscover checks the discover section and fills its verify mode.
+func (c *Config) normalizeDiscover(v *validator) {
+	d := &c.Discover
+	v.positive("discover.interval", d.Interval)
+	v.oneOf("discover.status", d.Status, "ACTIVE", "INACTIVE", "any")
+	v.oneOf("discover.transport", d.Transport, "sse", "websocket")
+	if d.Destination != "" {
+		c.destination(v, "discover.destination", d.Destination)
+	}
+	for j, sec := range d.Verify.Secrets {
+		if sec == "" {
+			v.add(fmt.Sprintf("discover.verify.secrets[%d]", j), "empty secret")
+		}
+	}
+	if d.Verify.Mode == "" {
+		d.Verify.Mode = "off"
+		if len(d.Verify.Secrets) > 0 {
+			d.Verify.Mode = "require"
+		}
+	}
+	v.oneOf("discover.verify.mode", d.Verify.Mode, "require", "optional", "off")
+	if d.Verify.Mode != "off" && len(d.Verify.Secrets) == 0 {
+		v.add("discover.verify.mode", "%q needs discover.verify.secrets", d.Verify.Mode)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/restless-stream/ingest"
@@ -40,6 +41,13 @@ type daemon struct {
 	pipe    *pipeline.Pipeline
 	http    *httpServer
 	api     *client.Client
+	set     *streamSet // the running stream set: reload and discovery
+
+	// reload, when set, asks for a reload of the configuration with
+	// loadConfig (SIGHUP, --watch-config); level is log.level's LevelVar.
+	reload     <-chan struct{}
+	loadConfig func() (*Config, error)
+	level      *slog.LevelVar
 
 	// wrapSink, when set, decorates the sink (the demo prints what was published).
 	wrapSink func(sink) sink
@@ -96,13 +104,14 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 		return nil, &ConfigError{Errs: errs}
 	}
 	for i := range pcfg.Streams {
-		if pcfg.Streams[i].Open, err = d.sourceFactory(i); err != nil {
+		if pcfg.Streams[i].Open, err = d.sourceFactory(cfg.Streams[i], fmt.Sprintf("streams[%d]", i)); err != nil {
 			return nil, err
 		}
 	}
 	if d.pipe, err = pipeline.New(pcfg, d.sink, d.store, observer{m: d.metrics, log: d.log, ready: d.ready}); err != nil {
 		return nil, err
 	}
+	d.set = newStreamSet(d)
 
 	if cfg.HTTP.Addr != "" {
 		if d.http, err = startHTTP(cfg.HTTP.Addr, newHTTPHandler(d.metrics, d.ready)); err != nil {
@@ -115,10 +124,10 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 	return d, nil
 }
 
-// sourceFactory returns the function that opens streams[i]'s source at a cursor.
-func (d *daemon) sourceFactory(i int) (func(ctx context.Context, cursor string) (pipeline.Source, error), error) {
-	s := d.cfg.Streams[i]
-	at := func(k string) string { return fmt.Sprintf("streams[%d].%s", i, k) }
+// sourceFactory returns the function that opens stream s's source at a
+// cursor; path is where s is configured (streams[2], or discover).
+func (d *daemon) sourceFactory(s StreamConfig, path string) (func(ctx context.Context, cursor string) (pipeline.Source, error), error) {
+	at := func(k string) string { return path + "." + k }
 	policy := client.Backoff{Initial: s.Reconnect.Initial.D(), Max: s.Reconnect.Max.D(), MaxAttempts: s.Reconnect.MaxAttempts}
 	sm := d.metrics.Stream(s.Name)
 	onState := func(c ingest.StateChange) {
@@ -240,10 +249,30 @@ func (d *daemon) openStore(ctx context.Context) (checkpoint.Store, error) {
 // clean stop or when every stream was ended by its server.
 func (d *daemon) run(ctx context.Context, stop, force <-chan struct{}) error {
 	defer d.close()
+	var bg sync.WaitGroup
+	defer bg.Wait()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- d.pipe.Run(runCtx) }()
+
+	// Reload and discovery change the stream set until the daemon stops.
+	setCtx, stopSet := context.WithCancel(runCtx)
+	defer stopSet()
+	bg.Go(func() { d.set.discover(setCtx) })
+	if d.reload != nil && d.loadConfig != nil {
+		bg.Go(func() {
+			for {
+				select {
+				case <-setCtx.Done():
+					return
+				case <-d.reload:
+					d.log.Info("reloading the configuration")
+					d.set.reload(setCtx, d.loadConfig, d.level)
+				}
+			}
+		})
+	}
 
 	d.log.Info("ingest running", d.summary()...)
 	select {
@@ -251,6 +280,7 @@ func (d *daemon) run(ctx context.Context, stop, force <-chan struct{}) error {
 		return d.finished(err)
 	case <-stop:
 	}
+	stopSet()
 	d.log.Info("stopping: draining what was read (signal again to stop at once)")
 	shutCtx, cancelShut := context.WithCancel(ctx)
 	defer cancelShut()

@@ -46,6 +46,23 @@ func NewReadiness(names []string) *Readiness {
 	return r
 }
 
+// Add starts tracking a stream added while running (reload, discovery);
+// a stream already tracked is left as it is.
+func (r *Readiness) Add(name string) {
+	r.mu.Lock()
+	if _, ok := r.streams[name]; !ok {
+		r.streams[name] = &streamHealth{state: ingest.StateConnecting}
+	}
+	r.mu.Unlock()
+}
+
+// Remove stops tracking a stream that left the set.
+func (r *Readiness) Remove(name string) {
+	r.mu.Lock()
+	delete(r.streams, name)
+	r.mu.Unlock()
+}
+
 // SetSink sets the function reporting the sink's connection.
 func (r *Readiness) SetSink(connected func() bool) {
 	r.mu.Lock()

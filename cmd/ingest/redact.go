@@ -183,5 +183,6 @@ func (c *Config) secrets() []ingest.Secret {
 			}
 		}
 	}
+	out = append(out, c.Discover.Verify.Secrets...)
 	return out
 }

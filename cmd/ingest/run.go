@@ -14,6 +14,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	var cf configFlags
 	cf.register(fs)
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole run to this file (for go tool pprof)")
+	watch := fs.Bool("watch-config", false, "reload the configuration file when it changes (as on SIGHUP)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -32,10 +33,28 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	log := newLogger(e.stderr, cfg.Log)
+	log, level := newLevelLogger(e.stderr, cfg.Log)
 	stop, force, release := signals()
 	defer release()
-	d, err := newDaemon(ctx, cfg, log)
+	hup, releaseHUP := reloadSignals()
+	defer releaseHUP()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	var changed <-chan struct{}
+	if *watch {
+		file := cf.file
+		if file == "" {
+			file = os.Getenv(envConfigFile)
+		}
+		if changed, err = watchConfig(watchCtx, file, log); err != nil {
+			return usagef("--watch-config: %v", err)
+		}
+	}
+	d, err := newDaemon(ctx, cfg, log, func(d *daemon) {
+		d.reload = merge(watchCtx, hup, changed)
+		d.loadConfig = cf.load
+		d.level = level
+	})
 	if err != nil {
 		return err
 	}
