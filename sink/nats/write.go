@@ -93,7 +93,8 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 		s.health.publishing(time.Now())
 		f, err := s.js.PublishMsgAsync(&b.m, opts...)
 		if err != nil {
-			s.health.done(time.Now(), err, false) // the client's refusal, not the server's
+			// The client's refusal, not the server's answer.
+			s.health.done(time.Now(), err, false)
 			s.putMsg(b) // not handed over
 			fail(i, s.publishError(r.Dest, err))
 			whole = false
