@@ -247,7 +247,7 @@ func TestClusterKafka(t *testing.T) {
 	l := startClusterLoad(t, fmt.Sprintf("type: kafka\n  kafka: {brokers: [%q, %q, %q]}", addrs[0], addrs[1], addrs[2]), batch)
 
 	const writeTimeout = 10 * time.Second // the sink's request timeout (sink/kafka DefaultWriteTimeout)
-	var notLeader, held atomic.Int64 // counted in kfake's goroutine
+	var notLeader, held atomic.Int64      // counted in kfake's goroutine
 	for k := range rounds {
 		// Every partition's leader moves to the next broker.
 		for _, tp := range topics {
