@@ -153,13 +153,13 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("nats: jetstream: %w", err)
 	}
 	s.js = js
-	last, err := ensureStream(ctx, js, cfg)
+	last, replicas, err := ensureStream(ctx, js, cfg)
 	if err != nil {
 		s.closed.Store(true)
 		nc.Close()
 		return nil, err
 	}
-	s.order.start(last)
+	s.order.start(last, replicas)
 	return s, nil
 }
 
