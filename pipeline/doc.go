@@ -119,12 +119,15 @@
 // "Without reordering" means: the pipeline never hands a record to the sink
 // before an earlier record of its stream, except that a record the sink
 // already acknowledged is not sent again when an earlier one of the same
-// Write failed. If a sink acknowledges record i+1 while record i fails, the
-// broker already holds i+1 before i; resending i+1 behind i would not undo
-// that, it would only add a copy (which JetStream drops by Nats-Msg-Id
-// anyway). Sinks that keep a stream in one partition or subject fail a
-// Write from the first failed record on, in which case the rule resends
-// exactly that suffix and order is kept end to end.
+// Write failed. A sink that acknowledged record i+1 while record i failed
+// would leave i+1 before i in the broker, and resending i+1 behind i would
+// not undo that; so the sinks of this module never do: the Kafka sink stops
+// a partition's requests at the first failed one, and the JetStream sink
+// fences each record on the one published before it
+// (Nats-Expected-Last-Msg-Id), so that the server refuses every record
+// after a lost one. A Write then fails from the first failed record of each
+// stream on, the rule resends exactly that suffix, and order is kept end to
+// end.
 //
 // # Checkpoints
 //

@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -83,6 +84,12 @@ func readJetStream(t *testing.T, url, stream string, opts ...nats.Option) []land
 	out := make([]landed, 0, total)
 	for len(out) < total {
 		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
+		if errors.Is(err, nats.ErrNoResponders) && ctx.Err() == nil {
+			// In a cluster, the new consumer's interest may not have
+			// reached this client's server yet.
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
 		if err != nil {
 			t.Fatalf("fetch from %s: %v", stream, err)
 		}
@@ -95,7 +102,10 @@ func readJetStream(t *testing.T, url, stream string, opts ...nats.Option) []land
 			}
 			out = append(out, landed{dest: m.Subject(), headers: h, value: m.Data()})
 		}
-		if err := batch.Error(); err != nil {
+		if err := batch.Error(); errors.Is(err, nats.ErrNoResponders) && ctx.Err() == nil {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		} else if err != nil {
 			t.Fatalf("fetch from %s: %v", stream, err)
 		}
 		if n == 0 && ctx.Err() != nil {

@@ -18,13 +18,16 @@
 //	TestBadConfiguration      `ingest check` on the classic mistakes; FuzzCheck over the loader
 //	TestSecrets               no secret in logs, errors, check output or metrics
 //	TestSoak                  an hour-equivalent of events with periodic faults
+//	TestClusterJetStream      3-node JetStream cluster, replicas 3: stream and meta leaders stopped under load
+//	TestClusterKafka          3-broker kfake cluster: partition leaders moved, NOT_LEADER_OR_FOLLOWER, timeouts
 //
 // Every test scans all output it sees for the secrets of the suite, so the
 // secrets scenario covers the others as well.
 //
 // The default run (`go test ./reliability/`) is a shortened version of each
 // scenario and takes a few minutes; INGEST_RELIABILITY=full runs the numbers
-// of the reliability issue (100 drops, 10 kills, a 10 s outage, a longer soak).
+// of the reliability issue (100 drops, 10 kills, a 10 s outage, a longer soak,
+// 10 leader-change cycles per cluster).
 // -reliability.report=FILE (or INGEST_RELIABILITY_REPORT=FILE) writes the
 // results table as Markdown, and FILE.json beside it, for RELIABILITY.md.
 package reliability

@@ -1,6 +1,7 @@
 // Package natsserver runs a NATS server with JetStream inside the process:
 // the daemon's sink.nats.embedded and its demo, and the tests that stop and
-// restart a server. The sink (sink/nats) only publishes; it does not need
+// restart a server. StartCluster runs several of them as a JetStream cluster
+// on one host, for the tests that move stream and meta leaders. The sink (sink/nats) only publishes; it does not need
 // a server of its own.
 package natsserver
 

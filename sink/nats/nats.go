@@ -61,6 +61,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -80,6 +81,8 @@ type Sink struct {
 	// order keeps each subject's records in the order of the Writes; see
 	// order.go.
 	order order
+	// health says whether the stream takes records; see health.go.
+	health health
 	// msgs holds *msgBox: messages the client is done with, for reuse.
 	msgs sync.Pool
 }
@@ -150,13 +153,13 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("nats: jetstream: %w", err)
 	}
 	s.js = js
-	last, err := ensureStream(ctx, js, cfg)
+	last, replicas, err := ensureStream(ctx, js, cfg)
 	if err != nil {
 		s.closed.Store(true)
 		nc.Close()
 		return nil, err
 	}
-	s.order.start(last)
+	s.order.start(last, replicas)
 	return s, nil
 }
 
@@ -166,8 +169,18 @@ func (s *Sink) state(ch ingest.StateChange) {
 	}
 }
 
-// Connected reports whether the client is connected to a server now.
-func (s *Sink) Connected() bool { return s.nc.IsConnected() }
+// Connected reports whether the client is connected to a server now and,
+// in JetStream mode, the stream takes records: it is false too while
+// records have waited more than 5s for an acknowledgement with none
+// arriving, and after a record failed for want of an answer (a timeout, no
+// responders), until the next one is acknowledged. A server of a cluster
+// that lost its quorum keeps its clients connected while it stores nothing.
+func (s *Sink) Connected() bool {
+	if !s.nc.IsConnected() {
+		return false
+	}
+	return s.js == nil || s.health.ok(time.Now())
+}
 
 // JetStream returns the JetStream context of the connection, or nil in core
 // mode. The NATS KV checkpoint store shares the connection through it.

@@ -16,10 +16,20 @@ import (
 // Nats-Msg-Id of the record published just before it; or, after a record
 // without a MsgID and for the first record once the chain is restored,
 // Nats-Expected-Last-Sequence, its predicted sequence. The server checks
-// these in the order it stores (in a cluster, in the order of the
-// replicated log), so when a record is lost every record published after
-// it is refused instead of being stored ahead of it; they fail, and are
-// resent.
+// these in the order it stores, so when a record is lost every record
+// published after it is refused instead of being stored ahead of it; they
+// fail, and are resent.
+//
+// A replicated stream gets Nats-Expected-Last-Sequence only. Its leader
+// checks that before it proposes the record to the replicated log, but it
+// checks Nats-Expected-Last-Msg-Id only when each replica applies the log:
+// a mismatch there (a record lost in a leader change, another publisher) is
+// a write error on every replica at once, which steps them all down and
+// leaves the stream without a leader until its servers restart. A sequence
+// names a slot, not a record, so on a replicated stream another publisher
+// whose message takes the slot of a refused record lets the records after
+// it through: there, the order holds only while the sink is the stream's
+// only publisher on its subjects.
 //
 // Anything unexpected breaks the chain: a failed or refused record, an
 // acknowledgement with another sequence than predicted (a duplicate, another
@@ -39,6 +49,8 @@ type order struct {
 	wake   chan struct{}
 	last   uint64 // predicted stream sequence of the last record sent
 	lastID string // its Nats-Msg-Id, "" when it had none
+	// seqOnly: fence with sequences only (a replicated stream).
+	seqOnly bool
 }
 
 // fence is what a record requires of the stream to be stored.
@@ -53,11 +65,12 @@ func (o *order) init() {
 }
 
 // start begins the chain on a stream whose last sequence is last, before
-// anything was published.
-func (o *order) start(last uint64) {
+// anything was published; replicas is the stream's number of replicas.
+func (o *order) start(last uint64, replicas int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.broken, o.last, o.lastID = false, last, ""
+	o.seqOnly = replicas > 1
 }
 
 // breakChain marks the predictions wrong; safe to call from any goroutine.
@@ -111,7 +124,9 @@ func (o *order) enter(ctx context.Context) (mode, error) {
 func (o *order) predict(id string) (fence, uint64) {
 	f := fence{id: o.lastID, seq: o.last}
 	o.last++
-	o.lastID = id
+	if !o.seqOnly {
+		o.lastID = id
+	}
 	return f, o.last
 }
 

@@ -90,8 +90,11 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 		}
 		fence, seq := s.order.predict(r.MsgID)
 		b := s.msg(r, &fence)
+		s.health.publishing(time.Now())
 		f, err := s.js.PublishMsgAsync(&b.m, opts...)
 		if err != nil {
+			// The client's refusal, not the server's answer.
+			s.health.done(time.Now(), err, false)
 			s.putMsg(b) // not handed over
 			fail(i, s.publishError(r.Dest, err))
 			whole = false
@@ -107,6 +110,7 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 		}
 		select {
 		case ack := <-f.Ok():
+			s.health.done(time.Now(), nil, true)
 			if ack.Duplicate {
 				s.duplicates.Add(1)
 			}
@@ -117,11 +121,13 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 			// error it may not have: a retry timer can still hold it.)
 			s.putMsg(boxes[i])
 		case err := <-f.Err():
+			s.health.done(time.Now(), err, true)
 			fail(i, s.publishError(recs[i].Dest, err))
 			whole = false
 		case <-done:
 			// The acknowledgement may still come: the record is reported
 			// failed and, when resent, caught by Nats-Msg-Id.
+			s.health.done(time.Now(), nil, false)
 			fail(i, fmt.Errorf("nats: waiting for acknowledgement on %q: %w", recs[i].Dest, ctx.Err()))
 			whole = false
 		}
@@ -176,13 +182,16 @@ func (s *Sink) writeOneByOne(ctx context.Context, recs []ingest.Record, errs ing
 func (s *Sink) publishOne(ctx context.Context, r *ingest.Record) error {
 	actx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout)
 	defer cancel()
+	s.health.publishing(time.Now())
 	ack, err := s.js.PublishMsg(actx, newMsg(r))
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w: %w", jetstream.ErrAsyncPublishTimeout, err)
 		}
+		s.health.done(time.Now(), err, ctx.Err() == nil)
 		return err
 	}
+	s.health.done(time.Now(), nil, true)
 	if ack.Duplicate {
 		s.duplicates.Add(1)
 	}
