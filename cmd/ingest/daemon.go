@@ -105,7 +105,8 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 	}
 
 	if cfg.HTTP.Addr != "" {
-		if d.http, err = startHTTP(cfg.HTTP.Addr, newHTTPHandler(d.metrics, d.ready)); err != nil {
+		board := &statusBoard{member: memberID(), metrics: d.metrics, lanes: func() []pipeline.StreamStatus { return d.pipe.Status() }}
+		if d.http, err = startHTTP(cfg.HTTP.Addr, newHTTPHandler(d.metrics, d.ready, board.routes)); err != nil {
 			return nil, err
 		}
 		if d.onHTTP != nil {
