@@ -39,6 +39,7 @@ type daemon struct {
 	store   checkpoint.Store
 	pipe    *pipeline.Pipeline
 	http    *httpServer
+	status  *statusBoard // what /v1/streams and /v1/cluster show; nil without http.addr
 	api     *client.Client
 
 	// wrapSink, when set, decorates the sink (the demo prints what was published).
@@ -105,8 +106,8 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 	}
 
 	if cfg.HTTP.Addr != "" {
-		board := &statusBoard{member: memberID(), metrics: d.metrics, lanes: func() []pipeline.StreamStatus { return d.pipe.Status() }}
-		if d.http, err = startHTTP(cfg.HTTP.Addr, newHTTPHandler(d.metrics, d.ready, board.routes)); err != nil {
+		d.status = newStatusBoard(memberID(), d.metrics, func() []pipeline.StreamStatus { return d.pipe.Status() })
+		if d.http, err = startHTTP(cfg.HTTP.Addr, newHTTPHandler(d.metrics, d.ready, d.status.routes)); err != nil {
 			return nil, err
 		}
 		if d.onHTTP != nil {

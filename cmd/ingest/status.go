@@ -177,37 +177,50 @@ const maxErrorBytes = 1024
 
 // statusBoard answers the status endpoints from what the daemon holds at
 // the time of each request, so that streams added or removed while it runs
-// show as they are.
+// show as they are. Its methods are safe for concurrent use.
 type statusBoard struct {
 	member  string
 	metrics *Metrics
+
 	// lanes returns the status of every stream this process runs.
-	lanes func() []pipeline.StreamStatus
-	// others, when set, returns the streams this process knows but does not
-	// run (not_owned ones, with the member that does): a reconciler feeds it.
-	others func() []StreamStatus
-	now    func() time.Time
+	lanes atomic.Pointer[func() []pipeline.StreamStatus]
+	// others returns the streams this process knows but does not run.
+	others atomic.Pointer[func() []StreamStatus]
 }
+
+// newStatusBoard returns a board for the process member, reading each
+// stream's counters, source state, lag and last error from m and the
+// streams it runs from lanes.
+func newStatusBoard(member string, m *Metrics, lanes func() []pipeline.StreamStatus) *statusBoard {
+	b := &statusBoard{member: member, metrics: m}
+	b.SetLanes(lanes)
+	return b
+}
+
+// SetLanes replaces the function that lists the streams this process runs.
+func (b *statusBoard) SetLanes(lanes func() []pipeline.StreamStatus) { b.lanes.Store(&lanes) }
+
+// SetOthers sets the function that lists the streams this process knows but
+// does not run: in cluster mode, those another member reads (State
+// not_owned, Owner that member, or "" while nobody does). A stream both run
+// here and listed there is shown as run here. nil lists none.
+func (b *statusBoard) SetOthers(others func() []StreamStatus) { b.others.Store(&others) }
 
 // streams returns one StreamStatus per stream, sorted by name; a stream
 // both run here and listed by others is shown as run here.
 func (b *statusBoard) streams() []StreamStatus {
-	now := time.Now
-	if b.now != nil {
-		now = b.now
-	}
 	var lanes []pipeline.StreamStatus
-	if b.lanes != nil {
-		lanes = b.lanes()
+	if f := b.lanes.Load(); f != nil && *f != nil {
+		lanes = (*f)()
 	}
 	out := make([]StreamStatus, 0, len(lanes))
 	seen := make(map[string]bool, len(lanes))
 	for _, l := range lanes {
 		seen[l.Name] = true
-		out = append(out, b.stream(l, now()))
+		out = append(out, b.stream(l))
 	}
-	if b.others != nil {
-		for _, s := range b.others() {
+	if f := b.others.Load(); f != nil && *f != nil {
+		for _, s := range (*f)() {
 			if seen[s.Name] {
 				continue
 			}
@@ -221,7 +234,7 @@ func (b *statusBoard) streams() []StreamStatus {
 }
 
 // stream builds the StreamStatus of a stream run here.
-func (b *statusBoard) stream(l pipeline.StreamStatus, now time.Time) StreamStatus {
+func (b *statusBoard) stream(l pipeline.StreamStatus) StreamStatus {
 	s := StreamStatus{
 		Name:       l.Name,
 		Owner:      b.member,

@@ -29,6 +29,7 @@ const statusTimeout = 5 * time.Second
 type statusClient struct {
 	base string // http://host:port
 	http *http.Client
+	max  int64 // bound of an answer's size
 }
 
 // newStatusClient accepts host:port or an http(s) URL.
@@ -45,7 +46,7 @@ func newStatusClient(addr string, timeout time.Duration) (*statusClient, error) 
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 		return nil, usagef("--addr %q: want host:port (the daemon's http.addr) or an http:// URL of it", addr)
 	}
-	return &statusClient{base: u.Scheme + "://" + u.Host, http: &http.Client{Timeout: timeout}}, nil
+	return &statusClient{base: u.Scheme + "://" + u.Host, http: &http.Client{Timeout: timeout}, max: maxStatusBytes}, nil
 }
 
 // unreachableError says that the daemon could not be asked.
@@ -76,15 +77,15 @@ func (c *statusClient) get(ctx context.Context, path string) ([]byte, error) {
 		return nil, &unreachableError{base: c.base, err: err}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxStatusBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.max+1))
 	if err != nil {
 		return nil, &unreachableError{base: c.base, err: err}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("the daemon at %s answered %s to GET %s (is it an ingest with the status endpoints?)", c.base, resp.Status, path)
 	}
-	if len(body) > maxStatusBytes {
-		return nil, fmt.Errorf("the daemon at %s answered GET %s with more than %d bytes", c.base, path, maxStatusBytes)
+	if int64(len(body)) > c.max {
+		return nil, fmt.Errorf("the daemon at %s answered GET %s with more than %d bytes", c.base, path, c.max)
 	}
 	return body, nil
 }

@@ -80,16 +80,13 @@ func TestStatusBoard(t *testing.T) {
 		{Name: "orders", State: pipeline.LaneRunning, Received: "12", ReceivedAt: at, Acknowledged: "11", Checkpoint: "10"},
 		{Name: "bills", State: pipeline.LaneFailed, Err: errors.New("x" + strings.Repeat("é", maxErrorBytes))}, // byte 1024 is inside an é,
 	}
-	b := &statusBoard{
-		member: "host-abc123", metrics: m,
-		lanes: func() []pipeline.StreamStatus { return lanes },
-		others: func() []StreamStatus {
-			return []StreamStatus{
-				{Name: "audit", Owner: "other-def456", State: streamNotOwned},
-				{Name: "orders", Owner: "other-def456", State: streamNotOwned}, // run here: this one wins
-			}
-		},
-	}
+	b := newStatusBoard("host-abc123", m, func() []pipeline.StreamStatus { return lanes })
+	b.SetOthers(func() []StreamStatus {
+		return []StreamStatus{
+			{Name: "audit", Owner: "other-def456", State: streamNotOwned},
+			{Name: "orders", Owner: "other-def456", State: streamNotOwned}, // run here: this one wins
+		}
+	})
 	got := b.streams()
 	var names []string
 	for _, s := range got {
@@ -164,7 +161,7 @@ func TestStatusLastErrorClears(t *testing.T) {
 
 // TestStatusRoutes: the routes answer JSON, and only to GET.
 func TestStatusRoutes(t *testing.T) {
-	b := &statusBoard{member: "m-000000", metrics: NewMetrics(), lanes: func() []pipeline.StreamStatus { return nil }}
+	b := newStatusBoard("m-000000", NewMetrics(), func() []pipeline.StreamStatus { return nil })
 	srv := httptest.NewServer(newHTTPHandler(NewMetrics(), NewReadiness(nil), b.routes))
 	t.Cleanup(srv.Close)
 	for path, want := range map[string]string{"/v1/streams": "[]\n", "/v1/cluster": `{"members":[{"id":"m-000000","streams":[]}]}` + "\n"} {
@@ -219,7 +216,7 @@ func TestStatusClientAnswers(t *testing.T) {
 	}{
 		"not found":  {404, "404 page not found", "answered 404 Not Found to GET /v1/streams"},
 		"not a list": {200, `{"name":"x"}`, "not a list of streams"},
-		"too big":    {200, "[" + strings.Repeat(" ", maxStatusBytes) + "]", "more than"},
+		"too big":    {200, "[" + strings.Repeat(" ", 1<<10) + "]", "more than 1024 bytes"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -231,6 +228,7 @@ func TestStatusClientAnswers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			sc.max = 1 << 10
 			if _, _, err := sc.streams(t.Context()); err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("%v, want an error saying %q", err, c.want)
 			}
