@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -259,5 +260,35 @@ func TestStatusTableCells(t *testing.T) {
 	_ = printStatusTable(&out, nil)
 	if out.String() != "no streams\n" {
 		t.Errorf("empty: %q", out.String())
+	}
+}
+
+// BenchmarkStatusObserverEvent is what the observer does per accepted event
+// now that it also keeps the lag and clears a recovered write error for the
+// status endpoints: a receive, a lag and a one-record publish.
+func BenchmarkStatusObserverEvent(b *testing.B) {
+	s := NewMetrics().Stream("bench")
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Received()
+		s.EventLag(3 * time.Millisecond)
+		s.Published(1)
+	}
+}
+
+// BenchmarkStatusStreams is one answer of /v1/streams for 1000 streams.
+func BenchmarkStatusStreams(b *testing.B) {
+	m := NewMetrics()
+	lanes := make([]pipeline.StreamStatus, 1000)
+	for i := range lanes {
+		lanes[i] = pipeline.StreamStatus{Name: fmt.Sprintf("stream-%04d", (i*7919)%1000), State: pipeline.LaneRunning, Received: "1796404210397", ReceivedAt: time.Now()}
+		m.Stream(lanes[i].Name).State(ingest.StateChange{State: ingest.StateConnected})
+	}
+	board := newStatusBoard("host-abc123", m, func() []pipeline.StreamStatus { return lanes })
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := json.Marshal(board.streams()); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
