@@ -42,6 +42,10 @@ type lane struct {
 	ckFailing atomic.Bool
 	// stopping ends when the lane stops reading (Shutdown or Run's end).
 	stopping context.Context
+
+	rxMu sync.Mutex // the reader's last frame, for status; apart from ckMu so the writer never waits on it
+	rx   string     // cursor of the last frame read
+	rxAt time.Time  // when it was received
 }
 
 func newLane(cfg StreamConfig, pcfg *Config, sink Sink, store checkpoint.Store, obs StreamObserver) *lane {
@@ -151,6 +155,11 @@ func (l *lane) read(ctx context.Context, src Source) error {
 		}
 		it := getItem()
 		l.proc.process(f, it)
+		if it.cursor != "" {
+			l.rxMu.Lock()
+			l.rx, l.rxAt = it.cursor, it.received
+			l.rxMu.Unlock()
+		}
 		select {
 		case l.items <- it:
 		case <-ctx.Done():
@@ -169,5 +178,8 @@ func (l *lane) status() StreamStatus {
 	l.ckMu.Lock()
 	s.Acknowledged, s.Checkpoint = l.acked, l.saved
 	l.ckMu.Unlock()
+	l.rxMu.Lock()
+	s.Received, s.ReceivedAt = l.rx, l.rxAt
+	l.rxMu.Unlock()
 	return s
 }

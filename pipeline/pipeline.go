@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/restless-stream/ingest/checkpoint"
 )
@@ -157,6 +158,12 @@ type StreamStatus struct {
 	Acknowledged string
 	// Checkpoint is the cursor last saved to the store.
 	Checkpoint string
+	// Received is the cursor of the last frame read from the source, a
+	// duplicate aside (ahead of Acknowledged by what the lane holds); ""
+	// before the first.
+	Received string
+	// ReceivedAt is when that frame was received; zero before the first.
+	ReceivedAt time.Time
 }
 
 // LaneState is where a stream's lane stands.

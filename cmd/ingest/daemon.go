@@ -40,6 +40,7 @@ type daemon struct {
 	store   checkpoint.Store
 	pipe    *pipeline.Pipeline
 	http    *httpServer
+	status  *statusBoard // what /v1/streams and /v1/cluster show; nil without http.addr
 	api     *client.Client
 	set     *streamSet // the running stream set: reload and discovery
 
@@ -114,7 +115,8 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 	d.set = newStreamSet(d)
 
 	if cfg.HTTP.Addr != "" {
-		if d.http, err = startHTTP(cfg.HTTP.Addr, newHTTPHandler(d.metrics, d.ready)); err != nil {
+		d.status = newStatusBoard(memberID(), d.metrics, func() []pipeline.StreamStatus { return d.pipe.Status() })
+		if d.http, err = startHTTP(cfg.HTTP.Addr, newHTTPHandler(d.metrics, d.ready, d.status.routes)); err != nil {
 			return nil, err
 		}
 		if d.onHTTP != nil {

@@ -169,9 +169,13 @@ func (r *Readiness) Report() readyReport {
 	return rep
 }
 
-// newHTTPHandler serves /metrics, /healthz and /readyz.
-func newHTTPHandler(m *Metrics, r *Readiness) http.Handler {
+// newHTTPHandler serves /metrics, /healthz and /readyz, and what each of
+// routes registers (the status endpoints).
+func newHTTPHandler(m *Metrics, r *Readiness, routes ...func(*http.ServeMux)) http.Handler {
 	mux := http.NewServeMux()
+	for _, add := range routes {
+		add(mux)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

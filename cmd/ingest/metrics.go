@@ -143,13 +143,19 @@ type StreamMetrics struct {
 	nReceived, nPublished, nDuplicate, nRejected atomic.Int64
 	// checkpointed is the receive time (UnixNano) of the event the checkpoint stands for.
 	checkpointed atomic.Int64
+	// live is what the status endpoints read beyond the counters.
+	live streamLive
 }
 
 // Received counts a frame read from the source.
 func (s *StreamMetrics) Received() { s.received.Inc(); s.nReceived.Add(1) }
 
 // Published counts records acknowledged by the sink.
-func (s *StreamMetrics) Published(n int) { s.published.Add(float64(n)); s.nPublished.Add(int64(n)) }
+func (s *StreamMetrics) Published(n int) {
+	s.published.Add(float64(n))
+	s.nPublished.Add(int64(n))
+	s.live.recovered(errFromWrite)
+}
 
 // Duplicate counts a dropped duplicate.
 func (s *StreamMetrics) Duplicate() { s.duplicate.Inc(); s.nDuplicate.Add(1) }
@@ -174,21 +180,32 @@ func (s *StreamMetrics) Rejected(reason string, deadLettered bool) {
 func (s *StreamMetrics) PublishLatency(d time.Duration) { s.publish.Observe(d.Seconds()) }
 
 // WriteFailed counts records whose write failed.
-func (s *StreamMetrics) WriteFailed(n int, _ error) { s.writeFailed.Add(float64(n)) }
+func (s *StreamMetrics) WriteFailed(n int, err error) {
+	s.writeFailed.Add(float64(n))
+	s.live.fail(errFromWrite, err)
+}
 
 // EventLag observes now − meta.timestamp.
-func (s *StreamMetrics) EventLag(d time.Duration) { s.lag.Observe(d.Seconds()) }
+func (s *StreamMetrics) EventLag(d time.Duration) {
+	s.lag.Observe(d.Seconds())
+	s.live.lag.Store(int64(d))
+}
 
 // Checkpointed remembers when the checkpointed event was received, and
 // clears ingest_checkpoint_failing.
 func (s *StreamMetrics) Checkpointed(_ string, eventReceived time.Time) {
 	s.checkpointed.Store(eventReceived.UnixNano())
 	s.ckFailing.Set(0)
+	s.live.recovered(errFromCheckpoint)
 }
 
-// CheckpointFailed counts a failed save and sets ingest_checkpoint_failing
-// until a save succeeds.
-func (s *StreamMetrics) CheckpointFailed(error) { s.checkpoint.Inc(); s.ckFailing.Set(1) }
+// CheckpointFailed counts a failed save, sets ingest_checkpoint_failing
+// until a save succeeds, and shows the error in /v1/streams.
+func (s *StreamMetrics) CheckpointFailed(err error) {
+	s.checkpoint.Inc()
+	s.ckFailing.Set(1)
+	s.live.fail(errFromCheckpoint, err)
+}
 
 // State records a source state change: connected gauge and reconnect counter.
 func (s *StreamMetrics) State(c ingest.StateChange) {
@@ -196,6 +213,7 @@ func (s *StreamMetrics) State(c ingest.StateChange) {
 	if c.State == ingest.StateReconnecting {
 		s.reconnects.Inc()
 	}
+	s.live.state(c)
 }
 
 // cursorAgeCollector computes ingest_checkpoint_cursor_age_seconds at scrape time:
