@@ -68,23 +68,34 @@ func readJetStream(t *testing.T, url, stream string, opts ...nats.Option) []land
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatalf("stream %s: %v", stream, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := int(info.State.Msgs)
-	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
+	// Right after a cluster's nodes restart, JetStream may answer 503 or
+	// not at all for a while: retry until the deadline.
+	var (
+		total int
+		cons  jetstream.Consumer
+	)
+	for {
+		s, err := js.Stream(ctx, stream)
+		var info *jetstream.StreamInfo
+		if err == nil {
+			info, err = s.Info(ctx)
+		}
+		if err == nil {
+			total = int(info.State.Msgs)
+			cons, err = js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+		}
+		if err == nil {
+			break
+		}
+		if !notReadyYet(err) || ctx.Err() != nil {
+			t.Fatalf("stream %s: %v", stream, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	out := make([]landed, 0, total)
 	for len(out) < total {
 		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
-		if errors.Is(err, nats.ErrNoResponders) && ctx.Err() == nil {
+		if notReadyYet(err) && ctx.Err() == nil {
 			// In a cluster, the new consumer's interest may not have
 			// reached this client's server yet.
 			time.Sleep(100 * time.Millisecond)
@@ -102,7 +113,7 @@ func readJetStream(t *testing.T, url, stream string, opts ...nats.Option) []land
 			}
 			out = append(out, landed{dest: m.Subject(), headers: h, value: m.Data()})
 		}
-		if err := batch.Error(); errors.Is(err, nats.ErrNoResponders) && ctx.Err() == nil {
+		if err := batch.Error(); notReadyYet(err) && ctx.Err() == nil {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		} else if err != nil {
@@ -298,4 +309,11 @@ func kafkaCount(t *testing.T, broker string, topics []string) int64 {
 		}
 	})
 	return n
+}
+
+// notReadyYet reports whether err is JetStream not answering yet: no
+// responder, or a 503 while a restarted cluster elects its leaders.
+func notReadyYet(err error) bool {
+	var api *jetstream.APIError
+	return errors.Is(err, nats.ErrNoResponders) || (errors.As(err, &api) && api.Code == 503)
 }
