@@ -19,6 +19,9 @@ func cmdCheck(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if ign := cfg.IgnoredEnv(); len(ign) > 0 {
+		fmt.Fprintf(e.stderr, "ingest: warning: %s\n", ignoredEnvMsg(ign))
+	}
 	out, err := cfg.effectiveYAML()
 	if err != nil {
 		return err

@@ -18,6 +18,9 @@ type Config struct {
 	Checkpoint CheckpointConfig `koanf:"checkpoint" yaml:"checkpoint"`
 	HTTP       HTTPConfig       `koanf:"http" yaml:"http"`
 	Log        LogConfig        `koanf:"log" yaml:"log"`
+
+	// ignoredEnv are the INGEST_ variables that name no key (see IgnoredEnv).
+	ignoredEnv []string
 }
 
 // RestlessConfig is how the hosted service (or the emulator) is reached.

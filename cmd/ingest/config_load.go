@@ -60,6 +60,7 @@ func LoadRestless(file string, ov []Override) (*RestlessConfig, error) {
 func LoadConfig(opts LoadOptions) (*Config, error) {
 	k := koanf.New(".")
 	origins := map[string]string{} // dotted path -> where a value came from (env, flags)
+	var ignoredEnv []string        // INGEST_ variables that name no key
 
 	if err := k.Load(rawBytes(defaultsYAML), kyaml.Parser()); err != nil {
 		return nil, fmt.Errorf("built-in defaults: %w", err) // a bug, not a user error
@@ -79,7 +80,13 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 		if name == envConfigFile {
 			return "", nil
 		}
-		key := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(name, envPrefix)), "__", ".")
+		key := envKey(name)
+		if !namesKey(typeOfConfig, strings.Split(key, ".")) {
+			// Not a mistake in the configuration: a platform's variable that
+			// happens to share the prefix. Ignored, and listed for a warning.
+			ignoredEnv = append(ignoredEnv, name)
+			return "", nil
+		}
 		origins[key] = "environment variable " + name
 		return key, textValue(value)
 	})
@@ -124,6 +131,7 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 		errs = append(errs, decodeErrors(err, origins).Errs...)
 		return nil, &ConfigError{Errs: errs}
 	}
+	cfg.ignoredEnv = sortedCopy(ignoredEnv)
 	if cfg.Restless.APIKey == "" {
 		cfg.Restless.APIKey = ingest.Secret(os.Getenv(envAPIKey))
 	}

@@ -195,7 +195,6 @@ func TestLoadMistakes(t *testing.T) {
 		{"not yaml", "streams: [\n", nil, "test.yaml", "not valid YAML"},
 		{"not a mapping", "- a\n- b\n", nil, "test.yaml", "not valid YAML"},
 		{"env bad int", minimalYAML, map[string]string{"INGEST_SINK__KAFKA__PARTITIONS": "many"}, "sink.kafka.partitions", "INGEST_SINK__KAFKA__PARTITIONS"},
-		{"env single underscore", minimalYAML, map[string]string{"INGEST_SINK_TYPE": "kafka"}, "sink_type", "use __ between levels"},
 		{"env index gap", minimalYAML, map[string]string{"INGEST_STREAMS__3__NAME": "x"}, "streams[3]", "index out of range"},
 	}
 	for _, tt := range tests {

@@ -33,6 +33,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	log := newLogger(e.stderr, cfg.Log)
+	warnIgnoredEnv(log, cfg)
 	stop, force, release := signals()
 	defer release()
 	d, err := newDaemon(ctx, cfg, log)
