@@ -21,6 +21,8 @@ type Config struct {
 
 	// ignoredEnv are the INGEST_ variables that name no key (see IgnoredEnv).
 	ignoredEnv []string
+	// baseDir is the directory relative paths were resolved against ("" = none).
+	baseDir string
 }
 
 // RestlessConfig is how the hosted service (or the emulator) is reached.
@@ -195,6 +197,9 @@ type CheckpointConfig struct {
 	Type         string `koanf:"type" yaml:"type"`                     // file | nats_kv | memory; default file
 	Dir          string `koanf:"dir" yaml:"dir"`                       // default ./data/checkpoints
 	NATSKVBucket string `koanf:"nats_kv_bucket" yaml:"nats_kv_bucket"` // default restless_checkpoints
+	// RequireExisting refuses to start a stream that has no checkpoint (for
+	// production, where a fresh start means a gap). Default false.
+	RequireExisting bool `koanf:"require_existing" yaml:"require_existing"`
 }
 
 // HTTPConfig is the metrics and health server.
@@ -262,6 +267,7 @@ checkpoint:
   type: file
   dir: ./data/checkpoints
   nats_kv_bucket: restless_checkpoints
+  require_existing: false
 http:
   addr: 127.0.0.1:9464
 log: {level: info, format: text}

@@ -42,6 +42,9 @@ type LoadOptions struct {
 	Overrides []Override
 	// OnlyRestless reads and checks only the restless section (ingest streams).
 	OnlyRestless bool
+	// BaseDir resolves the relative paths of the file and the defaults; ""
+	// means the directory of File when it is read from disk.
+	BaseDir string
 }
 
 // LoadRestless loads only the restless section, from file ("" = none), the
@@ -135,6 +138,7 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 	if cfg.Restless.APIKey == "" {
 		cfg.Restless.APIKey = ingest.Secret(os.Getenv(envAPIKey))
 	}
+	cfg.resolvePaths(configBaseDir(opts), origins)
 	if opts.OnlyRestless {
 		v := &validator{}
 		v.httpURL("restless.base_url", cfg.Restless.BaseURL)

@@ -90,6 +90,9 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 	if d.store, err = d.openStore(ctx); err != nil {
 		return nil, err
 	}
+	if err := d.announceStart(ctx); err != nil {
+		return nil, err
+	}
 
 	pcfg, errs := cfg.pipelineConfig()
 	if len(errs) > 0 {
