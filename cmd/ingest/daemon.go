@@ -37,6 +37,8 @@ type daemon struct {
 	rawSink sink     // the broker's sink before any decoration
 	closers []func() // in reverse order of opening: store, sink, embedded server
 	store   checkpoint.Store
+	lock    *checkpoint.DirLock // checkpoint.dir, held while the daemon runs
+	lease   *checkpoint.Lease   // the streams' lease on a nats_kv store
 	pipe    *pipeline.Pipeline
 	http    *httpServer
 	api     *client.Client
@@ -228,8 +230,16 @@ func (d *daemon) openStore(ctx context.Context) (checkpoint.Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint.nats_kv_bucket: %w", err)
 		}
+		if err := d.leaseStreams(ctx, js); err != nil {
+			return nil, err
+		}
 		return st, nil
 	default:
+		// Before NewFile, which removes the temporary files of a crash: they
+		// may be another daemon's saves in progress.
+		if err := d.lockCheckpointDir(); err != nil {
+			return nil, err
+		}
 		st, err := checkpoint.NewFile(c.Dir)
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint.dir: %w", err)
@@ -252,6 +262,10 @@ func (d *daemon) run(ctx context.Context, stop, force <-chan struct{}) error {
 	select {
 	case err := <-done:
 		return d.finished(err)
+	case <-d.leaseLost():
+		cancel()
+		<-done
+		return fmt.Errorf("stopped at once: %w", d.lease.Err())
 	case <-stop:
 	}
 	d.log.Info("stopping: draining what was read (signal again to stop at once)")
