@@ -18,6 +18,9 @@ type Config struct {
 	Checkpoint CheckpointConfig `koanf:"checkpoint" yaml:"checkpoint"`
 	HTTP       HTTPConfig       `koanf:"http" yaml:"http"`
 	Log        LogConfig        `koanf:"log" yaml:"log"`
+	// ShutdownTimeout bounds the drain after SIGINT/SIGTERM; past it the daemon
+	// stops at once and exits 1. Default 30s.
+	ShutdownTimeout Duration `koanf:"shutdown_timeout" yaml:"shutdown_timeout"`
 
 	// ignoredEnv are the INGEST_ variables that name no key (see IgnoredEnv).
 	ignoredEnv []string
@@ -271,6 +274,7 @@ checkpoint:
 http:
   addr: 127.0.0.1:9464
 log: {level: info, format: text}
+shutdown_timeout: 30s
 `
 
 // streamDefaultsYAML fills every key a stream leaves unset.

@@ -88,6 +88,7 @@ func (c *Config) normalize() error {
 			v.add("http.addr", "%q is not host:port (or \"\" to disable)", c.HTTP.Addr)
 		}
 	}
+	v.positive("shutdown_timeout", c.ShutdownTimeout)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 

@@ -78,21 +78,18 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 		return nil, &ConfigError{Errs: []FieldError{{Path: "restless", Msg: err.Error()}}}
 	}
 
-	s, connected, err := d.openSink(ctx)
-	if err != nil {
-		return nil, err
+	// The HTTP server first: while the broker is unreachable at start,
+	// /readyz answers 503 (and /metrics works) as during a later outage.
+	d.ready.SetSink(func() bool { return false })
+	if cfg.HTTP.Addr != "" {
+		if d.http, err = startHTTP(cfg.HTTP.Addr, newHTTPHandler(d.metrics, d.ready)); err != nil {
+			return nil, err
+		}
+		if d.onHTTP != nil {
+			d.onHTTP(d.http.Addr())
+		}
 	}
-	if d.wrapSink != nil {
-		s = d.wrapSink(s)
-	}
-	d.sink = s
-	d.ready.SetSink(connected)
-	d.metrics.SetSink(connected)
-
-	if d.store, err = d.openStore(ctx); err != nil {
-		return nil, err
-	}
-	if err := d.announceStart(ctx); err != nil {
+	if err := d.openBackendsRetrying(ctx); err != nil {
 		return nil, err
 	}
 
@@ -107,15 +104,6 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 	}
 	if d.pipe, err = pipeline.New(pcfg, d.sink, d.store, observer{m: d.metrics, log: d.log}); err != nil {
 		return nil, err
-	}
-
-	if cfg.HTTP.Addr != "" {
-		if d.http, err = startHTTP(cfg.HTTP.Addr, newHTTPHandler(d.metrics, d.ready)); err != nil {
-			return nil, err
-		}
-		if d.onHTTP != nil {
-			d.onHTTP(d.http.Addr())
-		}
 	}
 	return d, nil
 }
@@ -268,21 +256,29 @@ func (d *daemon) run(ctx context.Context, stop, force <-chan struct{}) error {
 		return fmt.Errorf("stopped at once: %w", d.lease.Err())
 	case <-stop:
 	}
-	d.log.Info("stopping: draining what was read (signal again to stop at once)")
+	timeout := d.cfg.ShutdownTimeout.D()
+	d.log.Info("stopping: draining what was read (signal again to stop at once)", "shutdown_timeout", timeout)
 	shutCtx, cancelShut := context.WithCancel(ctx)
 	defer cancelShut()
 	go func() {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
 		select {
 		case <-force:
 			d.log.Warn("stopping at once: what is not acknowledged is read again on the next start")
+			cancelShut()
+		case <-t.C:
+			d.log.Warn("shutdown_timeout reached before everything was written; stopping at once: what is not acknowledged is read again on the next start",
+				"shutdown_timeout", timeout)
 			cancelShut()
 		case <-shutCtx.Done():
 		}
 	}()
 	shutErr := d.pipe.Shutdown(shutCtx)
+	cancel() // Run returns once Shutdown has; this makes sure
 	runErr := <-done
 	if shutErr != nil {
-		return fmt.Errorf("stopped before draining everything: %w", shutErr)
+		return fmt.Errorf("stopped before draining everything (shutdown_timeout %s or a second signal): %w", timeout, shutErr)
 	}
 	for _, st := range d.pipe.Status() {
 		d.log.Info("stream stopped", "stream", st.Name, "state", st.State.String(), "checkpoint", st.Checkpoint)
@@ -327,6 +323,12 @@ func (d *daemon) close() {
 		cancel()
 		d.http = nil
 	}
+	d.closeBackends()
+}
+
+// closeBackends closes the checkpoint store, then the sink and what it needs,
+// newest first.
+func (d *daemon) closeBackends() {
 	if d.store != nil {
 		if err := d.store.Close(); err != nil {
 			d.log.Warn("closing the checkpoint store", "err", err)

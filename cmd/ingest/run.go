@@ -36,8 +36,26 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	warnIgnoredEnv(log, cfg)
 	stop, force, release := signals()
 	defer release()
-	d, err := newDaemon(ctx, cfg, log)
+	// A signal during the start (the broker may be unreachable for long)
+	// stops it.
+	startCtx, cancelStart := context.WithCancel(ctx)
+	defer cancelStart()
+	started := make(chan struct{})
+	go func() {
+		select {
+		case <-stop:
+			cancelStart()
+		case <-started:
+		}
+	}()
+	d, err := newDaemon(startCtx, cfg, log)
+	close(started)
 	if err != nil {
+		cancelStart()
+		if startCtx.Err() != nil && ctx.Err() == nil {
+			log.Info("stopped before the start completed")
+			return nil
+		}
 		return err
 	}
 	return d.run(ctx, stop, force)
