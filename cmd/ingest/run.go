@@ -51,8 +51,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	d, err := newDaemon(startCtx, cfg, log)
 	close(started)
 	if err != nil {
-		cancelStart()
-		if startCtx.Err() != nil && ctx.Err() == nil {
+		if startCtx.Err() != nil && ctx.Err() == nil { // stopped by a signal
 			log.Info("stopped before the start completed")
 			return nil
 		}
