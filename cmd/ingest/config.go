@@ -214,6 +214,9 @@ type HTTPConfig struct {
 type LogConfig struct {
 	Level  string `koanf:"level" yaml:"level"`   // debug | info | warn | error; default info
 	Format string `koanf:"format" yaml:"format"` // text | json; default text
+	// ProgressInterval is how often each stream logs a progress line at
+	// info; 0 = never. Default 1m.
+	ProgressInterval Duration `koanf:"progress_interval" yaml:"progress_interval"`
 }
 
 // Duration is a time.Duration written in Go syntax (30s, 24h) in YAML.
@@ -273,7 +276,7 @@ checkpoint:
   require_existing: false
 http:
   addr: 127.0.0.1:9464
-log: {level: info, format: text}
+log: {level: info, format: text, progress_interval: 1m}
 shutdown_timeout: 30s
 `
 

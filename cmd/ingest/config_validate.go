@@ -91,6 +91,9 @@ func (c *Config) normalize() error {
 	v.positive("shutdown_timeout", c.ShutdownTimeout)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
+	if c.Log.ProgressInterval < 0 {
+		v.add("log.progress_interval", "%s must not be negative (0 = no progress lines)", c.Log.ProgressInterval)
+	}
 
 	if len(v.errs) > 0 {
 		return &ConfigError{Errs: unique(v.errs)}

@@ -47,6 +47,8 @@ type daemon struct {
 	wrapSink func(sink) sink
 	// onHTTP, when set, learns the metrics server's address.
 	onHTTP func(addr string)
+	// cursors are the streams' resume positions as their sources hold them.
+	cursors map[string]*streamCursor
 }
 
 // newDaemon opens the sink, the checkpoint store and the HTTP server and builds
@@ -54,7 +56,7 @@ type daemon struct {
 func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(*daemon)) (_ *daemon, err error) {
 	// d is not the named result: "return nil, err" must not clear it before
 	// the deferred close runs.
-	d := &daemon{cfg: cfg, log: log, metrics: NewMetrics()}
+	d := &daemon{cfg: cfg, log: log, metrics: NewMetrics(), cursors: map[string]*streamCursor{}}
 	for _, o := range opts {
 		o(d)
 	}
@@ -67,6 +69,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 	for i, s := range cfg.Streams {
 		names[i] = s.Name
 		d.metrics.Stream(s.Name)
+		d.cursors[s.Name] = &streamCursor{}
 	}
 	d.ready = NewReadiness(names)
 
@@ -146,7 +149,7 @@ func (d *daemon) sourceFactory(i int) (func(ctx context.Context, cursor string) 
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", at("direct"), err)
 			}
-			return src, nil
+			return d.trackCursor(s.Name, cursor, src), nil
 		}, nil
 	}
 
@@ -178,7 +181,7 @@ func (d *daemon) sourceFactory(i int) (func(ctx context.Context, cursor string) 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", at(key), err)
 		}
-		return src, nil
+		return d.trackCursor(s.Name, cursor, src), nil
 	}, nil
 }
 
@@ -188,11 +191,23 @@ func (d *daemon) logState(stream string, c ingest.StateChange) {
 	if c.Err != nil {
 		attrs = append(attrs, "err", c.Err)
 	}
+	cursor := ""
+	if sc := d.cursors[stream]; sc != nil {
+		cursor = sc.get()
+	}
 	switch c.State {
 	case ingest.StateConnected:
+		if cursor != "" {
+			attrs = append(attrs, "resumed_from", cursor)
+		} else {
+			attrs = append(attrs, "resumed_from", "none (live or since)")
+		}
 		d.log.Info("source connected", attrs...)
 	case ingest.StateReconnecting:
 		attrs = append(attrs, "attempt", c.Attempt, "delay", c.Delay)
+		if cursor != "" {
+			attrs = append(attrs, "resume_from", cursor)
+		}
 		d.log.Warn("source reconnecting", attrs...)
 	case ingest.StateEnded:
 		d.log.Info("stream ended by its server", attrs...)
@@ -245,6 +260,9 @@ func (d *daemon) run(ctx context.Context, stop, force <-chan struct{}) error {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- d.pipe.Run(runCtx) }()
+	pr := &progressReporter{log: d.log, metrics: d.metrics, status: d.pipe.Status, every: d.cfg.Log.ProgressInterval.D(),
+		cursor: func(stream string) string { return d.cursors[stream].get() }}
+	go pr.run(runCtx)
 
 	d.log.Info("ingest running", d.summary()...)
 	select {

@@ -140,6 +140,8 @@ type StreamMetrics struct {
 	nReceived, nPublished, nDuplicate, nRejected atomic.Int64
 	// checkpointed is the receive time (UnixNano) of the event the checkpoint stands for.
 	checkpointed atomic.Int64
+	// lastLag is the lag (nanoseconds) of the last event, for the progress line.
+	lastLag atomic.Int64
 }
 
 // Received counts a frame read from the source.
@@ -174,7 +176,10 @@ func (s *StreamMetrics) PublishLatency(d time.Duration) { s.publish.Observe(d.Se
 func (s *StreamMetrics) WriteFailed(n int, _ error) { s.writeFailed.Add(float64(n)) }
 
 // EventLag observes now − meta.timestamp.
-func (s *StreamMetrics) EventLag(d time.Duration) { s.lag.Observe(d.Seconds()) }
+func (s *StreamMetrics) EventLag(d time.Duration) {
+	s.lag.Observe(d.Seconds())
+	s.lastLag.Store(int64(d))
+}
 
 // Checkpointed remembers when the checkpointed event was received.
 func (s *StreamMetrics) Checkpointed(_ string, eventReceived time.Time) {
