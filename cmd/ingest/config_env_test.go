@@ -88,7 +88,7 @@ func TestIgnoredEnvSuggestsTheKey(t *testing.T) {
 // named ingest passes, and warns once, listing the variables.
 func TestCheckWithKubernetesServiceEnv(t *testing.T) {
 	file := writeConfig(t, t.TempDir(), minimalYAML)
-	env := map[string]string{"INGEST_SERVICE_HOST": "10.0.0.7", "INGEST_PORT": "tcp://10.0.0.7:9464"}
+	env := map[string]string{"INGEST_SERVICE_HOST": "10.0.0.7", "INGEST_PORT": "tcp://10.0.0.7:9464", envAPIKey: "rs_k8s_0123456789"}
 	code, _, errOut := runIngest(t, env, nil, "check", "-c", file)
 	if code != 0 {
 		t.Fatalf("check: exit %d, stderr:\n%s", code, errOut)

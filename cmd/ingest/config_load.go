@@ -93,8 +93,12 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 		origins[key] = "environment variable " + name
 		return key, textValue(value)
 	})
+	// A faulty variable or flag is reported with everything else, not alone.
+	var layerErrs []FieldError
 	if err := k.Load(envProvider, nil, koanf.WithMergeFunc(mergeLayer)); err != nil {
-		return nil, asConfigError(err)
+		if ce, ok := asConfigError(err).(*ConfigError); ok {
+			layerErrs = append(layerErrs, ce.Errs...)
+		}
 	}
 
 	if len(opts.Overrides) > 0 {
@@ -104,7 +108,9 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 			origins[o.Key] = o.Origin
 		}
 		if err := k.Load(confmap.Provider(flat, "."), nil, koanf.WithMergeFunc(mergeLayer)); err != nil {
-			return nil, asConfigError(err)
+			if ce, ok := asConfigError(err).(*ConfigError); ok {
+				layerErrs = append(layerErrs, ce.Errs...)
+			}
 		}
 	}
 
@@ -116,7 +122,7 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 		return nil, err
 	}
 	// Unknown keys are reported and removed, so that one run lists every problem.
-	errs := unknownKeys(raw, reflect.TypeFor[Config](), "", origins, true)
+	errs := append(layerErrs, unknownKeys(raw, reflect.TypeFor[Config](), "", origins, true)...)
 	clean := koanf.New(".")
 	if err := clean.Load(confmap.Provider(raw, ""), nil); err != nil {
 		return nil, asConfigError(err)
@@ -130,9 +136,14 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 		DecodeHook:  decodeHook,
 		Result:      &cfg,
 	}
+	// A value of the wrong type is reported, its field left zero, and the rest
+	// still checked: one run lists every problem. The checks' findings at a
+	// key that already has a type error are left out (they would be about the
+	// zero value, not the user's).
+	var typeErrs []FieldError
 	if err := clean.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: dc}); err != nil {
-		errs = append(errs, decodeErrors(err, origins).Errs...)
-		return nil, &ConfigError{Errs: errs}
+		typeErrs = decodeErrors(err, origins).Errs
+		errs = append(errs, typeErrs...)
 	}
 	cfg.ignoredEnv = sortedCopy(ignoredEnv)
 	if cfg.Restless.APIKey == "" {
@@ -144,14 +155,14 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 		v.httpURL("restless.base_url", cfg.Restless.BaseURL)
 		v.httpURL("restless.stream_base_url", cfg.Restless.StreamBaseURL)
 		if len(errs)+len(v.errs) > 0 {
-			return nil, &ConfigError{Errs: append(errs, v.errs...)}
+			return nil, &ConfigError{Errs: append(errs, withoutTypeErrorKeys(v.errs, typeErrs)...)}
 		}
 		return &cfg, nil
 	}
 	if err := cfg.normalize(); err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) {
-			errs = append(errs, ce.Errs...)
+			errs = append(errs, withoutTypeErrorKeys(ce.Errs, typeErrs)...)
 		}
 	}
 	if len(errs) > 0 {

@@ -124,16 +124,19 @@ streams:
   - name: orders
     stream_id: ${ORDERS_STREAM}
     destination: "orders.${ORDERS_STREAM}"
-    since: "$${literal}"
     verify: {secrets: ["${HMAC}"]}
+restless: {api_key: "$${literal}"}
 sink:
   kafka:
     partitions: ${PARTS}
     replication_factor: ${MISSING_RF:-2}
 `)
 	s := cfg.Streams[0]
-	if s.StreamID != "stream_999" || s.Destination != "orders.stream_999" || s.Since != "${literal}" {
+	if s.StreamID != "stream_999" || s.Destination != "orders.stream_999" {
 		t.Errorf("stream = %+v", s)
+	}
+	if got := cfg.Restless.APIKey.Reveal(); got != "${literal}" {
+		t.Errorf("api_key = %q, want the literal ${literal}", got)
 	}
 	if s.Verify.Secrets[0].Reveal() != "s3cr3t-value" {
 		t.Errorf("secret not expanded")

@@ -66,6 +66,7 @@ func (c *Config) normalize() error {
 	c.validatePipeline(v)
 
 	c.normalizeSink(v)
+	c.checkRunRules(v)
 
 	cp := c.Checkpoint
 	v.oneOf("checkpoint.type", cp.Type, "file", "nats_kv", "memory")
