@@ -69,8 +69,10 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 		return nil, fmt.Errorf("built-in defaults: %w", err) // a bug, not a user error
 	}
 
+	var fileMap map[string]any
 	if opts.File != "" || opts.Data != nil {
-		fileMap, err := readConfigFile(opts)
+		var err error
+		fileMap, err = readConfigFile(opts)
 		if err != nil {
 			return nil, err
 		}
@@ -146,6 +148,14 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 		errs = append(errs, typeErrs...)
 	}
 	cfg.ignoredEnv = sortedCopy(ignoredEnv)
+	restlessEnvDefaults(&cfg, func(key string) bool {
+		if _, ok := origins[key]; ok {
+			return true
+		}
+		r, _ := fileMap["restless"].(map[string]any)
+		_, inFile := r[strings.TrimPrefix(key, "restless.")]
+		return inFile
+	})
 	if cfg.Restless.APIKey == "" {
 		cfg.Restless.APIKey = ingest.Secret(os.Getenv(envAPIKey))
 	}
