@@ -8,6 +8,7 @@
 //	ingest check -c FILE         validate and print the effective configuration
 //	ingest emulate               a local Restless Stream emulator
 //	ingest streams <op> [flags]  stream management through the REST API
+//	ingest checkpoints <op>      inspect or move the streams' checkpoints
 //	ingest version               version, commit and Go version
 //
 // Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.
@@ -72,6 +73,7 @@ Usage:
   ingest streams <op> [flags]      manage streams: list get create update start stop delete
                                    usage validate-key snippets direct-setup direct-session
                                    tail (print a stream's events as JSON lines)
+  ingest checkpoints <op> -c FILE  inspect or move checkpoints: list show set reset
   ingest version                   version, commit, Go version
 
 Run 'ingest <command> -h' for the flags of a command.
@@ -104,6 +106,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (code in
 		err = cmdEmulate(ctx, e, args[1:])
 	case "streams":
 		err = cmdStreams(ctx, e, args[1:])
+	case "checkpoints":
+		err = cmdCheckpoints(ctx, e, args[1:])
 	case "version", "--version", "-version":
 		err = cmdVersion(e)
 	case "help", "-h", "--help", "-help":
