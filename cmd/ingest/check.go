@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 
 	"go.yaml.in/yaml/v3"
@@ -12,6 +13,7 @@ func cmdCheck(e *env, args []string) error {
 	fs := newFlagSet("check", e.stderr)
 	var cf configFlags
 	cf.register(fs)
+	connect := fs.Bool("connect", false, "also try the REST API with the key, each stream (one handshake) and the broker, and report each")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -27,6 +29,10 @@ func cmdCheck(e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "# effective configuration (secrets redacted)\n%s", redactText(string(out)))
+	if *connect {
+		fmt.Fprintln(e.stdout, "# connections")
+		return checkConnect(context.Background(), e.stdout, cfg)
+	}
 	return nil
 }
 

@@ -47,6 +47,8 @@ type daemon struct {
 	wrapSink func(sink) sink
 	// onHTTP, when set, learns the metrics server's address.
 	onHTTP func(addr string)
+	// onState, when set, learns every source state change (check --connect).
+	onState func(stream string, c ingest.StateChange)
 	// cursors are the streams' resume positions as their sources hold them.
 	cursors map[string]*streamCursor
 }
@@ -121,6 +123,9 @@ func (d *daemon) sourceFactory(i int) (func(ctx context.Context, cursor string) 
 		sm.State(c)
 		d.ready.State(s.Name, c)
 		d.logState(s.Name, c)
+		if d.onState != nil {
+			d.onState(s.Name, c)
+		}
 	}
 	base := d.cfg.Restless.StreamBaseURL
 	ws_ := s.Transport == "websocket"

@@ -68,7 +68,8 @@ const usageText = `ingest: publish Restless Stream events to NATS JetStream or K
 Usage:
   ingest demo                      the whole pipeline on its embedded default (no network, no account)
   ingest run -c FILE               the daemon (or INGEST_CONFIG=FILE)
-  ingest check -c FILE             validate and print the effective configuration, secrets redacted
+  ingest check -c FILE [--connect] validate and print the effective configuration, secrets redacted
+                                   (--connect: also try the API key, each stream and the broker)
   ingest emulate [--addr A]        run a local Restless Stream emulator
   ingest streams <op> [flags]      manage streams: list get create update start stop delete
                                    usage validate-key snippets direct-setup direct-session
