@@ -49,6 +49,8 @@ type daemon struct {
 	onHTTP func(addr string)
 	// onState, when set, learns every source state change (check --connect).
 	onState func(stream string, c ingest.StateChange)
+	// deg marks streams that reject everything or cannot reconnect.
+	deg *Degradation
 	// cursors are the streams' resume positions as their sources hold them.
 	cursors map[string]*streamCursor
 }
@@ -74,6 +76,9 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 		d.cursors[s.Name] = &streamCursor{}
 	}
 	d.ready = NewReadiness(names)
+	d.deg = NewDegradation(names)
+	d.ready.degraded = d.deg
+	d.metrics.Registry.MustRegister(d.deg)
 
 	d.api, err = client.New(cfg.Restless.APIKey.Reveal(),
 		client.WithBaseURL(cfg.Restless.BaseURL),
@@ -107,7 +112,7 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 			return nil, err
 		}
 	}
-	if d.pipe, err = pipeline.New(pcfg, d.sink, d.store, observer{m: d.metrics, log: d.log}); err != nil {
+	if d.pipe, err = pipeline.New(pcfg, d.sink, d.store, observer{m: d.metrics, log: d.log, deg: d.deg}); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -122,6 +127,7 @@ func (d *daemon) sourceFactory(i int) (func(ctx context.Context, cursor string) 
 	onState := func(c ingest.StateChange) {
 		sm.State(c)
 		d.ready.State(s.Name, c)
+		d.deg.Attempt(s.Name, c.Attempt)
 		d.logState(s.Name, c)
 		if d.onState != nil {
 			d.onState(s.Name, c)

@@ -23,6 +23,10 @@ type Readiness struct {
 
 	mu      sync.Mutex
 	streams map[string]*streamHealth
+
+	// degraded, when set, marks streams that rejects everything or cannot
+	// reconnect as not ready (see Degradation).
+	degraded *Degradation
 }
 
 type streamHealth struct {
@@ -91,6 +95,8 @@ type streamReport struct {
 	Ready   bool   `json:"ready"`
 	Attempt int    `json:"attempt,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// Degraded says why the stream does no useful work, or "".
+	Degraded string `json:"degraded,omitempty"`
 }
 
 // Report returns the readiness and its details.
@@ -107,8 +113,10 @@ func (r *Readiness) Report() readyReport {
 	for _, n := range names {
 		h := r.streams[n]
 		ok := h.ready()
+		reason := r.degraded.Reason(n)
+		ok = ok && reason == ""
 		allReady = allReady && ok
-		rep.Streams[n] = streamReport{State: h.state.String(), Ready: ok, Attempt: h.attempt, Error: h.lastErr}
+		rep.Streams[n] = streamReport{State: h.state.String(), Ready: ok, Attempt: h.attempt, Error: h.lastErr, Degraded: reason}
 	}
 	r.mu.Unlock()
 	rep.SinkConnected = sink == nil || sink()

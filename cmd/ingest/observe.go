@@ -14,6 +14,7 @@ import (
 type observer struct {
 	m   *Metrics
 	log *slog.Logger
+	deg *Degradation // nil: not tracked
 }
 
 func (o observer) Stream(name string) pipeline.StreamObserver {
@@ -21,6 +22,8 @@ func (o observer) Stream(name string) pipeline.StreamObserver {
 		StreamMetrics: o.m.Stream(name),
 		log:           o.log.With("stream", name),
 		limit:         logLimit{every: time.Second, burst: logBurst},
+		deg:           o.deg,
+		name:          name,
 	}
 }
 
@@ -34,11 +37,22 @@ type loggedStream struct {
 	*StreamMetrics
 	log   *slog.Logger
 	limit logLimit
+	deg   *Degradation
+	name  string
+}
+
+// Published counts the records and ends a run of rejections.
+func (s *loggedStream) Published(n int) {
+	s.StreamMetrics.Published(n)
+	if n > 0 {
+		s.deg.Published(s.name)
+	}
 }
 
 // Rejected counts the event and logs it (rate-limited).
 func (s *loggedStream) Rejected(r pipeline.Rejection) {
 	s.StreamMetrics.Rejected(r.Reason, r.DeadLettered)
+	s.deg.Rejected(s.name)
 	if ok, skipped := s.limit.allow(time.Now()); ok {
 		attrs := []any{"reason", r.Reason, "error", r.Err, "dead_lettered", r.DeadLettered}
 		if r.EventID != "" {
