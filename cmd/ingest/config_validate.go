@@ -13,8 +13,6 @@ import (
 )
 
 var (
-	nameRE   = regexp.MustCompile(`^[a-z0-9_-]+$`)
-	kafkaRE  = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
 	bucketRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 	hhmmRE   = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
 )
