@@ -3,7 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"net"
+	"syscall"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/restless-stream/ingest/checkpoint"
 	"github.com/restless-stream/ingest/client"
@@ -78,12 +83,33 @@ type brokerError struct{ err error }
 func (e *brokerError) Error() string { return e.err.Error() }
 func (e *brokerError) Unwrap() error { return e.err }
 
-// retryableStart: a broker that cannot be reached may come back; a mistake in
-// the configuration, a bad local path or checkpoints that another daemon holds
-// will not.
+// retryableStart: a broker that cannot be reached (refused, reset, no route,
+// a timeout, a name not resolved yet, a NATS server without JetStream ready)
+// may come back. A mistake in the configuration, refused credentials, a bad
+// local path or checkpoints that another daemon holds will not: they end the
+// start at once.
 func retryableStart(err error) bool {
 	var be *brokerError
 	var ce *ConfigError
-	return errors.As(err, &be) && !errors.As(err, &ce) && !errors.Is(err, checkpoint.ErrHeld) &&
-		!errors.Is(err, context.Canceled)
+	if !errors.As(err, &be) || errors.As(err, &ce) || errors.Is(err, checkpoint.ErrHeld) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, nats.ErrAuthorization) {
+		return false
+	}
+	return unreachable(err)
+}
+
+// unreachable reports a failure to reach a server, as opposed to an answer.
+func unreachable(err error) bool {
+	for _, target := range []error{nats.ErrNoServers, nats.ErrTimeout, nats.ErrNoResponders, jetstream.ErrNoStreamResponse,
+		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EHOSTUNREACH, syscall.ENETUNREACH, context.DeadlineExceeded} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return true // a broker's name may resolve only once its service is up
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"regexp"
@@ -9,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/restless-stream/ingest/checkpoint"
 	"github.com/restless-stream/ingest/internal/natsserver"
 )
 
@@ -116,4 +120,26 @@ shutdown_timeout: 2s
 		t.Fatalf("exit %d, want 1 after shutdown_timeout", code)
 	}
 	p.waitOutput(regexp.MustCompile(`shutdown_timeout reached`), time.Second)
+}
+
+// TestRetryableStart: only a broker that cannot be reached is waited for;
+// refused credentials and configuration mistakes end the start at once.
+func TestRetryableStart(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection refused", &brokerError{fmt.Errorf("sink.nats: %w", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED})}, true},
+		{"no servers", &brokerError{fmt.Errorf("sink.nats: %w", nats.ErrNoServers)}, true},
+		{"refused token", &brokerError{fmt.Errorf("sink.nats: %w", nats.ErrAuthorization)}, false},
+		{"kafka sasl refused", &brokerError{fmt.Errorf("kafka: wrong password?: %w", io.ErrUnexpectedEOF)}, false},
+		{"configuration", &brokerError{&ConfigError{Errs: []FieldError{{Path: "sink.nats.replicas", Msg: "x"}}}}, false},
+		{"held", &brokerError{&checkpoint.HeldError{What: "x", Holder: "y"}}, false},
+		{"local path", fmt.Errorf("sink.file.path: %w", syscall.ECONNREFUSED), false},
+	} {
+		if got := retryableStart(tt.err); got != tt.want {
+			t.Errorf("%s: retryable = %v, want %v", tt.name, got, tt.want)
+		}
+	}
 }
