@@ -190,6 +190,10 @@ func New(opts Options) (*Emulator, error) {
 	if opts.DemoAPI {
 		e.addDemoStream()
 	}
+	if err := e.persistIdentity(); err != nil {
+		e.cancel()
+		return nil, err
+	}
 	e.mux = e.routes()
 	e.mu.Lock()
 	for _, st := range e.streams {

@@ -15,6 +15,13 @@ type stateFile struct {
 	Version  int           `json:"version"`
 	Streams  []streamState `json:"streams"`
 	Sessions []streamState `json:"sessions"`
+	// APIKey is the generated API key (none when Options.APIKeys chose the
+	// keys), DemoSecret the demo stream's secret and DirectSecret the direct
+	// streams': kept so that clients configured with them work after a
+	// restart.
+	APIKey       string `json:"apiKey,omitempty"`
+	DemoSecret   string `json:"demoSecret,omitempty"`
+	DirectSecret string `json:"directSecret,omitempty"`
 }
 
 type streamState struct {
@@ -45,6 +52,7 @@ func (e *Emulator) load(path string) error {
 	if s.Version != stateVersion {
 		return fmt.Errorf("emulator: state file %s has version %d, want %d", path, s.Version, stateVersion)
 	}
+	e.restoreIdentity(s)
 	now := time.Now()
 	restore := func(ss streamState, k kind) (*stream, error) {
 		if ss.ID == "" || ss.Secret == "" {
@@ -103,6 +111,13 @@ func (e *Emulator) saveLocked() {
 	for _, st := range e.sessions {
 		s.Sessions = append(s.Sessions, snap(st))
 	}
+	if len(e.opts.APIKeys) == 0 {
+		s.APIKey = e.firstKey
+	}
+	if st, ok := e.streams[DemoStreamID]; ok && st.kind == kindDemo {
+		s.DemoSecret = st.secret
+	}
+	s.DirectSecret = e.direct
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err == nil {
 		err = writeAtomic(e.opts.StateFile, b)
@@ -134,4 +149,35 @@ func writeAtomic(path string, b []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// restoreIdentity takes the generated API key and the demo and direct secrets
+// from the state file, where the options leave them to be generated: a
+// restarted emulator accepts the same key and signs with the same secrets.
+func (e *Emulator) restoreIdentity(s stateFile) {
+	if len(e.opts.APIKeys) == 0 && s.APIKey != "" {
+		delete(e.keys, e.firstKey)
+		e.firstKey = s.APIKey
+		e.keys[s.APIKey] = true
+	}
+	if e.opts.DemoSecret == "" && s.DemoSecret != "" {
+		e.opts.DemoSecret = s.DemoSecret
+	}
+	if e.opts.DirectSecret == "" && s.DirectSecret != "" {
+		e.direct = s.DirectSecret
+	}
+}
+
+// persistIdentity writes the state file once at start, so that a generated
+// key and secrets are kept even when nothing else changes before a restart.
+func (e *Emulator) persistIdentity() error {
+	if e.opts.StateFile == "" {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.saveLocked()
+	err := e.saveErr
+	e.saveErr = nil
+	return err
 }

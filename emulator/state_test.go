@@ -79,11 +79,19 @@ func TestStateFileErrors(t *testing.T) {
 			t.Errorf("%s: err %v", name, err)
 		}
 	}
-	// An unwritable location is reported by Close.
-	e, err := New(Options{StateFile: filepath.Join(dir, "missing", "state.json")})
+	// An unwritable location is reported at once: the state file is written
+	// at start (it keeps the generated key and secrets).
+	if _, err := New(Options{StateFile: filepath.Join(dir, "missing", "state.json")}); err == nil || !strings.Contains(err.Error(), "state file") {
+		t.Fatalf("New with an unwritable state file: err %v", err)
+	}
+	// A write that fails later is reported by Close.
+	sub := filepath.Join(dir, "later")
+	os.Mkdir(sub, 0o755)
+	e, err := New(Options{StateFile: filepath.Join(sub, "state.json")})
 	if err != nil {
 		t.Fatal(err)
 	}
+	os.RemoveAll(sub)
 	if _, err := e.CreateStream(StreamSpec{URL: "http://127.0.0.1:1/", Inactive: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 
@@ -13,6 +14,7 @@ func cmdCheck(e *env, args []string) error {
 	fs := newFlagSet("check", e.stderr)
 	var cf configFlags
 	cf.register(fs)
+	connect := fs.Bool("connect", false, "also try the REST API with the key, each stream (one handshake) and the broker, and report each")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -20,11 +22,18 @@ func cmdCheck(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if ign := cfg.IgnoredEnv(); len(ign) > 0 {
+		fmt.Fprintf(e.stderr, "ingest: warning: %s\n", ignoredEnvMsg(ign))
+	}
 	out, err := cfg.effectiveYAML()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "# effective configuration (secrets redacted)\n%s", redactText(string(out)))
+	if *connect {
+		fmt.Fprintln(e.stdout, "# connections")
+		return checkConnect(context.Background(), e.stdout, cfg)
+	}
 	return nil
 }
 

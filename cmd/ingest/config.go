@@ -19,6 +19,14 @@ type Config struct {
 	Checkpoint CheckpointConfig `koanf:"checkpoint" yaml:"checkpoint"`
 	HTTP       HTTPConfig       `koanf:"http" yaml:"http"`
 	Log        LogConfig        `koanf:"log" yaml:"log"`
+	// ShutdownTimeout bounds the drain after SIGINT/SIGTERM; past it the daemon
+	// stops at once and exits 1. Default 30s.
+	ShutdownTimeout Duration `koanf:"shutdown_timeout" yaml:"shutdown_timeout"`
+
+	// ignoredEnv are the INGEST_ variables that name no key (see IgnoredEnv).
+	ignoredEnv []string
+	// baseDir is the directory relative paths were resolved against ("" = none).
+	baseDir string
 }
 
 // RestlessConfig is how the hosted service (or the emulator) is reached.
@@ -210,6 +218,9 @@ type CheckpointConfig struct {
 	Type         string `koanf:"type" yaml:"type"`                     // file | nats_kv | memory; default file
 	Dir          string `koanf:"dir" yaml:"dir"`                       // default ./data/checkpoints
 	NATSKVBucket string `koanf:"nats_kv_bucket" yaml:"nats_kv_bucket"` // default restless_checkpoints
+	// RequireExisting refuses to start a stream that has no checkpoint (for
+	// production, where a fresh start means a gap). Default false.
+	RequireExisting bool `koanf:"require_existing" yaml:"require_existing"`
 }
 
 // HTTPConfig is the metrics and health server.
@@ -221,6 +232,9 @@ type HTTPConfig struct {
 type LogConfig struct {
 	Level  string `koanf:"level" yaml:"level"`   // debug | info | warn | error; default info
 	Format string `koanf:"format" yaml:"format"` // text | json; default text
+	// ProgressInterval is how often each stream logs a progress line at
+	// info; 0 = never. Default 1m.
+	ProgressInterval Duration `koanf:"progress_interval" yaml:"progress_interval"`
 }
 
 // Duration is a time.Duration written in Go syntax (30s, 24h) in YAML.
@@ -285,9 +299,11 @@ checkpoint:
   type: file
   dir: ./data/checkpoints
   nats_kv_bucket: restless_checkpoints
+  require_existing: false
 http:
   addr: 127.0.0.1:9464
-log: {level: info, format: text}
+log: {level: info, format: text, progress_interval: 1m}
+shutdown_timeout: 30s
 `
 
 // streamDefaultsYAML fills every key a stream leaves unset.

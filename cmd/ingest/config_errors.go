@@ -81,3 +81,26 @@ func asConfigError(err error) error {
 	}
 	return &ConfigError{Errs: []FieldError{{Path: "(top level)", Msg: err.Error()}}}
 }
+
+// withoutTypeErrorKeys drops the errors at (or below, or above) a key that
+// already has a type error: they would be about the zero value left there.
+func withoutTypeErrorKeys(errs, typeErrs []FieldError) []FieldError {
+	if len(typeErrs) == 0 {
+		return errs
+	}
+	related := func(a, b string) bool {
+		return a == b || strings.HasPrefix(a, b+".") || strings.HasPrefix(a, b+"[") ||
+			strings.HasPrefix(b, a+".") || strings.HasPrefix(b, a+"[")
+	}
+	out := errs[:0:0]
+next:
+	for _, e := range errs {
+		for _, te := range typeErrs {
+			if te.Path != "(top level)" && related(e.Path, te.Path) {
+				continue next
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}

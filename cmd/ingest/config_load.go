@@ -42,6 +42,9 @@ type LoadOptions struct {
 	Overrides []Override
 	// OnlyRestless reads and checks only the restless section (ingest streams).
 	OnlyRestless bool
+	// BaseDir resolves the relative paths of the file and the defaults; ""
+	// means the directory of File when it is read from disk.
+	BaseDir string
 }
 
 // LoadRestless loads only the restless section, from file ("" = none), the
@@ -60,13 +63,16 @@ func LoadRestless(file string, ov []Override) (*RestlessConfig, error) {
 func LoadConfig(opts LoadOptions) (*Config, error) {
 	k := koanf.New(".")
 	origins := map[string]string{} // dotted path -> where a value came from (env, flags)
+	var ignoredEnv []string        // INGEST_ variables that name no key
 
 	if err := k.Load(rawBytes(defaultsYAML), kyaml.Parser()); err != nil {
 		return nil, fmt.Errorf("built-in defaults: %w", err) // a bug, not a user error
 	}
 
+	var fileMap map[string]any
 	if opts.File != "" || opts.Data != nil {
-		fileMap, err := readConfigFile(opts)
+		var err error
+		fileMap, err = readConfigFile(opts)
 		if err != nil {
 			return nil, err
 		}
@@ -79,12 +85,22 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 		if name == envConfigFile {
 			return "", nil
 		}
-		key := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(name, envPrefix)), "__", ".")
+		key := envKey(name)
+		if !namesKey(typeOfConfig, strings.Split(key, ".")) {
+			// Not a mistake in the configuration: a platform's variable that
+			// happens to share the prefix. Ignored, and listed for a warning.
+			ignoredEnv = append(ignoredEnv, name)
+			return "", nil
+		}
 		origins[key] = "environment variable " + name
 		return key, textValue(value)
 	})
+	// A faulty variable or flag is reported with everything else, not alone.
+	var layerErrs []FieldError
 	if err := k.Load(envProvider, nil, koanf.WithMergeFunc(mergeLayer)); err != nil {
-		return nil, asConfigError(err)
+		if ce, ok := asConfigError(err).(*ConfigError); ok {
+			layerErrs = append(layerErrs, ce.Errs...)
+		}
 	}
 
 	if len(opts.Overrides) > 0 {
@@ -94,7 +110,9 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 			origins[o.Key] = o.Origin
 		}
 		if err := k.Load(confmap.Provider(flat, "."), nil, koanf.WithMergeFunc(mergeLayer)); err != nil {
-			return nil, asConfigError(err)
+			if ce, ok := asConfigError(err).(*ConfigError); ok {
+				layerErrs = append(layerErrs, ce.Errs...)
+			}
 		}
 	}
 
@@ -106,7 +124,7 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 		return nil, err
 	}
 	// Unknown keys are reported and removed, so that one run lists every problem.
-	errs := unknownKeys(raw, reflect.TypeFor[Config](), "", origins, true)
+	errs := append(layerErrs, unknownKeys(raw, reflect.TypeFor[Config](), "", origins, true)...)
 	clean := koanf.New(".")
 	if err := clean.Load(confmap.Provider(raw, ""), nil); err != nil {
 		return nil, asConfigError(err)
@@ -120,26 +138,41 @@ func LoadConfig(opts LoadOptions) (*Config, error) {
 		DecodeHook:  decodeHook,
 		Result:      &cfg,
 	}
+	// A value of the wrong type is reported, its field left zero, and the rest
+	// still checked: one run lists every problem. The checks' findings at a
+	// key that already has a type error are left out (they would be about the
+	// zero value, not the user's).
+	var typeErrs []FieldError
 	if err := clean.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: dc}); err != nil {
-		errs = append(errs, decodeErrors(err, origins).Errs...)
-		return nil, &ConfigError{Errs: errs}
+		typeErrs = decodeErrors(err, origins).Errs
+		errs = append(errs, typeErrs...)
 	}
+	cfg.ignoredEnv = sortedCopy(ignoredEnv)
+	restlessEnvDefaults(&cfg, func(key string) bool {
+		if _, ok := origins[key]; ok {
+			return true
+		}
+		r, _ := fileMap["restless"].(map[string]any)
+		_, inFile := r[strings.TrimPrefix(key, "restless.")]
+		return inFile
+	})
 	if cfg.Restless.APIKey == "" {
 		cfg.Restless.APIKey = ingest.Secret(os.Getenv(envAPIKey))
 	}
+	cfg.resolvePaths(configBaseDir(opts), origins)
 	if opts.OnlyRestless {
 		v := &validator{}
 		v.httpURL("restless.base_url", cfg.Restless.BaseURL)
 		v.httpURL("restless.stream_base_url", cfg.Restless.StreamBaseURL)
 		if len(errs)+len(v.errs) > 0 {
-			return nil, &ConfigError{Errs: append(errs, v.errs...)}
+			return nil, &ConfigError{Errs: append(errs, withoutTypeErrorKeys(v.errs, typeErrs)...)}
 		}
 		return &cfg, nil
 	}
 	if err := cfg.normalize(); err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) {
-			errs = append(errs, ce.Errs...)
+			errs = append(errs, withoutTypeErrorKeys(ce.Errs, typeErrs)...)
 		}
 	}
 	if len(errs) > 0 {

@@ -9,11 +9,18 @@ import (
 // mergeLayer merges src over dest like koanf's default, except that a mapping whose
 // keys are all list indexes (streams.0.since from INGEST_STREAMS__0__SINCE) updates
 // the entries of a list instead of replacing it.
+// A faulty entry is left out and the merge goes on, so that one run reports
+// every problem; the error lists them.
 func mergeLayer(src, dest map[string]any) error {
-	return mergeAt(src, dest, "")
+	var errs []FieldError
+	mergeAt(src, dest, "", &errs)
+	if len(errs) > 0 {
+		return &ConfigError{Errs: errs}
+	}
+	return nil
 }
 
-func mergeAt(src, dest map[string]any, path string) error {
+func mergeAt(src, dest map[string]any, path string, errs *[]FieldError) {
 	for k, sv := range src {
 		p := joinPath(path, k)
 		dv, exists := dest[k]
@@ -23,22 +30,15 @@ func mergeAt(src, dest map[string]any, path string) error {
 			continue
 		}
 		if list, isList := dv.([]any); (isList || !exists || dv == nil) && isIndexMap(sm) {
-			nl, err := mergeIndexed(list, sm, p)
-			if err != nil {
-				return err
-			}
-			dest[k] = nl
+			dest[k] = mergeIndexed(list, sm, p, errs)
 			continue
 		}
 		if dm, ok := dv.(map[string]any); ok {
-			if err := mergeAt(sm, dm, p); err != nil {
-				return err
-			}
+			mergeAt(sm, dm, p, errs)
 			continue
 		}
 		dest[k] = sm
 	}
-	return nil
 }
 
 func isIndexMap(m map[string]any) bool {
@@ -53,7 +53,7 @@ func isIndexMap(m map[string]any) bool {
 	return true
 }
 
-func mergeIndexed(list []any, m map[string]any, path string) ([]any, error) {
+func mergeIndexed(list []any, m map[string]any, path string, errs *[]FieldError) []any {
 	idx := make([]int, 0, len(m))
 	for k := range m {
 		i, _ := strconv.Atoi(k)
@@ -69,17 +69,15 @@ func mergeIndexed(list []any, m map[string]any, path string) ([]any, error) {
 			dm, dok := out[i].(map[string]any)
 			sm, sok := v.(map[string]any)
 			if dok && sok {
-				if err := mergeAt(sm, dm, p); err != nil {
-					return nil, err
-				}
+				mergeAt(sm, dm, p, errs)
 			} else {
 				out[i] = v
 			}
 		case i == len(out):
 			out = append(out, v)
 		default:
-			return nil, &ConfigError{Errs: []FieldError{{Path: p, Msg: fmt.Sprintf("index out of range: the list has %d entries, so the next one is [%d]", len(out), len(out))}}}
+			*errs = append(*errs, FieldError{Path: p, Msg: fmt.Sprintf("index out of range: the list has %d entries, so the next one is [%d]", len(out), len(out))})
 		}
 	}
-	return out, nil
+	return out
 }

@@ -124,16 +124,19 @@ streams:
   - name: orders
     stream_id: ${ORDERS_STREAM}
     destination: "orders.${ORDERS_STREAM}"
-    since: "$${literal}"
     verify: {secrets: ["${HMAC}"]}
+restless: {api_key: "$${literal}"}
 sink:
   kafka:
     partitions: ${PARTS}
     replication_factor: ${MISSING_RF:-2}
 `)
 	s := cfg.Streams[0]
-	if s.StreamID != "stream_999" || s.Destination != "orders.stream_999" || s.Since != "${literal}" {
+	if s.StreamID != "stream_999" || s.Destination != "orders.stream_999" {
 		t.Errorf("stream = %+v", s)
+	}
+	if got := cfg.Restless.APIKey.Reveal(); got != "${literal}" {
+		t.Errorf("api_key = %q, want the literal ${literal}", got)
 	}
 	if s.Verify.Secrets[0].Reveal() != "s3cr3t-value" {
 		t.Errorf("secret not expanded")
@@ -195,7 +198,6 @@ func TestLoadMistakes(t *testing.T) {
 		{"not yaml", "streams: [\n", nil, "test.yaml", "not valid YAML"},
 		{"not a mapping", "- a\n- b\n", nil, "test.yaml", "not valid YAML"},
 		{"env bad int", minimalYAML, map[string]string{"INGEST_SINK__KAFKA__PARTITIONS": "many"}, "sink.kafka.partitions", "INGEST_SINK__KAFKA__PARTITIONS"},
-		{"env single underscore", minimalYAML, map[string]string{"INGEST_SINK_TYPE": "kafka"}, "sink_type", "use __ between levels"},
 		{"env index gap", minimalYAML, map[string]string{"INGEST_STREAMS__3__NAME": "x"}, "streams[3]", "index out of range"},
 	}
 	for _, tt := range tests {

@@ -65,6 +65,7 @@ func (c *Config) normalize() error {
 	c.validatePipeline(v)
 
 	c.normalizeSink(v)
+	c.checkRunRules(v)
 
 	cp := c.Checkpoint
 	v.oneOf("checkpoint.type", cp.Type, "file", "nats_kv", "memory")
@@ -87,8 +88,12 @@ func (c *Config) normalize() error {
 			v.add("http.addr", "%q is not host:port (or \"\" to disable)", c.HTTP.Addr)
 		}
 	}
+	v.positive("shutdown_timeout", c.ShutdownTimeout)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
+	if c.Log.ProgressInterval < 0 {
+		v.add("log.progress_interval", "%s must not be negative (0 = no progress lines)", c.Log.ProgressInterval)
+	}
 
 	if len(v.errs) > 0 {
 		return &ConfigError{Errs: unique(v.errs)}

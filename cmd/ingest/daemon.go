@@ -38,6 +38,8 @@ type daemon struct {
 	rawSink sink     // the broker's sink before any decoration
 	closers []func() // in reverse order of opening: store, sink, embedded server
 	store   checkpoint.Store
+	lock    *checkpoint.DirLock // checkpoint.dir, held while the daemon runs
+	lease   *checkpoint.Lease   // the streams' lease on a nats_kv store
 	pipe    *pipeline.Pipeline
 	http    *httpServer
 	status  *statusBoard // what /v1/streams and /v1/cluster show; nil without http.addr
@@ -54,6 +56,12 @@ type daemon struct {
 	wrapSink func(sink) sink
 	// onHTTP, when set, learns the metrics server's address.
 	onHTTP func(addr string)
+	// onState, when set, learns every source state change (check --connect).
+	onState func(stream string, c ingest.StateChange)
+	// deg marks streams that reject everything or cannot reconnect.
+	deg *Degradation
+	// cursors are the streams' resume positions as their sources hold them.
+	cursors map[string]*streamCursor
 }
 
 // newDaemon opens the sink, the checkpoint store and the HTTP server and builds
@@ -61,7 +69,7 @@ type daemon struct {
 func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(*daemon)) (_ *daemon, err error) {
 	// d is not the named result: "return nil, err" must not clear it before
 	// the deferred close runs.
-	d := &daemon{cfg: cfg, log: log, metrics: NewMetrics()}
+	d := &daemon{cfg: cfg, log: log, metrics: NewMetrics(), cursors: map[string]*streamCursor{}}
 	for _, o := range opts {
 		o(d)
 	}
@@ -74,8 +82,12 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 	for i, s := range cfg.Streams {
 		names[i] = s.Name
 		d.metrics.Stream(s.Name)
+		d.cursors[s.Name] = &streamCursor{}
 	}
 	d.ready = NewReadiness(names)
+	d.deg = NewDegradation(names)
+	d.ready.degraded = d.deg
+	d.metrics.Registry.MustRegister(d.deg)
 
 	d.api, err = client.New(cfg.Restless.APIKey.Reveal(),
 		client.WithBaseURL(cfg.Restless.BaseURL),
@@ -85,18 +97,20 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 		return nil, &ConfigError{Errs: []FieldError{{Path: "restless", Msg: err.Error()}}}
 	}
 
-	s, connected, err := d.openSink(ctx)
-	if err != nil {
-		return nil, err
+	// The HTTP server first: while the broker is unreachable at start,
+	// /readyz answers 503 (and /metrics works) as during a later outage.
+	d.ready.SetSink(func() bool { return false })
+	// Until the pipeline exists, the status endpoints list no stream.
+	d.status = newStatusBoard(memberID(), d.metrics, func() []pipeline.StreamStatus { return nil })
+	if cfg.HTTP.Addr != "" {
+		if d.http, err = startHTTP(cfg.HTTP.Addr, newHTTPHandler(d.metrics, d.ready, d.status.routes)); err != nil {
+			return nil, err
+		}
+		if d.onHTTP != nil {
+			d.onHTTP(d.http.Addr())
+		}
 	}
-	if d.wrapSink != nil {
-		s = d.wrapSink(s)
-	}
-	d.sink = s
-	d.ready.SetSink(connected)
-	d.metrics.SetSink(connected)
-
-	if d.store, err = d.openStore(ctx); err != nil {
+	if err := d.openBackendsRetrying(ctx); err != nil {
 		return nil, err
 	}
 
@@ -109,20 +123,11 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 			return nil, err
 		}
 	}
-	if d.pipe, err = pipeline.New(pcfg, d.sink, d.store, observer{m: d.metrics, log: d.log, ready: d.ready}); err != nil {
+	if d.pipe, err = pipeline.New(pcfg, d.sink, d.store, observer{m: d.metrics, log: d.log, ready: d.ready, deg: d.deg}); err != nil {
 		return nil, err
 	}
 	d.set = newStreamSet(d)
-
-	if cfg.HTTP.Addr != "" {
-		d.status = newStatusBoard(memberID(), d.metrics, func() []pipeline.StreamStatus { return d.pipe.Status() })
-		if d.http, err = startHTTP(cfg.HTTP.Addr, newHTTPHandler(d.metrics, d.ready, d.status.routes)); err != nil {
-			return nil, err
-		}
-		if d.onHTTP != nil {
-			d.onHTTP(d.http.Addr())
-		}
-	}
+	d.status.SetLanes(func() []pipeline.StreamStatus { return d.pipe.Status() })
 	return d, nil
 }
 
@@ -135,7 +140,11 @@ func (d *daemon) sourceFactory(s StreamConfig, path string) (func(ctx context.Co
 	onState := func(c ingest.StateChange) {
 		sm.State(c)
 		d.ready.State(s.Name, c)
+		d.deg.Attempt(s.Name, c.Attempt)
 		d.logState(s.Name, c)
+		if d.onState != nil {
+			d.onState(s.Name, c)
+		}
 	}
 	base := d.cfg.Restless.StreamBaseURL
 	ws_ := s.Transport == "websocket"
@@ -164,7 +173,7 @@ func (d *daemon) sourceFactory(s StreamConfig, path string) (func(ctx context.Co
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", at("direct"), err)
 			}
-			return src, nil
+			return d.trackCursor(s.Name, cursor, src), nil
 		}, nil
 	}
 
@@ -196,7 +205,7 @@ func (d *daemon) sourceFactory(s StreamConfig, path string) (func(ctx context.Co
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", at(key), err)
 		}
-		return src, nil
+		return d.trackCursor(s.Name, cursor, src), nil
 	}, nil
 }
 
@@ -206,11 +215,23 @@ func (d *daemon) logState(stream string, c ingest.StateChange) {
 	if c.Err != nil {
 		attrs = append(attrs, "err", c.Err)
 	}
+	cursor := ""
+	if sc := d.cursors[stream]; sc != nil {
+		cursor = sc.get()
+	}
 	switch c.State {
 	case ingest.StateConnected:
+		if cursor != "" {
+			attrs = append(attrs, "resumed_from", cursor)
+		} else {
+			attrs = append(attrs, "resumed_from", "none (live or since)")
+		}
 		d.log.Info("source connected", attrs...)
 	case ingest.StateReconnecting:
 		attrs = append(attrs, "attempt", c.Attempt, "delay", c.Delay)
+		if cursor != "" {
+			attrs = append(attrs, "resume_from", cursor)
+		}
 		d.log.Warn("source reconnecting", attrs...)
 	case ingest.StateEnded:
 		d.log.Info("stream ended by its server", attrs...)
@@ -236,8 +257,16 @@ func (d *daemon) openStore(ctx context.Context) (checkpoint.Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint.nats_kv_bucket: %w", err)
 		}
+		if err := d.leaseStreams(ctx, js); err != nil {
+			return nil, err
+		}
 		return st, nil
 	default:
+		// Before NewFile, which removes the temporary files of a crash: they
+		// may be another daemon's saves in progress.
+		if err := d.lockCheckpointDir(); err != nil {
+			return nil, err
+		}
 		st, err := checkpoint.NewFile(c.Dir)
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint.dir: %w", err)
@@ -257,6 +286,9 @@ func (d *daemon) run(ctx context.Context, stop, force <-chan struct{}) error {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- d.pipe.Run(runCtx) }()
+	pr := &progressReporter{log: d.log, metrics: d.metrics, status: d.pipe.Status, every: d.cfg.Log.ProgressInterval.D(),
+		cursor: func(stream string) string { return d.cursors[stream].get() }}
+	go pr.run(runCtx)
 
 	// Reload and discovery change the stream set until the daemon stops.
 	setCtx, stopSet := context.WithCancel(runCtx)
@@ -280,24 +312,36 @@ func (d *daemon) run(ctx context.Context, stop, force <-chan struct{}) error {
 	select {
 	case err := <-done:
 		return d.finished(err)
+	case <-d.leaseLost():
+		cancel()
+		<-done
+		return fmt.Errorf("stopped at once: %w", d.lease.Err())
 	case <-stop:
 	}
 	stopSet()
-	d.log.Info("stopping: draining what was read (signal again to stop at once)")
+	timeout := d.cfg.ShutdownTimeout.D()
+	d.log.Info("stopping: draining what was read (signal again to stop at once)", "shutdown_timeout", timeout)
 	shutCtx, cancelShut := context.WithCancel(ctx)
 	defer cancelShut()
 	go func() {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
 		select {
 		case <-force:
 			d.log.Warn("stopping at once: what is not acknowledged is read again on the next start")
+			cancelShut()
+		case <-t.C:
+			d.log.Warn("shutdown_timeout reached before everything was written; stopping at once: what is not acknowledged is read again on the next start",
+				"shutdown_timeout", timeout)
 			cancelShut()
 		case <-shutCtx.Done():
 		}
 	}()
 	shutErr := d.pipe.Shutdown(shutCtx)
+	cancel() // Run returns once Shutdown has; this makes sure
 	runErr := <-done
 	if shutErr != nil {
-		return fmt.Errorf("stopped before draining everything: %w", shutErr)
+		return fmt.Errorf("stopped before draining everything (shutdown_timeout %s or a second signal): %w", timeout, shutErr)
 	}
 	for _, st := range d.pipe.Status() {
 		d.log.Info("stream stopped", "stream", st.Name, "state", st.State.String(), "checkpoint", st.Checkpoint)
@@ -344,6 +388,12 @@ func (d *daemon) close() {
 		cancel()
 		d.http = nil
 	}
+	d.closeBackends()
+}
+
+// closeBackends closes the checkpoint store, then the sink and what it needs,
+// newest first.
+func (d *daemon) closeBackends() {
 	if d.store != nil {
 		if err := d.store.Close(); err != nil {
 			d.log.Warn("closing the checkpoint store", "err", err)

@@ -124,7 +124,9 @@ log: {level: debug, format: json}
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	// Cleanups run last-registered first: the stream is deleted, then the
+	// connection closed (a defer would close it before the deletion).
+	t.Cleanup(nc.Close)
 	jsc, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)

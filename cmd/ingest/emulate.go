@@ -13,7 +13,7 @@ import (
 func cmdEmulate(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("emulate", e.stderr)
 	addr := fs.String("addr", "127.0.0.1:8787", "listen `address`")
-	state := fs.String("state", "", "state `FILE`: keeps managed streams and sessions across restarts")
+	state := fs.String("state", "", "state `FILE`: keeps managed streams, sessions, the generated API key and the demo and direct secrets across restarts")
 	var keys setFlags
 	fs.Var(&keys, "api-key", "accepted API `key` (repeatable; default RESTLESS_API_KEY, else one is generated and printed)")
 	demo := fs.Bool("demo", true, "serve the demo API and the managed stream \"demo\" polling it every second")

@@ -23,6 +23,10 @@ type Readiness struct {
 
 	mu      sync.Mutex
 	streams map[string]*streamHealth
+
+	// degraded, when set, marks streams that rejects everything or cannot
+	// reconnect as not ready (see Degradation).
+	degraded *Degradation
 }
 
 // maxReportedError bounds an error /readyz quotes (an upstream writes
@@ -144,6 +148,8 @@ type streamReport struct {
 	Error   string `json:"error,omitempty"`
 	// CheckpointError is why the stream's last checkpoint save failed.
 	CheckpointError string `json:"checkpoint_error,omitempty"`
+	// Degraded says why the stream does no useful work, or "".
+	Degraded string `json:"degraded,omitempty"`
 }
 
 // Report returns the readiness and its details.
@@ -160,8 +166,10 @@ func (r *Readiness) Report() readyReport {
 	for _, n := range names {
 		h := r.streams[n]
 		ok := h.ready()
+		reason := r.degraded.Reason(n)
+		ok = ok && reason == ""
 		allReady = allReady && ok
-		rep.Streams[n] = streamReport{State: h.state.String(), Ready: ok, Attempt: h.attempt, Error: h.lastErr, CheckpointError: h.ckErr}
+		rep.Streams[n] = streamReport{State: h.state.String(), Ready: ok, Attempt: h.attempt, Error: h.lastErr, CheckpointError: h.ckErr, Degraded: reason}
 	}
 	r.mu.Unlock()
 	rep.SinkConnected = sink == nil || sink()

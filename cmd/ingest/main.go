@@ -10,6 +10,7 @@
 //	ingest streams <op> [flags]  stream management through the REST API
 //	ingest status [--json]       what each stream of a running daemon does
 //	ingest top                   the same, live
+//	ingest checkpoints <op>      inspect or move the streams' checkpoints
 //	ingest version               version, commit and Go version
 //
 // Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.
@@ -69,13 +70,15 @@ const usageText = `ingest: publish Restless Stream events to NATS JetStream or K
 Usage:
   ingest demo                      the whole pipeline on its embedded default (no network, no account)
   ingest run -c FILE               the daemon (or INGEST_CONFIG=FILE)
-  ingest check -c FILE             validate and print the effective configuration, secrets redacted
+  ingest check -c FILE [--connect] validate and print the effective configuration, secrets redacted
+                                   (--connect: also try the API key, each stream and the broker)
   ingest emulate [--addr A]        run a local Restless Stream emulator
   ingest streams <op> [flags]      manage streams: list get create update start stop delete
                                    usage validate-key snippets direct-setup direct-session
                                    tail (print a stream's events as JSON lines)
   ingest status [--addr A] [--json]  what each stream of a running daemon does (A: its http.addr)
   ingest top [--addr A]            the same, live: state, events/s, lag, last error (q quits)
+  ingest checkpoints <op> -c FILE  inspect or move checkpoints: list show set reset
   ingest version                   version, commit, Go version
 
 Run 'ingest <command> -h' for the flags of a command.
@@ -112,6 +115,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) (code in
 		err = cmdStatus(ctx, e, args[1:])
 	case "top":
 		err = cmdTop(ctx, e, args[1:])
+	case "checkpoints":
+		err = cmdCheckpoints(ctx, e, args[1:])
 	case "version", "--version", "-version":
 		err = cmdVersion(e)
 	case "help", "-h", "--help", "-help":

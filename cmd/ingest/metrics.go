@@ -145,6 +145,8 @@ type StreamMetrics struct {
 	checkpointed atomic.Int64
 	// live is what the status endpoints read beyond the counters.
 	live streamLive
+	// lastLag is the lag (nanoseconds) of the last event, for the progress line.
+	lastLag atomic.Int64
 }
 
 // Received counts a frame read from the source.
@@ -189,6 +191,7 @@ func (s *StreamMetrics) WriteFailed(n int, err error) {
 func (s *StreamMetrics) EventLag(d time.Duration) {
 	s.lag.Observe(d.Seconds())
 	s.live.lag.Store(int64(d))
+	s.lastLag.Store(int64(d))
 }
 
 // Checkpointed remembers when the checkpointed event was received, and

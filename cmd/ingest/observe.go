@@ -14,7 +14,8 @@ import (
 type observer struct {
 	m     *Metrics
 	log   *slog.Logger
-	ready *Readiness // nil: none
+	ready *Readiness   // nil: none
+	deg   *Degradation // nil: not tracked
 }
 
 func (o observer) Stream(name string) pipeline.StreamObserver {
@@ -24,6 +25,7 @@ func (o observer) Stream(name string) pipeline.StreamObserver {
 		name:          name,
 		ready:         o.ready,
 		limit:         logLimit{every: time.Second, burst: logBurst},
+		deg:           o.deg,
 	}
 }
 
@@ -39,11 +41,21 @@ type loggedStream struct {
 	limit logLimit
 	name  string
 	ready *Readiness // nil: none
+	deg   *Degradation
+}
+
+// Published counts the records and ends a run of rejections.
+func (s *loggedStream) Published(n int) {
+	s.StreamMetrics.Published(n)
+	if n > 0 {
+		s.deg.Published(s.name)
+	}
 }
 
 // Rejected counts the event and logs it (rate-limited).
 func (s *loggedStream) Rejected(r pipeline.Rejection) {
 	s.StreamMetrics.Rejected(r.Reason, r.DeadLettered)
+	s.deg.Rejected(s.name)
 	if ok, skipped := s.limit.allow(time.Now()); ok {
 		attrs := []any{"reason", r.Reason, "error", r.Err, "dead_lettered", r.DeadLettered}
 		if r.EventID != "" {

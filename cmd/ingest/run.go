@@ -34,6 +34,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	log, level := newLevelLogger(e.stderr, cfg.Log)
+	warnIgnoredEnv(log, cfg)
 	stop, force, release := signals()
 	defer release()
 	hup, releaseHUP := reloadSignals()
@@ -50,12 +51,29 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			return usagef("--watch-config: %v", err)
 		}
 	}
-	d, err := newDaemon(ctx, cfg, log, func(d *daemon) {
+	// A signal during the start (the broker may be unreachable for long)
+	// stops it.
+	startCtx, cancelStart := context.WithCancel(ctx)
+	defer cancelStart()
+	started := make(chan struct{})
+	go func() {
+		select {
+		case <-stop:
+			cancelStart()
+		case <-started:
+		}
+	}()
+	d, err := newDaemon(startCtx, cfg, log, func(d *daemon) {
 		d.reload = merge(watchCtx, hup, changed)
 		d.loadConfig = cf.load
 		d.level = level
 	})
+	close(started)
 	if err != nil {
+		if startCtx.Err() != nil && ctx.Err() == nil { // stopped by a signal
+			log.Info("stopped before the start completed")
+			return nil
+		}
 		return err
 	}
 	return d.run(ctx, stop, force)

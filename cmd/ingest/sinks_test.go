@@ -123,6 +123,7 @@ func TestSinkMistakes(t *testing.T) {
 			"sink.kafka.partitions":     "negative",
 			"sink.kafka.tls.key_file":   "required with a client certificate",
 			"sink.kafka.sasl.mechanism": "plain, scram-sha-256, scram-sha-512",
+			"sink.kafka.tls.cert_file":  "cannot read c.pem",
 		}},
 		{"nats", minimalYAML + "sink:\n  nats: {url: 'nats://ok:4222, nope', stream: a.b, base_subject: 'a.>.b', duplicate_window: -1s, tls: {key_file: k.pem}}\n", map[string]string{
 			"sink.nats.url":              `"nope" is not a NATS URL`,
@@ -130,6 +131,7 @@ func TestSinkMistakes(t *testing.T) {
 			"sink.nats.base_subject":     "> is not its last token",
 			"sink.nats.duplicate_window": "negative",
 			"sink.nats.tls.cert_file":    "required with a client key",
+			"sink.nats.tls.key_file":     "cannot read k.pem",
 		}},
 		{"embedded", minimalYAML + "sink:\n  nats: {url: 'not checked', embedded: true, embedded_port: 70000, embedded_dir: ''}\n", map[string]string{
 			"sink.nats.embedded_port": "not a port",

@@ -120,13 +120,23 @@ func cmdStreams(ctx context.Context, e *env, args []string) error {
 		return flag.ErrHelp
 	}
 	op := args[0]
+	if _, ok := streamOps[op]; !ok {
+		fmt.Fprint(e.stderr, streamsUsage)
+		return usagef("streams: unknown operation %q", op)
+	}
 	fs := newFlagSet("streams "+op, e.stderr)
-	fs.Usage = func() { fmt.Fprint(e.stderr, streamsUsage) }
+	fs.Usage = func() { opUsage(e.stderr, fs, op) }
 	var f streamFlags
 	f.register(fs)
 	pos, err := parseInterleaved(fs, args[1:])
 	if err != nil {
 		return err
+	}
+	if err := f.validate(op); err != nil {
+		return err
+	}
+	if op == "update" && f.updateFields() == 0 {
+		return usagef("streams update: no field to change: give at least one of --name, --url, --%s", strings.Join(fieldFlags, ", --"))
 	}
 	c, err := f.client()
 	if err != nil {
@@ -164,7 +174,8 @@ func cmdStreams(ctx context.Context, e *env, args []string) error {
 			if list == nil {
 				list = []json.RawMessage{}
 			}
-			return writeJSON(e.stdout, list)
+			// The shape of one page, holding them all.
+			return writeJSON(e.stdout, map[string]any{"streams": list, "paginationInfo": client.PaginationInfo{HasNextPage: false}})
 		}
 		r, err := c.Streams.List(ctx, f.limit, f.offset)
 		if err != nil {
@@ -244,6 +255,12 @@ func cmdStreams(ctx context.Context, e *env, args []string) error {
 		r, err := c.Streams.ValidateAPIKey(ctx, key)
 		if err != nil {
 			return err
+		}
+		if !r.Affected {
+			if err := writeRaw(e.stdout, r.Raw); err != nil {
+				return err
+			}
+			return errKeyInvalid
 		}
 		raw = r.Raw
 	case "snippets":
