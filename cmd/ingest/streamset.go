@@ -418,6 +418,9 @@ func restartSections(old, cfg *Config) []string {
 	ov, nv := reflect.ValueOf(*old), reflect.ValueOf(*cfg)
 	t := ov.Type()
 	for i := range t.NumField() {
+		if !t.Field(i).IsExported() {
+			continue // derived at load (the ignored variables, the base directory)
+		}
 		key, _, _ := strings.Cut(t.Field(i).Tag.Get("koanf"), ",")
 		switch key {
 		case "streams", "discover", "log":
