@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -13,22 +15,25 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/restless-stream/ingest/internal/testenv"
 )
 
 // TestCheckpointStoreFailingIsVisibleAndStopIsBounded runs the binary with
-// a checkpoint directory no process may write to, whatever its user
-// (/proc/self: root too is refused there). The failing checkpoint turns
+// a checkpoint directory no process may create a file in, whatever its user
+// (an immutable directory: root too is refused there). The failing checkpoint turns
 // /readyz to 503 and shows in ingest_checkpoint_failing and
 // ingest_checkpoint_failures_total and in the log; SIGTERM then ends the
 // daemon within the bound of the last save, with exit status 1 and a line
 // saying the stream will be read again from the older checkpoint.
 func TestCheckpointStoreFailingIsVisibleAndStopIsBounded(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("needs /proc/self, a directory nobody may write to")
+		t.Skip("needs chattr +i, a directory nobody may create a file in")
 	}
+	dir := t.TempDir()
+	cp := immutableDir(t, filepath.Join(dir, "cp"))
 	em := newTestEmulator(t)
 	fh := newFirehose(t, em, "ro", 50)
-	dir := t.TempDir()
 	cfg := writeConfig(t, dir, fmt.Sprintf(`
 restless: {base_url: %[1]s, stream_base_url: %[1]s}
 streams:
@@ -36,10 +41,10 @@ streams:
     stream_id: %[2]s
     verify: {secrets: [%[3]s]}
 sink: {type: file, file: {path: %[4]s}}
-checkpoint: {type: file, dir: /proc/self}
+checkpoint: {type: file, dir: %[5]s}
 http: {addr: "127.0.0.1:0"}
 log: {level: info}
-`, em.URL(), fh.id, fh.secret, filepath.Join(dir, "events.jsonl")))
+`, em.URL(), fh.id, fh.secret, filepath.Join(dir, "events.jsonl"), cp))
 	p := startIngest(t, map[string]string{"RESTLESS_API_KEY": testAPIKey}, []string{testAPIKey, fh.secret}, "run", "-c", cfg)
 	addr := p.waitOutput(regexp.MustCompile(`http=http://(127\.0\.0\.1:\d+)`), 20*time.Second)[1]
 	get := func(path string) (int, string) {
@@ -129,4 +134,27 @@ http: {addr: ""}
 	p.signal(syscall.SIGTERM)
 	p.wait(20 * time.Second)
 	// startIngest's cleanup fails the test when a secret was printed.
+}
+
+// immutableDir makes dir with an empty lock file in it (the daemon's
+// checkpoint lock), then marks dir immutable: no process, root included,
+// may create a file in it, so every checkpoint save fails.
+func immutableDir(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".lock"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("chattr", "+i", dir).CombinedOutput()
+	if err != nil {
+		testenv.Require(t, "chattr +i (root, on ext4 or tmpfs)", fmt.Errorf("%v: %s", err, out))
+	}
+	t.Cleanup(func() { _ = exec.Command("chattr", "-i", dir).Run() })
+	if f, err := os.Create(filepath.Join(dir, "probe")); err == nil {
+		f.Close()
+		t.Fatalf("%s is immutable, yet a file could be created in it", dir)
+	}
+	return dir
 }
