@@ -104,7 +104,23 @@ func decodeEvent(b []byte, ev *Event, canonData bool) error {
 		return fieldErr(i, "type", "missing")
 	}
 	d.materialise(ev)
+	if ev.EventID != "" && !validID(ev.EventID) {
+		at := d.strs[sEventID].start
+		*ev = Event{}
+		return &ParseError{Offset: at, Field: "event_id", Reason: CheckEventID(d.idText()).Error(), cause: ErrInvalidEventID}
+	}
 	return nil
+}
+
+// idText is the event id as materialise decoded it, for an error message:
+// cut, since it may be long.
+func (d *eventDecoder) idText() string {
+	s := d.strs[sEventID]
+	id := d.b[s.start:s.end]
+	if s.escaped {
+		id = appendUnescaped(nil, id)
+	}
+	return string(id)
 }
 
 // DecodeEventCanonical decodes b as DecodeEvent does when the event's data

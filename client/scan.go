@@ -10,9 +10,10 @@ import (
 // index, returns the index just past what it scanned, and never allocates
 // except to build an error.
 
-// maxDepth bounds nesting like encoding/json does, so that hostile input
-// cannot exhaust the stack.
-const maxDepth = 10000
+// maxDepth bounds nesting, so that hostile input cannot exhaust the stack
+// or make a document that other readers choke on: 512 levels, the envelope
+// counting as one.
+const maxDepth = 512
 
 // skipWS returns the index of the first byte at or after i that is not JSON
 // whitespace.

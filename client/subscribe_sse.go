@@ -83,7 +83,7 @@ func (d *sseDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
 	req.Header.Set("Accept-Encoding", "identity")
-	if cursor != "" {
+	if cursor != "" && validID(cursor) {
 		req.Header.Set(HeaderLastEventID, cursor)
 	}
 	wd := stream.NewWatchdog(d.idle, cancel)
@@ -134,6 +134,10 @@ func (d *sseDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error
 	}
 	c.dec = sse.NewDecoder(r)
 	c.dec.SetMaxEventBytes(d.max)
+	// Data is kept byte for byte, as over WebSocket: invalid UTF-8 is not
+	// replaced, so that the event decoder rejects it and nothing published
+	// differs from what was received.
+	c.dec.SetRawData(true)
 	return c, nil
 }
 
@@ -144,6 +148,7 @@ type sseConn struct {
 	wd     *stream.Watchdog
 	body   io.Closer
 	red    string
+	badID  string // the last SSE id refused as a cursor
 }
 
 func (c *sseConn) Read() (stream.Event, error) {
@@ -161,6 +166,17 @@ func (c *sseConn) Read() (stream.Event, error) {
 	// string is never modified, and RawEvent's Data is read-only.
 	data := unsafe.Slice(unsafe.StringData(ev.Data), len(ev.Data))
 	cursor := ev.ID
+	if cursor != "" && !validID(cursor) {
+		if cursor != c.badID {
+			// The event that set an id that cannot be a cursor is
+			// rejected; later events inheriting it fall back to their
+			// event_id.
+			c.badID = cursor
+			return stream.Event{Data: data, TooLarge: tooLarge,
+				Err: fmt.Errorf("SSE id %s: %w", quoteCut(cursor, 64), CheckEventID(cursor))}, nil
+		}
+		cursor = ""
+	}
 	if cursor == "" {
 		cursor, _ = EventIDOf(data)
 	}

@@ -131,6 +131,8 @@ func (l *lane) run(runCtx, readCtx, writeCtx context.Context) (err error) {
 // error is returned) or ctx ends (nil).
 func (l *lane) read(ctx context.Context, src Source) error {
 	defer close(l.items)
+	// An accepted event is the source's progress (reconnect.max_attempts).
+	prog, _ := src.(interface{ Progress() })
 	for {
 		f, err := src.Next(ctx)
 		if err != nil {
@@ -141,6 +143,9 @@ func (l *lane) read(ctx context.Context, src Source) error {
 		}
 		it := getItem()
 		l.proc.process(f, it)
+		if prog != nil && it.kind == kindPublish {
+			prog.Progress()
+		}
 		select {
 		case l.items <- it:
 		case <-ctx.Done():

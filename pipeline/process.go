@@ -165,6 +165,10 @@ func (p *processor) process(f ingest.Frame, it *item) {
 		p.reject(it, ingest.ReasonTooLarge, p.tooLargeError(len(f.Data), f.TooLarge), data, id)
 		return
 	}
+	if f.Err != nil { // the source refused the event (an SSE id that cannot be a cursor)
+		p.reject(it, ingest.ReasonParseError, f.Err.Error(), f.Data, "")
+		return
+	}
 
 	ev := &p.ev
 	// With verification on, data in canonical form (the form the service

@@ -18,7 +18,7 @@ import (
 )
 
 // fast reconnects for the loopback tests; timing is checked with synctest.
-var fast = client.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}
+var fast = client.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}
 
 func evt(id, data string) string {
 	if id == "" {
@@ -150,6 +150,7 @@ func readAll(t *testing.T, s *Source) ([]ingest.Frame, error) {
 		if err != nil {
 			return fs, err
 		}
+		s.Progress() // as the pipeline does for every accepted frame
 		fs = append(fs, f)
 	}
 }
@@ -357,7 +358,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	srv.Close() // connection refused: the error comes from net/http with the URL in it
 	var rec recorder
 	s := open(t, Config{URL: url, Client: key("rs_topsecret"), OnState: rec.on,
-		Reconnect: client.Backoff{Initial: time.Millisecond, Max: time.Millisecond, MaxAttempts: 2}})
+		Reconnect: client.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, MaxAttempts: 2}})
 	_, err := readAll(t, s)
 	if !ingest.IsPermanent(err) {
 		t.Fatalf("err = %v", err)

@@ -1,0 +1,223 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/restless-stream/ingest/client"
+	"github.com/restless-stream/ingest/internal/hostile"
+)
+
+// waitLong bounds every wait of these tests; reaching it is a failure.
+const waitLong = 20 * time.Second
+
+func sseEvent(id, eventID string) string {
+	var b strings.Builder
+	if id != "" {
+		fmt.Fprintf(&b, "id: %s\n", id)
+	}
+	fmt.Fprintf(&b, "data: {\"type\":\"update\",\"data\":{\"n\":1},\"event_id\":%s}\n\n", eventID)
+	return b.String()
+}
+
+type item struct {
+	ev  *client.Event
+	err error
+}
+
+// collectUntil iterates seq until an event with event_id last arrives.
+func collectUntil(t *testing.T, seq func(func(*client.Event, error) bool), last string) []item {
+	t.Helper()
+	var items []item
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev, err := range seq {
+			items = append(items, item{ev, err})
+			if err == nil && ev.EventID == last {
+				return
+			}
+			if err != nil && !isEventError(err) {
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(waitLong):
+		t.Fatal("the subscription did not deliver the last event")
+	}
+	return items
+}
+
+func isEventError(err error) bool {
+	var pe *client.ParseError
+	return errors.As(err, &pe) || errors.Is(err, client.ErrEventTooLarge)
+}
+
+// TestHostileEventIDs: an id that cannot be a cursor (too long, a control
+// character, a space) is a rejected event; the cursor never takes it, so
+// the next connection resumes after the last good event.
+func TestHostileEventIDs(t *testing.T) {
+	long := strings.Repeat("9", client.MaxEventIDBytes+1)
+	tests := []struct {
+		name      string
+		ws        bool
+		bad       string // the hostile event
+		wantField string
+	}{
+		{"sse id too long", false, sseEvent(long, `"2"`), "id"},
+		{"sse id with control character", false, sseEvent("5\x01", `"2"`), "id"},
+		{"sse id with a space", false, sseEvent("5 6", `"2"`), "id"},
+		{"event_id too long", false, sseEvent("", `"`+long+`"`), "event_id"},
+		{"event_id number too long", false, sseEvent("", long), "event_id"},
+		{"event_id with escaped control character", false, sseEvent("", `"6\u0001"`), "event_id"},
+		{"ws event_id too long", true, `{"type":"update","event_id":"` + long + `"}`, "event_id"},
+		{"ws event_id with control character", true, `{"type":"update","event_id":"6\u0001"}`, "event_id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := hostile.New(t, func(n int, w http.ResponseWriter, r *http.Request) {
+				switch {
+				case tt.ws && n == 0:
+					hostile.WS(w, r, `{"type":"update","event_id":"1"}`, tt.bad)
+				case tt.ws:
+					hostile.WS(w, r, `{"type":"update","event_id":"3"}`)
+				case n == 0:
+					hostile.SSE(w, sseEvent("1", `"1"`), tt.bad)
+				default:
+					hostile.Hold(w, r, sseEvent("3", `"3"`))
+				}
+			})
+			c, err := client.New("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			seq := c.Streams.SubscribeSSE(context.Background(), srv.URL, client.WithRetryDelay(client.MinReconnectDelay))
+			if tt.ws {
+				seq = c.Streams.SubscribeWebSocket(context.Background(), srv.URL, client.WithRetryDelay(client.MinReconnectDelay))
+			}
+			items := collectUntil(t, seq, "3")
+			if len(items) != 3 || items[0].err != nil || items[2].err != nil {
+				t.Fatalf("items %+v, want event 1, an error, event 3", items)
+			}
+			var pe *client.ParseError
+			if !errors.As(items[1].err, &pe) || pe.Field != tt.wantField || !errors.Is(items[1].err, client.ErrInvalidEventID) {
+				t.Fatalf("bad event yielded %v, want a *ParseError on %s matching ErrInvalidEventID", items[1].err, tt.wantField)
+			}
+			reqs := srv.Requests()
+			if len(reqs) < 2 {
+				t.Fatalf("%d requests", len(reqs))
+			}
+			if got := reqs[1].Query.Get("cursor"); got != "1" {
+				t.Errorf("reconnect cursor= %.40q, want 1", got)
+			}
+			if !tt.ws {
+				if got := reqs[1].Header.Get("Last-Event-ID"); got != "1" {
+					t.Errorf("reconnect Last-Event-ID %.40q, want 1", got)
+				}
+			}
+		})
+	}
+}
+
+// TestRawEventFlagsBadSSEID: at the level of Subscription.Next, an SSE id
+// that cannot be a cursor comes flagged, and does not become the cursor.
+func TestRawEventFlagsBadSSEID(t *testing.T) {
+	srv := hostile.New(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		hostile.Hold(w, r, sseEvent("1", `"1"`), sseEvent("5\x01", `"2"`), sseEvent("", `"3"`))
+	})
+	c, _ := client.New("")
+	sub, err := c.Streams.OpenSSE(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	want := []struct {
+		cursor string
+		bad    bool
+	}{{"1", false}, {"1", true}, {"3", false}} // the third inherits the bad id: its event_id is the cursor
+	for i, w := range want {
+		raw, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if raw.Cursor != w.cursor || (raw.Err != nil) != w.bad {
+			t.Fatalf("event %d: cursor %q err %v, want cursor %q, flagged %v", i, raw.Cursor, raw.Err, w.cursor, w.bad)
+		}
+		if w.bad && !errors.Is(raw.Err, client.ErrInvalidEventID) {
+			t.Fatalf("flag %v does not match ErrInvalidEventID", raw.Err)
+		}
+		if sub.Cursor() != w.cursor {
+			t.Fatalf("event %d: Cursor() = %q, want %q", i, sub.Cursor(), w.cursor)
+		}
+	}
+}
+
+// TestUnsendableCursorDropped: a stored cursor that cannot be sent is
+// dropped with an error the caller can log, and the subscription starts
+// from since= instead of failing every request.
+func TestUnsendableCursorDropped(t *testing.T) {
+	for _, cursor := range []string{"6\x01", "a\r\nX-Evil: 1", strings.Repeat("7", 70<<10), "é"} {
+		t.Run(fmt.Sprintf("%.12q", cursor), func(t *testing.T) {
+			srv := hostile.New(t, func(n int, w http.ResponseWriter, r *http.Request) {
+				hostile.Hold(w, r, sseEvent("3", `"3"`))
+			})
+			c, _ := client.New("")
+			var first client.StateChange
+			got := false
+			seq := c.Streams.SubscribeSSE(context.Background(), srv.URL, client.WithCursor(cursor), client.WithSince("2024-01-01T00:00:00Z"),
+				client.WithStateFunc(func(sc client.StateChange) {
+					if !got {
+						first, got = sc, true
+					}
+				}))
+			items := collectUntil(t, seq, "3")
+			if items[len(items)-1].err != nil {
+				t.Fatalf("items %+v", items)
+			}
+			var ce *client.CursorError
+			if first.State != client.StateConnecting || !errors.As(first.Err, &ce) || !errors.Is(first.Err, client.ErrInvalidEventID) {
+				t.Fatalf("first state %+v, want connecting with a *CursorError", first)
+			}
+			req := srv.Requests()[0]
+			if req.Header.Get("Last-Event-ID") != "" || req.Query.Has("cursor") || req.Query.Get("since") != "2024-01-01T00:00:00Z" {
+				t.Fatalf("request %v %v, want since= and no cursor", req.Query, req.Header)
+			}
+		})
+	}
+}
+
+func TestCheckEventID(t *testing.T) {
+	tests := []struct {
+		id string
+		ok bool
+	}{
+		{"1780793376562", true},
+		{"evt_01HX-ABC:9/x=~", true},
+		{strings.Repeat("a", client.MaxEventIDBytes), true},
+		{strings.Repeat("a", client.MaxEventIDBytes+1), false},
+		{"", false},
+		{"a b", false},
+		{"a\x01", false},
+		{"a\x7f", false},
+		{"é", false},
+	}
+	for _, tt := range tests {
+		err := client.CheckEventID(tt.id)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, client.ErrInvalidEventID)) {
+			t.Errorf("CheckEventID(%.20q) = %v, want ok %v", tt.id, err, tt.ok)
+		}
+		id, ok := client.EventIDOf([]byte(`{"event_id":"` + tt.id + `"}`))
+		if ok != tt.ok || (ok && id != tt.id) {
+			t.Errorf("EventIDOf(%.20q) = %q, %v", tt.id, id, ok)
+		}
+	}
+}
