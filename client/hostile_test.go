@@ -30,29 +30,24 @@ type item struct {
 	err error
 }
 
-// collectUntil iterates seq until an event with event_id last arrives.
-func collectUntil(t *testing.T, seq func(func(*client.Event, error) bool), last string) []item {
+// collectUntil iterates seq until an event with event_id last arrives, or
+// an error that is not about one event. ctx of seq ends with the test.
+func collectUntil(t *testing.T, seq func(context.Context) func(func(*client.Event, error) bool), last string) []item {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
 	var items []item
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ev, err := range seq {
-			items = append(items, item{ev, err})
-			if err == nil && ev.EventID == last {
-				return
-			}
-			if err != nil && !isEventError(err) {
-				return
-			}
+	for ev, err := range seq(ctx) {
+		items = append(items, item{ev, err})
+		if err == nil && ev.EventID == last {
+			return items
 		}
-	}()
-	select {
-	case <-done:
-	case <-time.After(waitLong):
-		t.Fatal("the subscription did not deliver the last event")
+		if err != nil && !isEventError(err) {
+			break
+		}
 	}
-	return items
+	t.Fatalf("the subscription did not deliver event %s: %+v", last, items)
+	return nil
 }
 
 func isEventError(err error) bool {
@@ -98,9 +93,11 @@ func TestHostileEventIDs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			seq := c.Streams.SubscribeSSE(context.Background(), srv.URL, client.WithRetryDelay(client.MinReconnectDelay))
-			if tt.ws {
-				seq = c.Streams.SubscribeWebSocket(context.Background(), srv.URL, client.WithRetryDelay(client.MinReconnectDelay))
+			seq := func(ctx context.Context) func(func(*client.Event, error) bool) {
+				if tt.ws {
+					return c.Streams.SubscribeWebSocket(ctx, srv.URL, client.WithRetryDelay(client.MinReconnectDelay))
+				}
+				return c.Streams.SubscribeSSE(ctx, srv.URL, client.WithRetryDelay(client.MinReconnectDelay))
 			}
 			items := collectUntil(t, seq, "3")
 			if len(items) != 3 || items[0].err != nil || items[2].err != nil {
@@ -173,12 +170,14 @@ func TestUnsendableCursorDropped(t *testing.T) {
 			c, _ := client.New("")
 			var first client.StateChange
 			got := false
-			seq := c.Streams.SubscribeSSE(context.Background(), srv.URL, client.WithCursor(cursor), client.WithSince("2024-01-01T00:00:00Z"),
-				client.WithStateFunc(func(sc client.StateChange) {
-					if !got {
-						first, got = sc, true
-					}
-				}))
+			seq := func(ctx context.Context) func(func(*client.Event, error) bool) {
+				return c.Streams.SubscribeSSE(ctx, srv.URL, client.WithCursor(cursor), client.WithSince("2024-01-01T00:00:00Z"),
+					client.WithStateFunc(func(sc client.StateChange) {
+						if !got {
+							first, got = sc, true
+						}
+					}))
+			}
 			items := collectUntil(t, seq, "3")
 			if items[len(items)-1].err != nil {
 				t.Fatalf("items %+v", items)
@@ -219,5 +218,90 @@ func TestCheckEventID(t *testing.T) {
 		if ok != tt.ok || (ok && id != tt.id) {
 			t.Errorf("EventIDOf(%.20q) = %q, %v", tt.id, id, ok)
 		}
+	}
+}
+
+// TestCredentialsStayWithTheirOrigin: the API key (Authorization on runtime
+// requests, x-api-key on REST calls) follows a redirect only to the exact
+// origin it was sent to: not to another port, not from https to http.
+func TestCredentialsStayWithTheirOrigin(t *testing.T) {
+	const key = "rs_secret_key_0123456789"
+	type call func(t *testing.T, c *client.Client, url string)
+	sse := func(t *testing.T, c *client.Client, url string) {
+		collectUntil(t, func(ctx context.Context) func(func(*client.Event, error) bool) { return c.Streams.SubscribeSSE(ctx, url) }, "3")
+	}
+	ws := func(t *testing.T, c *client.Client, url string) {
+		collectUntil(t, func(ctx context.Context) func(func(*client.Event, error) bool) { return c.Streams.SubscribeWebSocket(ctx, url) }, "3")
+	}
+	rest := func(t *testing.T, c *client.Client, _ string) {
+		_, _ = c.Streams.Get(context.Background(), "s1")
+	}
+	// target answers whatever arrives there.
+	answer := func(n int, w http.ResponseWriter, r *http.Request) {
+		switch {
+		case !strings.HasSuffix(r.URL.Path, "/s"): // a REST call
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"id":"s1"}`)
+		case r.Header.Get("Upgrade") != "":
+			hostile.WS(w, r, `{"type":"update","event_id":"3"}`)
+		default:
+			hostile.Hold(w, r, sseEvent("3", `"3"`))
+		}
+	}
+	tests := []struct {
+		name     string
+		call     call
+		tls      bool // the first server is https
+		sameHost bool // the redirect stays on the first server
+		wantKey  bool
+	}{
+		{"sse to another port", sse, false, false, false},
+		{"websocket to another port", ws, false, false, false},
+		{"rest to another port", rest, false, false, false},
+		{"sse from https to http", sse, true, false, false},
+		{"rest from https to http", rest, true, false, false},
+		{"sse on the same origin", sse, false, true, true},
+		{"rest on the same origin", rest, false, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			other := hostile.New(t, answer)
+			var first *hostile.Server
+			redirect := func(n int, w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/moved" || strings.HasPrefix(r.URL.Path, "/moved/") {
+					answer(n, w, r)
+					return
+				}
+				to := other.URL
+				if tt.sameHost {
+					to = "/moved"
+				}
+				hostile.Redirect(w, to+r.URL.RequestURI())
+			}
+			var opts []client.Option
+			if tt.tls {
+				first = hostile.NewTLS(t, redirect)
+				opts = append(opts, client.WithHTTPClient(first.Client()))
+			} else {
+				first = hostile.New(t, redirect)
+			}
+			c, err := client.New(key, append(opts, client.WithBaseURL(first.URL))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.call(t, c, first.URL+"/s")
+			reqs := append(first.Requests(), other.Requests()...)
+			if len(reqs) < 2 {
+				t.Fatalf("%d requests: no redirect followed", len(reqs))
+			}
+			if got := reqs[0].Header.Get("Authorization") + reqs[0].Header.Get("x-api-key"); !strings.Contains(got, key) {
+				t.Fatalf("the first request carries no key: %v", reqs[0].Header)
+			}
+			last := reqs[len(reqs)-1]
+			got := last.Header.Get("Authorization") + last.Header.Get("x-api-key")
+			if strings.Contains(got, key) != tt.wantKey {
+				t.Fatalf("redirected request %s: credentials %q, want key sent %v", last.Path, got, tt.wantKey)
+			}
+		})
 	}
 }

@@ -40,13 +40,25 @@ type Server struct {
 // New starts a server answering with h; it stops at the end of the test.
 func New(t testing.TB, h Handler) *Server {
 	s := &Server{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = httptest.NewServer(s.handler(h))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *Server) handler(h Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		n := len(s.reqs)
 		s.reqs = append(s.reqs, Request{N: n, Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone()})
 		s.mu.Unlock()
 		h(n, w, r)
-	}))
+	})
+}
+
+// NewTLS is New over https; Client returns an http.Client that trusts it.
+func NewTLS(t testing.TB, h Handler) *Server {
+	s := &Server{}
+	s.Server = httptest.NewTLSServer(s.handler(h))
 	t.Cleanup(s.Close)
 	return s
 }
