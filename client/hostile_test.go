@@ -228,10 +228,14 @@ func TestCredentialsStayWithTheirOrigin(t *testing.T) {
 	const key = "rs_secret_key_0123456789"
 	type call func(t *testing.T, c *client.Client, url string)
 	sse := func(t *testing.T, c *client.Client, url string) {
-		collectUntil(t, func(ctx context.Context) func(func(*client.Event, error) bool) { return c.Streams.SubscribeSSE(ctx, url) }, "3")
+		collectUntil(t, func(ctx context.Context) func(func(*client.Event, error) bool) {
+			return c.Streams.SubscribeSSE(ctx, url)
+		}, "3")
 	}
 	ws := func(t *testing.T, c *client.Client, url string) {
-		collectUntil(t, func(ctx context.Context) func(func(*client.Event, error) bool) { return c.Streams.SubscribeWebSocket(ctx, url) }, "3")
+		collectUntil(t, func(ctx context.Context) func(func(*client.Event, error) bool) {
+			return c.Streams.SubscribeWebSocket(ctx, url)
+		}, "3")
 	}
 	rest := func(t *testing.T, c *client.Client, _ string) {
 		_, _ = c.Streams.Get(context.Background(), "s1")
