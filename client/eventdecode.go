@@ -39,6 +39,8 @@ type eventDecoder struct {
 	canonData bool
 	// strings to materialise: timestamp, attempt id, signature, event id
 	strs [4]span
+	// ks refuses a key that occurs twice in any object of the event.
+	ks keySet
 }
 
 const (
@@ -154,7 +156,7 @@ func validateDocument(b []byte) error {
 // memberKey reads the key of the object member at b[i] (whitespace
 // skipped) and the colon after it. It returns the decoded key (in kbuf when
 // it had escapes) and the index of the value.
-func (d *eventDecoder) memberKey(i int, kbuf *[24]byte) ([]byte, int, error) {
+func (d *eventDecoder) memberKey(i int, kbuf *[24]byte, prefix string) ([]byte, int, error) {
 	b := d.b
 	if i >= len(b) || b[i] != '"' {
 		return nil, i, expected(b, i, "a string key")
@@ -165,12 +167,15 @@ func (d *eventDecoder) memberKey(i int, kbuf *[24]byte) ([]byte, int, error) {
 	}
 	key := b[i+1 : n-1]
 	if esc {
-		// Decoding never lengthens; longer keys match no known field.
-		if len(key) <= 2*len(kbuf) {
-			key = appendUnescaped(kbuf[:0], key)
-		} else {
-			key = nil
+		// Decoded, a known field's name fits kbuf; a longer key is unknown
+		// (appendUnescaped then allocates, rarely).
+		key = appendUnescaped(kbuf[:0], key)
+	}
+	if d.ks.add(b, i+1, n-1, esc) >= 0 {
+		if prefix != "" {
+			return nil, i, fieldErr(i, prefix+string(key), "duplicate key")
 		}
+		return nil, i, fieldErr(i, string(key), "duplicate key")
 	}
 	i = skipWS(b, n)
 	if i >= len(b) || b[i] != ':' {
@@ -211,8 +216,9 @@ func (d *eventDecoder) objectStart(i int) (int, bool) {
 func (d *eventDecoder) object(i int, ev *Event) (int, error) {
 	i, done := d.objectStart(i)
 	var kbuf [24]byte
+	d.ks.push()
 	for more := !done; more; {
-		key, v, err := d.memberKey(i, &kbuf)
+		key, v, err := d.memberKey(i, &kbuf, "")
 		if err != nil {
 			return v, err
 		}
@@ -264,7 +270,7 @@ func (d *eventDecoder) object(i int, ev *Event) (int, error) {
 			// Any other value is a signature that cannot match (PROTOCOL §4:
 			// invalid, not a broken event): kept as written, for the
 			// verifier to refuse.
-			i, err = skipValue(d.b, v, 1)
+			i, err = d.skip(v, 1)
 			d.strs[sSignature] = span{start: v, end: i}
 		case "event_id", "eventId":
 			name := "event_id"
@@ -284,7 +290,7 @@ func (d *eventDecoder) object(i int, ev *Event) (int, error) {
 				i, err = d.wrongType(v, name, "a string or a number")
 			}
 		default:
-			i, err = skipValue(d.b, v, 1)
+			i, err = d.skip(v, 1)
 		}
 		if err != nil {
 			return i, err
@@ -293,14 +299,18 @@ func (d *eventDecoder) object(i int, ev *Event) (int, error) {
 			return i, err
 		}
 	}
+	if at := d.ks.pop(d.b); at >= 0 {
+		return i, dupErr(d.b, at)
+	}
 	return i, nil
 }
 
 func (d *eventDecoder) meta(i int, m *EventMeta) (int, error) {
 	i, done := d.objectStart(i)
 	var kbuf [24]byte
+	d.ks.push()
 	for more := !done; more; {
-		key, v, err := d.memberKey(i, &kbuf)
+		key, v, err := d.memberKey(i, &kbuf, "meta.")
 		if err != nil {
 			return v, err
 		}
@@ -341,7 +351,7 @@ func (d *eventDecoder) meta(i int, m *EventMeta) (int, error) {
 				i, err = d.raw(v, &m.PayloadModeFallback)
 			}
 		default:
-			i, err = skipValue(d.b, v, 2)
+			i, err = d.skip(v, 2)
 		}
 		if err != nil {
 			return i, err
@@ -350,13 +360,23 @@ func (d *eventDecoder) meta(i int, m *EventMeta) (int, error) {
 			return i, err
 		}
 	}
+	if at := d.ks.pop(d.b); at >= 0 {
+		return i, dupErr(d.b, at)
+	}
 	return i, nil
+}
+
+// skip validates the value at b[v], at depth, refusing duplicate keys.
+func (d *eventDecoder) skip(v, depth int) (int, error) {
+	return skipValueKeys(d.b, v, depth, &d.ks)
 }
 
 // mark records that field bit f was seen, rejecting a second occurrence.
 func (d *eventDecoder) mark(f, at int, name string) error {
 	if d.seen&f != 0 {
-		return fieldErr(at, name, "duplicate key")
+		// An exact repeat was refused with the key: this is the other
+		// casing of the same field.
+		return fieldErr(at, name, "duplicate key (in its two casings)")
 	}
 	d.seen |= f
 	return nil
@@ -367,7 +387,7 @@ func (d *eventDecoder) typeField(v int, ev *Event) (int, error) {
 		return v, err
 	}
 	if d.b[v] != '"' {
-		if _, err := skipValue(d.b, v, 1); err != nil {
+		if _, err := d.skip(v, 1); err != nil {
 			return v, err
 		}
 		return v, fieldErr(v, "type", `must be the string "update" or "error"`)
@@ -397,7 +417,7 @@ func (d *eventDecoder) raw(v int, dst *json.RawMessage) (int, error) {
 	if d.b[v] == 'n' {
 		return scanLiteral(d.b, v, "null")
 	}
-	n, err := skipValue(d.b, v, 1)
+	n, err := d.skip(v, 1)
 	if err == nil {
 		*dst = json.RawMessage(d.b[v:n:n])
 	}
@@ -446,7 +466,7 @@ func (d *eventDecoder) integer(v int, name string) (int, int64, error) {
 // wrongType validates the value at b[v] and reports that it has the wrong
 // JSON type (a syntax error inside the value wins).
 func (d *eventDecoder) wrongType(v int, name, want string) (int, error) {
-	if _, err := skipValue(d.b, v, 1); err != nil {
+	if _, err := d.skip(v, 1); err != nil {
 		return v, err
 	}
 	return v, fieldErr(v, name, "must be "+want+", got "+jsonKind(d.b[v]))
