@@ -309,3 +309,55 @@ func TestCredentialsStayWithTheirOrigin(t *testing.T) {
 		})
 	}
 }
+
+// TestTooLargeRequestRetried: 431 and 414 do not end a stream: the
+// subscription retries without the cursor where it did not fit.
+func TestTooLargeRequestRetried(t *testing.T) {
+	tests := []struct {
+		name       string
+		ws         bool
+		code       int
+		wantHeader string // Last-Event-ID of the retry (SSE)
+		wantQuery  string // cursor= of the retry
+	}{
+		{"sse 431 drops the header", false, http.StatusRequestHeaderFieldsTooLarge, "", "1"},
+		{"sse 414 drops the query", false, http.StatusRequestURITooLong, "1", ""},
+		{"ws 414 drops the query", true, http.StatusRequestURITooLong, "", ""},
+		{"ws 431 retried", true, http.StatusRequestHeaderFieldsTooLarge, "", "1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := hostile.New(t, func(n int, w http.ResponseWriter, r *http.Request) {
+				switch {
+				case n == 1:
+					hostile.Status(w, tt.code, "")
+				case tt.ws && n == 0:
+					hostile.WS(w, r, `{"type":"update","event_id":"1"}`)
+				case tt.ws:
+					hostile.WS(w, r, `{"type":"update","event_id":"3"}`)
+				case n == 0:
+					hostile.SSE(w, sseEvent("1", `"1"`))
+				default:
+					hostile.Hold(w, r, sseEvent("3", `"3"`))
+				}
+			})
+			c, _ := client.New("")
+			collectUntil(t, func(ctx context.Context) func(func(*client.Event, error) bool) {
+				if tt.ws {
+					return c.Streams.SubscribeWebSocket(ctx, srv.URL, client.WithRetryDelay(client.MinReconnectDelay))
+				}
+				return c.Streams.SubscribeSSE(ctx, srv.URL, client.WithRetryDelay(client.MinReconnectDelay))
+			}, "3")
+			reqs := srv.Requests()
+			if len(reqs) < 3 {
+				t.Fatalf("%d requests", len(reqs))
+			}
+			if got := reqs[2].Header.Get("Last-Event-ID"); got != tt.wantHeader {
+				t.Errorf("retry Last-Event-ID %q, want %q", got, tt.wantHeader)
+			}
+			if got := reqs[2].Query.Get("cursor"); got != tt.wantQuery {
+				t.Errorf("retry cursor= %q, want %q", got, tt.wantQuery)
+			}
+		})
+	}
+}

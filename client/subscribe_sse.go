@@ -24,6 +24,7 @@ type sseDialer struct {
 	open   time.Duration
 	max    int
 	retry  time.Duration // the stream's reconnection time (retry:), kept across connections
+	places cursorPlaces
 }
 
 // runtimeHeader returns the headers every runtime request of a
@@ -71,7 +72,17 @@ func (d *sseDialer) hint(err error) error {
 }
 
 func (d *sseDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error) {
-	target := resumeURL(d.u, cursor, d.since)
+	if !validID(cursor) {
+		cursor = "" // never put an unsendable value in a request
+	}
+	qCursor, since := cursor, d.since
+	if d.places.noQuery {
+		qCursor = ""
+		if cursor != "" && !d.places.noHeader {
+			since = "" // the header carries the position
+		}
+	}
+	target := resumeURL(d.u, qCursor, since)
 	red := redactRawURL(target)
 	cctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(cctx, http.MethodGet, target, nil)
@@ -83,7 +94,7 @@ func (d *sseDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
 	req.Header.Set("Accept-Encoding", "identity")
-	if cursor != "" && validID(cursor) {
+	if cursor != "" && !d.places.noHeader {
 		req.Header.Set(HeaderLastEventID, cursor)
 	}
 	wd := stream.NewWatchdog(d.idle, cancel)
@@ -112,6 +123,7 @@ func (d *sseDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
+		d.places.refused(resp.StatusCode)
 		body, _ := io.ReadAll(io.LimitReader(wd.Reader(resp.Body), maxErrorBody))
 		return fail(d.hint(fmt.Errorf("restless: sse: connect: %w", checkStatus(resp, red, body, time.Now()))))
 	}

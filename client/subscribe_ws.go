@@ -25,6 +25,7 @@ type wsDialer struct {
 	open   time.Duration
 	max    int
 	buf    []byte // reused by each connection in turn: one at a time
+	places cursorPlaces
 }
 
 func (s *StreamsService) newWSDialer(rawURL string, set *subscribeSettings) (*wsDialer, error) {
@@ -95,6 +96,11 @@ func (b *bufferedBody) Read(p []byte) (int, error) {
 }
 
 func (d *wsDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error) {
+	if !validID(cursor) || d.places.noQuery {
+		// Never an unsendable value; and after a 414 the query has no room
+		// for it: the subscription starts from since= instead.
+		cursor = ""
+	}
 	target := resumeURL(d.u, cursor, d.since)
 	red := redactRawURL(target)
 	cctx, cancel := context.WithCancel(ctx)
@@ -114,6 +120,7 @@ func (d *wsDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error)
 		case c.wd.Fired():
 			return nil, fmt.Errorf("restless: ws: connect %s: %w", red, c.wd.Err())
 		case resp != nil && resp.StatusCode != http.StatusSwitchingProtocols:
+			d.places.refused(resp.StatusCode)
 			var body []byte
 			if resp.Body != nil {
 				body, _ = io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
