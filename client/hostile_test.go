@@ -361,3 +361,43 @@ func TestTooLargeRequestRetried(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxAttemptsNeedsGoodEvents: a server whose every connection delivers
+// one event that does not decode, then closes, exhausts the reconnect
+// budget: for the Subscribe functions only a decoded (and verified) event
+// is progress.
+func TestMaxAttemptsNeedsGoodEvents(t *testing.T) {
+	for _, ws := range []bool{false, true} {
+		t.Run(fmt.Sprintf("websocket=%v", ws), func(t *testing.T) {
+			srv := hostile.New(t, func(n int, w http.ResponseWriter, r *http.Request) {
+				bad := fmt.Sprintf(`{"type":"bogus","event_id":"%d"}`, n)
+				if ws {
+					hostile.WS(w, r, bad)
+				} else {
+					hostile.SSE(w, "data: "+bad+"\n\n")
+				}
+			})
+			c, _ := client.New("")
+			opts := []client.SubscribeOption{client.WithBackoff(client.Backoff{Initial: client.MinReconnectDelay, Max: client.MinReconnectDelay, MaxAttempts: 2})}
+			ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+			defer cancel()
+			seq := c.Streams.SubscribeSSE(ctx, srv.URL, opts...)
+			if ws {
+				seq = c.Streams.SubscribeWebSocket(ctx, srv.URL, opts...)
+			}
+			var last error
+			for _, err := range seq {
+				if err == nil {
+					t.Fatal("a bogus event was yielded as an event")
+				}
+				last = err
+			}
+			if !errors.Is(last, client.ErrReconnectsExhausted) {
+				t.Fatalf("ended with %v, want ErrReconnectsExhausted", last)
+			}
+			if n := len(srv.Requests()); n != 3 {
+				t.Fatalf("%d connections, want 3 (two reconnects)", n)
+			}
+		})
+	}
+}
