@@ -401,3 +401,105 @@ func TestMaxAttemptsNeedsGoodEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestBytesWithoutEvents: a connection that streams bytes but never
+// completes an event (an endless line, endless comments, an oversized
+// event that never ends, a WebSocket message that never ends) fails once
+// it passed the size limit plus MaxNonEventBytes, and the subscription
+// reconnects with backoff instead of holding a core for ever.
+func TestBytesWithoutEvents(t *testing.T) {
+	tests := []struct {
+		name string
+		ws   bool
+		h    func(w http.ResponseWriter, r *http.Request)
+	}{
+		{"sse endless line", false, func(w http.ResponseWriter, r *http.Request) { hostile.Flood(w, r, strings.Repeat("x", 4096)) }},
+		{"sse endless comments", false, func(w http.ResponseWriter, r *http.Request) { hostile.Flood(w, r, ":heartbeat\n") }},
+		{"sse endless blank lines", false, func(w http.ResponseWriter, r *http.Request) { hostile.Flood(w, r, "\n\n\n\n") }},
+		{"sse endless event", false, func(w http.ResponseWriter, r *http.Request) {
+			hostile.Flood(w, r, "data: "+strings.Repeat("a", 4096)+"\n")
+		}},
+		{"websocket endless message", true, func(w http.ResponseWriter, r *http.Request) { hostile.WSEndless(w, r, strings.Repeat("a", 4096)) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := hostile.New(t, func(n int, w http.ResponseWriter, r *http.Request) { tt.h(w, r) })
+			c, _ := client.New("")
+			ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+			defer cancel()
+			reasons := make(chan error, 16)
+			opts := []client.SubscribeOption{
+				client.WithMaxEventBytes(4096),
+				client.WithRetryDelay(time.Second),
+				client.WithStateFunc(func(sc client.StateChange) {
+					if sc.State == client.StateReconnecting {
+						select {
+						case reasons <- sc.Err:
+						default:
+						}
+						cancel()
+					}
+				}),
+			}
+			seq := c.Streams.SubscribeSSE(ctx, srv.URL, opts...)
+			if tt.ws {
+				seq = c.Streams.SubscribeWebSocket(ctx, srv.URL, opts...)
+			}
+			for _, err := range seq {
+				if err != nil && !isEventError(err) {
+					break
+				}
+			}
+			select {
+			case err := <-reasons:
+				if !errors.Is(err, client.ErrNoEventBytes) {
+					t.Fatalf("reconnected for %v, want ErrNoEventBytes", err)
+				}
+			default:
+				t.Fatal("the connection was never given up")
+			}
+		})
+	}
+}
+
+// TestInvalidUTF8AlikeOnBothTransports: data that is not valid UTF-8 is
+// delivered byte for byte (never replaced with U+FFFD) and refused by the
+// decoder, over SSE as over WebSocket.
+func TestInvalidUTF8AlikeOnBothTransports(t *testing.T) {
+	bad := "{\"type\":\"update\",\"data\":{\"name\":\"caf\xe9\"},\"event_id\":\"2\"}"
+	for _, ws := range []bool{false, true} {
+		t.Run(fmt.Sprintf("websocket=%v", ws), func(t *testing.T) {
+			srv := hostile.New(t, func(n int, w http.ResponseWriter, r *http.Request) {
+				if ws {
+					hostile.WS(w, r, bad)
+					return
+				}
+				hostile.Hold(w, r, "id: 2\ndata: "+bad+"\n\n")
+			})
+			c, _ := client.New("")
+			open := c.Streams.OpenSSE
+			if ws {
+				open = c.Streams.OpenWebSocket
+			}
+			sub, err := open(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { sub.Close() })
+			ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+			defer cancel()
+			raw, err := sub.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(raw.Data) != bad {
+				t.Fatalf("data %q, want the bytes sent %q", raw.Data, bad)
+			}
+			var ev client.Event
+			var pe *client.ParseError
+			if err := client.DecodeEvent(raw.Data, &ev); !errors.As(err, &pe) || !pe.Malformed() {
+				t.Fatalf("DecodeEvent = %v, want a malformed-document error", err)
+			}
+		})
+	}
+}

@@ -3,6 +3,8 @@ package client
 import (
 	"errors"
 	"fmt"
+	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/restless-stream/ingest/client/internal/stream"
@@ -34,6 +36,42 @@ const (
 	// cannot hold a core.
 	MaxNonEventBytes = 1 << 20
 )
+
+// ErrNoEventBytes is wrapped by the error of a connection that delivered
+// more than the size limit plus MaxNonEventBytes without completing an
+// event. The subscription reconnects with backoff.
+var ErrNoEventBytes = errors.New("too many bytes without an event")
+
+// budgetReader fails a connection that reads more than limit bytes without
+// an event: reset calls the count back to zero at each event. A never
+// ending line, endless comments or heartbeats, or a WebSocket message that
+// never ends would otherwise hold a core at network speed for ever.
+type budgetReader struct {
+	r      io.Reader
+	n      atomic.Int64
+	limit  int64
+	failed atomic.Bool
+}
+
+func newBudgetReader(r io.Reader, maxEvent int) *budgetReader {
+	return &budgetReader{r: r, limit: int64(maxEvent) + MaxNonEventBytes}
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if b.n.Load() > b.limit {
+		b.failed.Store(true)
+		return 0, b.err()
+	}
+	n, err := b.r.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+func (b *budgetReader) reset() { b.n.Store(0) }
+
+func (b *budgetReader) err() error {
+	return fmt.Errorf("%w: more than %d bytes", ErrNoEventBytes, b.limit)
+}
 
 // ErrInvalidEventID is matched by the error for an event id that cannot be
 // a cursor: see CheckEventID.

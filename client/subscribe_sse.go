@@ -144,7 +144,8 @@ func (d *sseDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error
 	default:
 		return fail(d.hint(fmt.Errorf("restless: sse: connect %s: Content-Encoding %q despite Accept-Encoding: identity", red, ce)))
 	}
-	c.dec = sse.NewDecoder(r)
+	c.budget = newBudgetReader(r, d.max)
+	c.dec = sse.NewDecoder(c.budget)
 	c.dec.SetMaxEventBytes(d.max)
 	// Data is kept byte for byte, as over WebSocket: invalid UTF-8 is not
 	// replaced, so that the event decoder rejects it and nothing published
@@ -161,6 +162,7 @@ type sseConn struct {
 	body   io.Closer
 	red    string
 	badID  string // the last SSE id refused as a cursor
+	budget *budgetReader
 }
 
 func (c *sseConn) Read() (stream.Event, error) {
@@ -168,6 +170,7 @@ func (c *sseConn) Read() (stream.Event, error) {
 	// other, as the WebSocket subscription delivers an empty message: it is
 	// not an event of the protocol, and decoding it fails.
 	ev, tooLarge, err := c.dec.DecodeLimited()
+	c.budget.reset()
 	if err != nil {
 		if r, ok := c.dec.Retry(); ok {
 			c.d.retry = r
@@ -197,6 +200,8 @@ func (c *sseConn) Read() (stream.Event, error) {
 
 func (c *sseConn) readErr(err error) error {
 	switch {
+	case c.budget != nil && c.budget.failed.Load():
+		return fmt.Errorf("restless: sse: %s: %w", c.red, c.budget.err())
 	case c.wd.Fired():
 		return fmt.Errorf("restless: sse: %s: %w", c.red, c.wd.Err())
 	case err == io.EOF:

@@ -63,7 +63,8 @@ func (t watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if c, ok := req.Context().Value(watchKey{}).(*wsConn); ok {
 		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok {
-			c.body = &bufferedBody{ReadWriteCloser: rwc, br: bufio.NewReaderSize(c.wd.Reader(rwc), readBufSize)}
+			c.budget = newBudgetReader(c.wd.Reader(rwc), c.d.max)
+			c.body = &bufferedBody{ReadWriteCloser: rwc, br: bufio.NewReaderSize(c.budget, readBufSize)}
 			resp.Body = c.body
 		}
 	}
@@ -148,6 +149,7 @@ type wsConn struct {
 	ws       atomic.Pointer[websocket.Conn]
 	wd       *stream.Watchdog
 	body     *bufferedBody // set during the handshake
+	budget   *budgetReader // under body: bytes since the last message
 	cancel   context.CancelFunc
 	red      string
 	pingDone chan struct{}
@@ -195,6 +197,9 @@ func (c *wsConn) Read() (stream.Event, error) {
 		return stream.Event{}, c.readErr(err)
 	}
 	n, tooLarge, err := c.readMessage(r)
+	if c.budget != nil {
+		c.budget.reset()
+	}
 	if err == nil && c.body != nil && c.body.failed.Load() {
 		err = errors.New("the connection was cut in the middle of a message")
 	}
@@ -251,6 +256,9 @@ func (c *wsConn) readMessage(r io.Reader) (n int, tooLarge bool, err error) {
 }
 
 func (c *wsConn) readErr(err error) error {
+	if c.budget != nil && c.budget.failed.Load() {
+		return fmt.Errorf("restless: ws: %s: %w", c.red, c.budget.err())
+	}
 	if c.wd.Fired() {
 		return fmt.Errorf("restless: ws: %s: %w", c.red, c.wd.Err())
 	}
