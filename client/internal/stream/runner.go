@@ -179,6 +179,15 @@ type Runner struct {
 
 	progress  atomic.Bool  // Progress was called since the last check
 	lastEvent atomic.Int64 // Unix nanoseconds of the last event read; 0 before any
+
+	// With ExplicitProgress, the end of a connection that delivered events
+	// waits until the consumer came back to Next after the last of them, so
+	// that its Progress for them is seen: sent counts the events queued,
+	// takenN those Next returned, caughtUp is takenN as of the latest Next
+	// call, and back wakes the runner waiting for it.
+	sent, takenN, caughtUp atomic.Int64
+	awaitBack              atomic.Bool
+	back                   chan struct{}
 }
 
 // Progress tells the runner that its consumer accepted an event: with
@@ -208,6 +217,7 @@ func New(cfg Config) *Runner {
 		cfg:    cfg,
 		events: make(chan Event, cfg.Queue),
 		space:  make(chan struct{}, 1),
+		back:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		ctx:    ctx,
 		cancel: cancel,
@@ -226,6 +236,13 @@ func (r *Runner) Next(ctx context.Context) (Event, error) {
 		return Event{}, ErrClosed
 	}
 	r.start.Do(func() { go r.run() })
+	r.caughtUp.Store(r.takenN.Load())
+	if r.awaitBack.Load() {
+		select {
+		case r.back <- struct{}{}:
+		default:
+		}
+	}
 	select {
 	case e := <-r.events:
 		r.taken(e)
@@ -256,6 +273,7 @@ func (r *Runner) Next(ctx context.Context) (Event, error) {
 // taken accounts for an event handed to Next's caller, waking the reading
 // goroutine when it waits for room, and remembers its cursor.
 func (r *Runner) taken(e Event) {
+	r.takenN.Add(1)
 	r.queued.Add(-int64(len(e.Data)))
 	if r.full.Load() {
 		select {
@@ -346,6 +364,9 @@ func (r *Runner) run() {
 			var delivered bool
 			cursor, delivered, err = r.pump(ctx, conn, cursor)
 			if r.cfg.ExplicitProgress {
+				if delivered {
+					r.awaitConsumer(ctx)
+				}
 				delivered = r.progress.Swap(false)
 			}
 			if delivered {
@@ -392,6 +413,26 @@ func (r *Runner) run() {
 	}
 }
 
+// awaitConsumer waits until the consumer called Next after taking every
+// event queued so far (it has judged them all), or ctx ends.
+func (r *Runner) awaitConsumer(ctx context.Context) {
+	defer r.awaitBack.Store(false)
+	for {
+		if r.caughtUp.Load() >= r.sent.Load() {
+			return
+		}
+		r.awaitBack.Store(true)
+		if r.caughtUp.Load() >= r.sent.Load() {
+			return
+		}
+		select {
+		case <-r.back:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // pump reads conn until it fails, queueing events. It returns the cursor in
 // effect, whether any event was delivered, and why the connection ended.
 func (r *Runner) pump(ctx context.Context, conn Conn, cursor string) (string, bool, error) {
@@ -426,10 +467,12 @@ func (r *Runner) pump(ctx context.Context, conn Conn, cursor string) (string, bo
 			return cursor, delivered, err
 		}
 		r.queued.Add(n)
+		r.sent.Add(1)
 		select {
 		case r.events <- ev:
 		case <-ctx.Done():
 			r.queued.Add(-n)
+			r.sent.Add(-1)
 			return cursor, delivered, ctx.Err()
 		}
 		delivered = true
