@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/restless-stream/ingest/client"
-	"github.com/restless-stream/ingest/internal/hostile"
+	"github.com/restless-stream/ingest/client/internal/hostile"
 )
 
 // waitLong bounds every wait of these tests; reaching it is a failure.
