@@ -14,7 +14,7 @@ import (
 // allocate.
 type keySet struct {
 	n, nb     int // keys and bases in use
-	keys      [64]keySpan
+	keys      [32]keySpan
 	bases     [16]int32 // where each open object's keys start
 	moreKeys  []keySpan // keys beyond len(keys)
 	moreBases []int32   // bases beyond len(bases)
@@ -25,7 +25,21 @@ type keySet struct {
 
 type keySpan struct {
 	start, end int32 // the key's bytes between the quotes
-	esc        bool
+	// tag sums the key up for a first comparison: its length (up to
+	// 0x7fff), escBit when it has escapes, its first and last bytes.
+	tag uint32
+}
+
+const escBit = 1 << 15
+
+func keyTag(key []byte, esc bool) uint32 {
+	if esc {
+		return escBit
+	}
+	if len(key) == 0 {
+		return 0
+	}
+	return uint32(min(len(key), 0x7fff)) | uint32(key[0])<<16 | uint32(key[len(key)-1])<<24
 }
 
 // linearKeys is how many keys an object is checked for one by one as they
@@ -60,22 +74,29 @@ func (k *keySet) base() int {
 // the index of an earlier equal key, or -1.
 func (k *keySet) add(b []byte, start, end int, esc bool) int {
 	base := k.base()
+	key := b[start:end]
+	tag := keyTag(key, esc)
 	if k.n-base < linearKeys {
-		key := b[start:end]
-		for i := base; i < k.n; i++ {
-			o := k.key(i)
-			if !esc && !o.esc {
-				if int(o.end-o.start) == len(key) && bytes.Equal(b[o.start:o.end], key) {
+		if k.n <= len(k.keys) {
+			for _, o := range k.keys[base:k.n] {
+				if o.tag == tag && tag&escBit == 0 {
+					if bytes.Equal(b[o.start:o.end], key) {
+						return int(o.start)
+					}
+				} else if (o.tag|tag)&escBit != 0 && compareKeys(b[o.start:o.end], o.tag&escBit != 0, key, esc) == 0 {
 					return int(o.start)
 				}
-				continue
 			}
-			if compareKeys(b[o.start:o.end], o.esc, key, esc) == 0 {
-				return int(o.start)
+		} else {
+			for i := base; i < k.n; i++ {
+				o := k.key(i)
+				if (o.tag == tag || (o.tag|tag)&escBit != 0) && compareKeys(b[o.start:o.end], o.tag&escBit != 0, key, esc) == 0 {
+					return int(o.start)
+				}
 			}
 		}
 	}
-	s := keySpan{start: int32(start), end: int32(end), esc: esc}
+	s := keySpan{start: int32(start), end: int32(end), tag: tag}
 	if k.n < len(k.keys) {
 		k.keys[k.n] = s
 	} else {
@@ -99,13 +120,13 @@ func (k *keySet) pop(b []byte) int {
 	for i := base; i < n; i++ {
 		open = append(open, k.key(i))
 	}
-	slices.SortFunc(open, func(x, y keySpan) int {
-		return compareKeys(b[x.start:x.end], x.esc, b[y.start:y.end], y.esc)
-	})
+	cmp := func(x, y keySpan) int {
+		return compareKeys(b[x.start:x.end], x.tag&escBit != 0, b[y.start:y.end], y.tag&escBit != 0)
+	}
+	slices.SortFunc(open, cmp)
 	for i := 1; i < len(open); i++ {
-		x, y := open[i-1], open[i]
-		if compareKeys(b[x.start:x.end], x.esc, b[y.start:y.end], y.esc) == 0 {
-			return int(max(x.start, y.start))
+		if cmp(open[i-1], open[i]) == 0 {
+			return int(max(open[i-1].start, open[i].start))
 		}
 	}
 	return -1

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -156,7 +157,7 @@ func validateDocument(b []byte) error {
 // memberKey reads the key of the object member at b[i] (whitespace
 // skipped) and the colon after it. It returns the decoded key (in kbuf when
 // it had escapes) and the index of the value.
-func (d *eventDecoder) memberKey(i int, kbuf *[24]byte, prefix string) ([]byte, int, error) {
+func (d *eventDecoder) memberKey(i int, kbuf *[24]byte) ([]byte, int, error) {
 	b := d.b
 	if i >= len(b) || b[i] != '"' {
 		return nil, i, expected(b, i, "a string key")
@@ -171,12 +172,7 @@ func (d *eventDecoder) memberKey(i int, kbuf *[24]byte, prefix string) ([]byte, 
 		// (appendUnescaped then allocates, rarely).
 		key = appendUnescaped(kbuf[:0], key)
 	}
-	if d.ks.add(b, i+1, n-1, esc) >= 0 {
-		if prefix != "" {
-			return nil, i, fieldErr(i, prefix+string(key), "duplicate key")
-		}
-		return nil, i, fieldErr(i, string(key), "duplicate key")
-	}
+
 	i = skipWS(b, n)
 	if i >= len(b) || b[i] != ':' {
 		return nil, i, expected(b, i, "':' after an object key")
@@ -218,7 +214,7 @@ func (d *eventDecoder) object(i int, ev *Event) (int, error) {
 	var kbuf [24]byte
 	d.ks.push()
 	for more := !done; more; {
-		key, v, err := d.memberKey(i, &kbuf, "")
+		key, v, err := d.memberKey(i, &kbuf)
 		if err != nil {
 			return v, err
 		}
@@ -290,7 +286,11 @@ func (d *eventDecoder) object(i int, ev *Event) (int, error) {
 				i, err = d.wrongType(v, name, "a string or a number")
 			}
 		default:
-			i, err = d.skip(v, 1)
+			// Known fields are refused twice by mark; an unknown key is
+			// checked against the other unknown ones.
+			if err = d.unknownKey(i, ""); err == nil {
+				i, err = d.skip(v, 1)
+			}
 		}
 		if err != nil {
 			return i, err
@@ -310,7 +310,7 @@ func (d *eventDecoder) meta(i int, m *EventMeta) (int, error) {
 	var kbuf [24]byte
 	d.ks.push()
 	for more := !done; more; {
-		key, v, err := d.memberKey(i, &kbuf, "meta.")
+		key, v, err := d.memberKey(i, &kbuf)
 		if err != nil {
 			return v, err
 		}
@@ -351,7 +351,9 @@ func (d *eventDecoder) meta(i int, m *EventMeta) (int, error) {
 				i, err = d.raw(v, &m.PayloadModeFallback)
 			}
 		default:
-			i, err = d.skip(v, 2)
+			if err = d.unknownKey(i, "meta."); err == nil {
+				i, err = d.skip(v, 2)
+			}
 		}
 		if err != nil {
 			return i, err
@@ -366,6 +368,18 @@ func (d *eventDecoder) meta(i int, m *EventMeta) (int, error) {
 	return i, nil
 }
 
+// unknownKey records the unknown key at b[i] (its opening quote) in the
+// innermost object and refuses a repeat.
+func (d *eventDecoder) unknownKey(i int, prefix string) error {
+	n := stringEnd(d.b, i) // validated by memberKey
+	raw := d.b[i+1 : n-1]
+	esc := bytes.IndexByte(raw, '\\') >= 0
+	if d.ks.add(d.b, i+1, n-1, esc) < 0 {
+		return nil
+	}
+	return fieldErr(i, prefix+string(appendUnescaped(nil, raw)), "duplicate key")
+}
+
 // skip validates the value at b[v], at depth, refusing duplicate keys.
 func (d *eventDecoder) skip(v, depth int) (int, error) {
 	return skipValueKeys(d.b, v, depth, &d.ks)
@@ -374,9 +388,7 @@ func (d *eventDecoder) skip(v, depth int) (int, error) {
 // mark records that field bit f was seen, rejecting a second occurrence.
 func (d *eventDecoder) mark(f, at int, name string) error {
 	if d.seen&f != 0 {
-		// An exact repeat was refused with the key: this is the other
-		// casing of the same field.
-		return fieldErr(at, name, "duplicate key (in its two casings)")
+		return fieldErr(at, name, "duplicate key")
 	}
 	d.seen |= f
 	return nil
