@@ -404,9 +404,9 @@ func TestMaxAttemptsNeedsGoodEvents(t *testing.T) {
 
 // TestBytesWithoutEvents: a connection that streams bytes but never
 // completes an event (an endless line, endless comments, an oversized
-// event that never ends, a WebSocket message that never ends) fails once
-// it passed the size limit plus MaxNonEventBytes, and the subscription
-// reconnects with backoff instead of holding a core for ever.
+// event that never ends, a WebSocket message that never ends) is read at a
+// bounded pace past the size limit plus MaxNonEventBytes, and max silence
+// ends it: the subscription reconnects.
 func TestBytesWithoutEvents(t *testing.T) {
 	tests := []struct {
 		name string
@@ -430,6 +430,7 @@ func TestBytesWithoutEvents(t *testing.T) {
 			reasons := make(chan error, 16)
 			opts := []client.SubscribeOption{
 				client.WithMaxEventBytes(4096),
+				client.WithMaxSilence(300 * time.Millisecond),
 				client.WithRetryDelay(time.Second),
 				client.WithStateFunc(func(sc client.StateChange) {
 					if sc.State == client.StateReconnecting {
@@ -452,8 +453,8 @@ func TestBytesWithoutEvents(t *testing.T) {
 			}
 			select {
 			case err := <-reasons:
-				if !errors.Is(err, client.ErrNoEventBytes) {
-					t.Fatalf("reconnected for %v, want ErrNoEventBytes", err)
+				if !errors.Is(err, client.ErrMaxSilence) {
+					t.Fatalf("reconnected for %v, want ErrMaxSilence", err)
 				}
 			default:
 				t.Fatal("the connection was never given up")

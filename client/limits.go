@@ -29,49 +29,69 @@ const (
 	// above Backoff.Max.
 	MaxRetryAfter = stream.MaxHint
 	// MaxNonEventBytes is how many bytes a connection may deliver beyond
-	// the size limit without completing an event: comments, heartbeats,
+	// the size limit without completing an event (comments, heartbeats,
 	// ignored fields, the dropped rest of an oversized event, WebSocket
-	// control frames. Past it the connection fails and the subscription
-	// reconnects with backoff, so an endless line or endless heartbeats
-	// cannot hold a core.
+	// control frames) at full speed. Past it the connection is read at
+	// NonEventRate until the next event, so an endless line or endless
+	// heartbeats cannot hold a core; WithMaxSilence ends such a
+	// connection.
 	MaxNonEventBytes = 1 << 20
+	// NonEventRate is the pace, in bytes a second, of a connection past
+	// MaxNonEventBytes without an event: 8 MiB/s, a few per cent of a core.
+	NonEventRate = 8 << 20
 )
 
-// ErrNoEventBytes is wrapped by the error of a connection that delivered
-// more than the size limit plus MaxNonEventBytes without completing an
-// event. The subscription reconnects with backoff.
-var ErrNoEventBytes = errors.New("too many bytes without an event")
-
-// budgetReader fails a connection that reads more than limit bytes without
-// an event: reset calls the count back to zero at each event. A never
-// ending line, endless comments or heartbeats, or a WebSocket message that
-// never ends would otherwise hold a core at network speed for ever.
+// budgetReader bounds the CPU a connection can take without delivering
+// events: once more than limit bytes arrived since the last event, it reads
+// at most NonEventRate bytes a second (the server's sends back up in TCP).
+// A never-ending line, endless comments or heartbeats, or a WebSocket
+// message that never ends would otherwise hold a core at network speed for
+// ever; an oversized event that does end still ends, only slower, and is
+// reported as too large. reset starts the count again at each event.
 type budgetReader struct {
-	r      io.Reader
-	n      atomic.Int64
-	limit  int64
-	failed atomic.Bool
+	r     io.Reader
+	n     atomic.Int64
+	limit int64
+	done  <-chan struct{} // the connection's end: stops a wait
+	// wait sleeps d or until done; a test replaces it.
+	wait func(d time.Duration, done <-chan struct{}) bool
 }
 
-func newBudgetReader(r io.Reader, maxEvent int) *budgetReader {
-	return &budgetReader{r: r, limit: int64(maxEvent) + MaxNonEventBytes}
+func newBudgetReader(r io.Reader, maxEvent int, done <-chan struct{}) *budgetReader {
+	return &budgetReader{r: r, limit: int64(maxEvent) + MaxNonEventBytes, done: done, wait: sleepOrDone}
+}
+
+func sleepOrDone(d time.Duration, done <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-done:
+		return false
+	}
 }
 
 func (b *budgetReader) Read(p []byte) (int, error) {
-	if b.n.Load() > b.limit {
-		b.failed.Store(true)
-		return 0, b.err()
+	over := b.n.Load() >= b.limit
+	if over && len(p) > nonEventChunk {
+		p = p[:nonEventChunk]
 	}
 	n, err := b.r.Read(p)
-	b.n.Add(int64(n))
+	if b.n.Add(int64(n)) > b.limit && n > 0 {
+		// Pace the bytes past the budget at NonEventRate.
+		d := (time.Duration(n)*time.Second + NonEventRate - 1) / NonEventRate // rounded up
+		if !b.wait(d, b.done) && err == nil {
+			err = errors.New("connection closed")
+		}
+	}
 	return n, err
 }
 
-func (b *budgetReader) reset() { b.n.Store(0) }
+// nonEventChunk is the largest read once the budget is spent.
+const nonEventChunk = 16 << 10
 
-func (b *budgetReader) err() error {
-	return fmt.Errorf("%w: more than %d bytes", ErrNoEventBytes, b.limit)
-}
+func (b *budgetReader) reset() { b.n.Store(0) }
 
 // ErrInvalidEventID is matched by the error for an event id that cannot be
 // a cursor: see CheckEventID.

@@ -144,7 +144,7 @@ func (d *sseDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error
 	default:
 		return fail(d.hint(fmt.Errorf("restless: sse: connect %s: Content-Encoding %q despite Accept-Encoding: identity", red, ce)))
 	}
-	c.budget = newBudgetReader(r, d.max)
+	c.budget = newBudgetReader(r, d.max, cctx.Done())
 	c.dec = sse.NewDecoder(c.budget)
 	c.dec.SetMaxEventBytes(d.max)
 	// Data is kept byte for byte, as over WebSocket: invalid UTF-8 is not
@@ -200,8 +200,6 @@ func (c *sseConn) Read() (stream.Event, error) {
 
 func (c *sseConn) readErr(err error) error {
 	switch {
-	case c.budget != nil && c.budget.failed.Load():
-		return fmt.Errorf("restless: sse: %s: %w", c.red, c.budget.err())
 	case c.wd.Fired():
 		return fmt.Errorf("restless: sse: %s: %w", c.red, c.wd.Err())
 	case err == io.EOF:

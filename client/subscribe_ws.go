@@ -63,7 +63,7 @@ func (t watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if c, ok := req.Context().Value(watchKey{}).(*wsConn); ok {
 		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok {
-			c.budget = newBudgetReader(c.wd.Reader(rwc), c.d.max)
+			c.budget = newBudgetReader(c.wd.Reader(rwc), c.d.max, req.Context().Done())
 			c.body = &bufferedBody{ReadWriteCloser: rwc, br: bufio.NewReaderSize(c.budget, readBufSize)}
 			resp.Body = c.body
 		}
@@ -256,9 +256,6 @@ func (c *wsConn) readMessage(r io.Reader) (n int, tooLarge bool, err error) {
 }
 
 func (c *wsConn) readErr(err error) error {
-	if c.budget != nil && c.budget.failed.Load() {
-		return fmt.Errorf("restless: ws: %s: %w", c.red, c.budget.err())
-	}
 	if c.wd.Fired() {
 		return fmt.Errorf("restless: ws: %s: %w", c.red, c.wd.Err())
 	}
