@@ -26,6 +26,10 @@ type Frame struct {
 	// TooLarge reports that the event exceeded the source's size limit and
 	// Data was cut; the rest of the event was skipped, never held in memory.
 	TooLarge bool
+	// Err, when set, says why the source found the event unusable although
+	// it read it whole (an SSE id that cannot be a cursor). The pipeline
+	// rejects such a frame as a parse error; its Cursor is the previous one.
+	Err error
 	// Received is when the source finished reading the event.
 	Received time.Time
 }

@@ -19,16 +19,19 @@ const (
 // for ever.
 type Backoff struct {
 	// Initial is the delay before the first attempt. Default 1s
-	// (DefaultBackoffInitial).
+	// (DefaultBackoffInitial); at least MinReconnectDelay (10ms).
 	Initial time.Duration
-	// Max caps every delay, also one the server asks for with Retry-After
-	// or the SSE retry: field. Default 30s (DefaultBackoffMax), and never
-	// below Initial.
+	// Max caps every computed delay. Default 30s (DefaultBackoffMax), and
+	// never below Initial. A longer wait the server asks for with
+	// Retry-After or the SSE retry: field is honoured up to MaxRetryAfter
+	// (10 min), also above Max.
 	Max time.Duration
 	// MaxAttempts ends a subscription after this many consecutive failed
-	// reconnect attempts; the count restarts once a connection delivers an
-	// event. 0, the default, means no limit. (WithMaxReconnects counts
-	// every reconnect instead, as the Python SDK's max_reconnects does.)
+	// reconnect attempts; the count restarts on progress: an event the
+	// consumer accepted (see WithExplicitProgress), else any event a
+	// connection delivered. 0, the default, means no limit.
+	// (WithMaxReconnects counts every reconnect instead, as the Python
+	// SDK's max_reconnects does.)
 	MaxAttempts int
 }
 

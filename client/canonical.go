@@ -33,9 +33,20 @@ type Canonicalizer func(dst, raw []byte) ([]byte, error)
 // raw must be valid JSON in valid UTF-8; otherwise dst is returned
 // unchanged with a *ParseError. Canonical is the default Canonicalizer.
 func Canonical(dst, raw []byte) ([]byte, error) {
+	return canonical(dst, raw, false)
+}
+
+// canonicalStrict is Canonical that refuses a duplicate key (a *ParseError)
+// instead of keeping its last value: what a Verifier signs, so that verified
+// data has one reading.
+func canonicalStrict(dst, raw []byte) ([]byte, error) {
+	return canonical(dst, raw, true)
+}
+
+func canonical(dst, raw []byte, strict bool) ([]byte, error) {
 	w := canonPool.Get().(*canonWriter)
 	defer w.release()
-	w.raw = raw
+	w.raw, w.strict = raw, strict
 	start := len(dst)
 	i := skipWS(raw, 0)
 	out, n, err := w.value(dst, i, 0)
@@ -63,6 +74,7 @@ type canonWriter struct {
 	members []member // the members of the objects being written, innermost last
 	keys    []byte   // decoded keys of members, referenced by offset
 	tmp     []byte   // a decoded string value
+	strict  bool     // a duplicate key is an error
 }
 
 type member struct {
@@ -206,6 +218,9 @@ func (w *canonWriter) object(dst []byte, i, depth int) ([]byte, int, error) {
 			// A duplicated key keeps its last value.
 			next := w.members[k+1]
 			if bytes.Equal(w.keys[m.kStart:m.kEnd], w.keys[next.kStart:next.kEnd]) {
+				if w.strict {
+					return dst, i, &ParseError{Offset: max(m.vStart, next.vStart), Reason: "duplicate key " + quoteKey(w.keys[m.kStart:m.kEnd])}
+				}
 				continue
 			}
 		}

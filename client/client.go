@@ -101,7 +101,11 @@ func New(apiKey string, opts ...Option) (*Client, error) {
 	if h == nil {
 		h = &http.Client{Timeout: s.timeout}
 	}
-	c := &Client{apiKey: apiKey, baseURL: base, streamBaseURL: s.streamBaseURL, http: h, userAgent: s.userAgent}
+	// A copy, so that the caller's client is left as it was: credentials
+	// follow a redirect only to the origin they were sent to.
+	hc := *h
+	hc.CheckRedirect = credentialRedirect(h.CheckRedirect)
+	c := &Client{apiKey: apiKey, baseURL: base, streamBaseURL: s.streamBaseURL, http: &hc, userAgent: s.userAgent}
 	c.Streams = &StreamsService{c: c}
 	return c, nil
 }
@@ -255,4 +259,58 @@ func bodyAPIKey(body any) string {
 		}
 	}
 	return ""
+}
+
+// credentialHeaders are the headers that carry the Client's key: x-api-key
+// on REST calls, Authorization on runtime requests.
+var credentialHeaders = []string{HeaderAPIKey, "Authorization"}
+
+// credentialRedirect returns a CheckRedirect that removes the credential
+// headers from a redirected request unless it goes to the exact origin
+// (scheme, host, port) of the first request, then applies next (or the
+// default policy of net/http: at most 10 redirects). net/http itself keeps
+// Authorization for another port of the same host, and from https to http.
+func credentialRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) > 0 && !sameOrigin(req.URL, via[0].URL) {
+			for _, h := range credentialHeaders {
+				req.Header.Del(h)
+			}
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port
+// (ws counts as http and wss as https; a missing port is the scheme's).
+func sameOrigin(a, b *url.URL) bool {
+	as, ah, ap := origin(a)
+	bs, bh, bp := origin(b)
+	return as == bs && ah == bh && ap == bp
+}
+
+func origin(u *url.URL) (scheme, host, port string) {
+	scheme = strings.ToLower(u.Scheme)
+	switch scheme {
+	case "ws":
+		scheme = "http"
+	case "wss":
+		scheme = "https"
+	}
+	host, port = strings.ToLower(u.Hostname()), u.Port()
+	if port == "" {
+		switch scheme {
+		case "http":
+			port = "80"
+		case "https":
+			port = "443"
+		}
+	}
+	return scheme, host, port
 }

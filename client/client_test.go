@@ -498,9 +498,12 @@ func TestNew(t *testing.T) {
 	if c.http.Timeout != time.Second || c.StreamBaseURL() != "http://127.0.0.1:1" {
 		t.Errorf("options not applied")
 	}
-	h := &http.Client{}
+	tr := &http.Transport{}
+	h := &http.Client{Transport: tr}
 	c, _ = New(testKey, WithHTTPClient(h), WithTimeout(time.Second))
-	if c.http != h || h.Timeout != 0 {
+	// A copy whose only change is the redirect rule for credentials; the
+	// caller's client is left as it was.
+	if c.http.Transport != tr || c.http.Timeout != 0 || c.http.CheckRedirect == nil || h.Timeout != 0 || h.CheckRedirect != nil {
 		t.Error("given http.Client not used as is")
 	}
 	for _, tt := range []struct {

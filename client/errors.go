@@ -81,6 +81,7 @@ type ParseError struct {
 
 	syntax bool   // the document itself is not valid JSON
 	what   string // what was being parsed; "" = an event
+	cause  error  // what Unwrap returns, if anything
 }
 
 func (e *ParseError) Error() string {
@@ -96,6 +97,10 @@ func (e *ParseError) Error() string {
 
 // Is reports whether target is ErrRestless.
 func (e *ParseError) Is(target error) bool { return target == ErrRestless }
+
+// Unwrap returns the cause of the error when there is one, such as
+// ErrInvalidEventID for an event id that cannot be a cursor.
+func (e *ParseError) Unwrap() error { return e.cause }
 
 // Malformed reports whether the input is not valid JSON (including invalid
 // UTF-8), as opposed to valid JSON that is not a valid event.

@@ -264,15 +264,32 @@ func TestDecodeEventAllocs(t *testing.T) {
 }
 
 func TestDecodeEventDepthLimit(t *testing.T) {
-	for _, n := range []int{maxDepth - 1, maxDepth} {
-		in := []byte(`{"type":"update","data":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}`)
-		var ev Event
-		err := DecodeEvent(in, &ev)
-		if (err == nil) != json.Valid(in) {
-			t.Errorf("depth %d: DecodeEvent error %v, encoding/json valid %v", n+1, err, json.Valid(in))
-		}
-		if ok := DecodeEventCanonical(in, &ev); ok != (err == nil) {
-			t.Errorf("depth %d: DecodeEventCanonical %v, DecodeEvent error %v", n+1, ok, err)
+	// The envelope is one level: data nested n deep makes n+1 in all.
+	for _, tt := range []struct {
+		n  int
+		ok bool
+	}{{maxDepth - 1, true}, {maxDepth, false}, {10000, false}} {
+		for _, open := range []string{"[", `{"a":`} {
+			close := "]"
+			if open != "[" {
+				close = "}"
+			}
+			in := []byte(`{"type":"update","data":` + strings.Repeat(open, tt.n) + "1" + strings.Repeat(close, tt.n) + `}`)
+			var ev Event
+			err := DecodeEvent(in, &ev)
+			if (err == nil) != tt.ok {
+				t.Errorf("%s nested %d: DecodeEvent error %v, want ok %v", open, tt.n, err, tt.ok)
+			}
+			var pe *ParseError
+			if err != nil && !errors.As(err, &pe) {
+				t.Errorf("%s nested %d: %v is not a *ParseError", open, tt.n, err)
+			}
+			if ok := DecodeEventCanonical(in, &ev); ok != (err == nil) {
+				t.Errorf("%s nested %d: DecodeEventCanonical %v, DecodeEvent error %v", open, tt.n, ok, err)
+			}
+			if _, cerr := Canonical(nil, in); (cerr == nil) != tt.ok {
+				t.Errorf("%s nested %d: Canonical error %v, want ok %v", open, tt.n, cerr, tt.ok)
+			}
 		}
 	}
 }

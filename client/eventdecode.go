@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -39,6 +40,8 @@ type eventDecoder struct {
 	canonData bool
 	// strings to materialise: timestamp, attempt id, signature, event id
 	strs [4]span
+	// ks refuses a key that occurs twice in any object of the event.
+	ks keySet
 }
 
 const (
@@ -104,7 +107,23 @@ func decodeEvent(b []byte, ev *Event, canonData bool) error {
 		return fieldErr(i, "type", "missing")
 	}
 	d.materialise(ev)
+	if ev.EventID != "" && !validID(ev.EventID) {
+		at := d.strs[sEventID].start
+		*ev = Event{}
+		return &ParseError{Offset: at, Field: "event_id", Reason: CheckEventID(d.idText()).Error(), cause: ErrInvalidEventID}
+	}
 	return nil
+}
+
+// idText is the event id as materialise decoded it, for an error message:
+// cut, since it may be long.
+func (d *eventDecoder) idText() string {
+	s := d.strs[sEventID]
+	id := d.b[s.start:s.end]
+	if s.escaped {
+		id = appendUnescaped(nil, id)
+	}
+	return string(id)
 }
 
 // DecodeEventCanonical decodes b as DecodeEvent does when the event's data
@@ -149,13 +168,11 @@ func (d *eventDecoder) memberKey(i int, kbuf *[24]byte) ([]byte, int, error) {
 	}
 	key := b[i+1 : n-1]
 	if esc {
-		// Decoding never lengthens; longer keys match no known field.
-		if len(key) <= 2*len(kbuf) {
-			key = appendUnescaped(kbuf[:0], key)
-		} else {
-			key = nil
-		}
+		// Decoded, a known field's name fits kbuf; a longer key is unknown
+		// (appendUnescaped then allocates, rarely).
+		key = appendUnescaped(kbuf[:0], key)
 	}
+
 	i = skipWS(b, n)
 	if i >= len(b) || b[i] != ':' {
 		return nil, i, expected(b, i, "':' after an object key")
@@ -195,6 +212,7 @@ func (d *eventDecoder) objectStart(i int) (int, bool) {
 func (d *eventDecoder) object(i int, ev *Event) (int, error) {
 	i, done := d.objectStart(i)
 	var kbuf [24]byte
+	d.ks.push()
 	for more := !done; more; {
 		key, v, err := d.memberKey(i, &kbuf)
 		if err != nil {
@@ -248,7 +266,7 @@ func (d *eventDecoder) object(i int, ev *Event) (int, error) {
 			// Any other value is a signature that cannot match (PROTOCOL §4:
 			// invalid, not a broken event): kept as written, for the
 			// verifier to refuse.
-			i, err = skipValue(d.b, v, 1)
+			i, err = d.skip(v, 1)
 			d.strs[sSignature] = span{start: v, end: i}
 		case "event_id", "eventId":
 			name := "event_id"
@@ -268,7 +286,11 @@ func (d *eventDecoder) object(i int, ev *Event) (int, error) {
 				i, err = d.wrongType(v, name, "a string or a number")
 			}
 		default:
-			i, err = skipValue(d.b, v, 1)
+			// Known fields are refused twice by mark; an unknown key is
+			// checked against the other unknown ones.
+			if err = d.unknownKey(i, ""); err == nil {
+				i, err = d.skip(v, 1)
+			}
 		}
 		if err != nil {
 			return i, err
@@ -277,12 +299,16 @@ func (d *eventDecoder) object(i int, ev *Event) (int, error) {
 			return i, err
 		}
 	}
+	if at := d.ks.pop(d.b); at >= 0 {
+		return i, dupErr(d.b, at)
+	}
 	return i, nil
 }
 
 func (d *eventDecoder) meta(i int, m *EventMeta) (int, error) {
 	i, done := d.objectStart(i)
 	var kbuf [24]byte
+	d.ks.push()
 	for more := !done; more; {
 		key, v, err := d.memberKey(i, &kbuf)
 		if err != nil {
@@ -325,7 +351,9 @@ func (d *eventDecoder) meta(i int, m *EventMeta) (int, error) {
 				i, err = d.raw(v, &m.PayloadModeFallback)
 			}
 		default:
-			i, err = skipValue(d.b, v, 2)
+			if err = d.unknownKey(i, "meta."); err == nil {
+				i, err = d.skip(v, 2)
+			}
 		}
 		if err != nil {
 			return i, err
@@ -334,7 +362,27 @@ func (d *eventDecoder) meta(i int, m *EventMeta) (int, error) {
 			return i, err
 		}
 	}
+	if at := d.ks.pop(d.b); at >= 0 {
+		return i, dupErr(d.b, at)
+	}
 	return i, nil
+}
+
+// unknownKey records the unknown key at b[i] (its opening quote) in the
+// innermost object and refuses a repeat.
+func (d *eventDecoder) unknownKey(i int, prefix string) error {
+	n := stringEnd(d.b, i) // validated by memberKey
+	raw := d.b[i+1 : n-1]
+	esc := bytes.IndexByte(raw, '\\') >= 0
+	if d.ks.add(d.b, i+1, n-1, esc) < 0 {
+		return nil
+	}
+	return fieldErr(i, prefix+string(appendUnescaped(nil, raw)), "duplicate key")
+}
+
+// skip validates the value at b[v], at depth, refusing duplicate keys.
+func (d *eventDecoder) skip(v, depth int) (int, error) {
+	return skipValueKeys(d.b, v, depth, &d.ks)
 }
 
 // mark records that field bit f was seen, rejecting a second occurrence.
@@ -351,7 +399,7 @@ func (d *eventDecoder) typeField(v int, ev *Event) (int, error) {
 		return v, err
 	}
 	if d.b[v] != '"' {
-		if _, err := skipValue(d.b, v, 1); err != nil {
+		if _, err := d.skip(v, 1); err != nil {
 			return v, err
 		}
 		return v, fieldErr(v, "type", `must be the string "update" or "error"`)
@@ -381,7 +429,7 @@ func (d *eventDecoder) raw(v int, dst *json.RawMessage) (int, error) {
 	if d.b[v] == 'n' {
 		return scanLiteral(d.b, v, "null")
 	}
-	n, err := skipValue(d.b, v, 1)
+	n, err := d.skip(v, 1)
 	if err == nil {
 		*dst = json.RawMessage(d.b[v:n:n])
 	}
@@ -430,7 +478,7 @@ func (d *eventDecoder) integer(v int, name string) (int, int64, error) {
 // wrongType validates the value at b[v] and reports that it has the wrong
 // JSON type (a syntax error inside the value wins).
 func (d *eventDecoder) wrongType(v int, name, want string) (int, error) {
-	if _, err := skipValue(d.b, v, 1); err != nil {
+	if _, err := d.skip(v, 1); err != nil {
 		return v, err
 	}
 	return v, fieldErr(v, name, "must be "+want+", got "+jsonKind(d.b[v]))

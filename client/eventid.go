@@ -4,9 +4,18 @@ import "bytes"
 
 // EventIDOf finds the top-level event_id (or eventId) of an event quickly,
 // without a full parse or validation; ok is false when the id is absent or
-// null, or b does not start as a JSON object. A number keeps its literal
-// text. Sources use it to track their cursor.
+// null, is not an acceptable id (see CheckEventID), or b does not start as
+// a JSON object. A number keeps its literal text. Sources use it to track
+// their cursor.
 func EventIDOf(b []byte) (id string, ok bool) {
+	id, ok = eventIDOf(b)
+	if !ok || !validID(id) {
+		return "", false
+	}
+	return id, true
+}
+
+func eventIDOf(b []byte) (id string, ok bool) {
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return "", false

@@ -133,7 +133,8 @@ func NewVerifier(secrets []string, opts ...VerifierOption) (*Verifier, error) {
 // (empty means null). It returns nil when any secret matches; an error
 // matching ErrSignatureMissing when signature is ""; otherwise an error
 // matching ErrSignatureInvalid (also when the signature is neither hex nor
-// base64, or rawData is not valid JSON). It accepts lowercase and uppercase
+// base64, or rawData is not valid JSON, or has a key twice in an object:
+// verified data has one reading). It accepts lowercase and uppercase
 // hex, standard (and URL-safe) base64, and a "sha256=" prefix. Data already
 // in canonical form is signed as is, without re-serialising.
 func (v *Verifier) Verify(rawData []byte, signature string) error {
@@ -163,7 +164,7 @@ func (v *Verifier) verify(rawData []byte, signature string, canonical bool) erro
 	if v.canon != nil || (!canonical && !IsCanonical(rawData)) {
 		canon := v.canon
 		if canon == nil {
-			canon = Canonical
+			canon = canonicalStrict
 		}
 		bp := v.bufs.Get().(*[]byte)
 		defer v.putBuf(bp)

@@ -10,9 +10,10 @@ import (
 // index, returns the index just past what it scanned, and never allocates
 // except to build an error.
 
-// maxDepth bounds nesting like encoding/json does, so that hostile input
-// cannot exhaust the stack.
-const maxDepth = 10000
+// maxDepth bounds nesting, so that hostile input cannot exhaust the stack
+// or make a document that other readers choke on: 512 levels, the envelope
+// counting as one.
+const maxDepth = 512
 
 // skipWS returns the index of the first byte at or after i that is not JSON
 // whitespace.
@@ -184,6 +185,12 @@ func scanLiteral(b []byte, i int, lit string) (int, error) {
 // the open brackets on a small stack, because this is where DecodeEvent
 // spends its time (the event's data).
 func skipValue(b []byte, i, depth int) (int, error) {
+	return skipValueKeys(b, i, depth, nil)
+}
+
+// skipValueKeys is skipValue that, with ks not nil, also refuses a key that
+// occurs twice in one object (compared after unescaping).
+func skipValueKeys(b []byte, i, depth int, ks *keySet) (int, error) {
 	var arr [32]byte
 	open := arr[:0] // '{' or '[' of each open container
 	var err error
@@ -208,7 +215,10 @@ func skipValue(b []byte, i, depth int) (int, error) {
 			}
 			open = append(open, c)
 			if c == '{' {
-				if i, err = objectKey(b, i); err != nil {
+				if ks != nil {
+					ks.push()
+				}
+				if i, err = objectKey(b, i, ks); err != nil {
 					return i, err
 				}
 			}
@@ -243,7 +253,7 @@ func skipValue(b []byte, i, depth int) (int, error) {
 			if i < len(b) && b[i] == ',' {
 				i = skipWS(b, i+1)
 				if top == '{' {
-					if i, err = objectKey(b, i); err != nil {
+					if i, err = objectKey(b, i, ks); err != nil {
 						return i, err
 					}
 				}
@@ -252,6 +262,11 @@ func skipValue(b []byte, i, depth int) (int, error) {
 			if i < len(b) && b[i] == top+2 {
 				i++
 				open = open[:len(open)-1]
+				if top == '{' && ks != nil {
+					if at := ks.pop(b); at >= 0 {
+						return i, dupErr(b, at)
+					}
+				}
 				continue
 			}
 			if top == '{' {
@@ -263,14 +278,20 @@ func skipValue(b []byte, i, depth int) (int, error) {
 }
 
 // objectKey validates an object key and its colon at b[i] and returns the
-// index of the value (whitespace skipped).
-func objectKey(b []byte, i int) (int, error) {
+// index of the value (whitespace skipped). With ks it records the key in
+// the innermost open object and refuses a duplicate.
+func objectKey(b []byte, i int, ks *keySet) (int, error) {
 	if i >= len(b) || b[i] != '"' {
 		return i, expected(b, i, "a string key")
 	}
-	n, _, err := scanString(b, i)
+	n, esc, err := scanString(b, i)
 	if err != nil {
 		return n, err
+	}
+	if ks != nil {
+		if at := ks.add(b, i+1, n-1, esc); at >= 0 {
+			return i, dupErr(b, i+1)
+		}
 	}
 	i = skipWS(b, n)
 	if i >= len(b) || b[i] != ':' {

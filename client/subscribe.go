@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/restless-stream/ingest/client/internal/stream"
@@ -32,6 +33,9 @@ type subscribeSettings struct {
 	verifier        *Verifier
 	onState         func(StateChange)
 	dedupeKey       string
+	maxSilence      time.Duration
+	explicit        bool // only Subscription.Progress restarts the attempt count
+	dropped         error
 	errs            []error
 }
 
@@ -43,6 +47,12 @@ func (s *subscribeSettings) fail(format string, args ...any) {
 // saved earlier: it is sent as Last-Event-ID (SSE) and cursor= (SSE and
 // WebSocket). The subscription then follows the events' cursors by itself,
 // so that every reconnect resumes after the last event received.
+//
+// A cursor that CheckEventID refuses cannot be sent (it would fail every
+// request): the subscription drops it and starts from WithSince, or from the
+// live end of the stream without it, and reports a *CursorError as the Err
+// of its first StateChange and from Subscription.DroppedCursor. Events
+// between the dropped cursor and the new start may be missed or repeated.
 func WithCursor(cursor string) SubscribeOption {
 	return func(s *subscribeSettings) { s.cursor = cursor }
 }
@@ -77,24 +87,30 @@ func WithMaxReconnects(n int) SubscribeOption {
 }
 
 // WithRetryDelay waits exactly d before every reconnect, like the Python
-// SDK's retry_seconds: no growth, no jitter, and a server's Retry-After or
-// retry: is honoured only up to d. d must be positive. The default is the
-// jittered Backoff{}; the last of WithRetryDelay and WithBackoff wins.
+// SDK's retry_seconds: no growth, no jitter; a server's Retry-After or
+// retry: asking for longer is honoured up to MaxRetryAfter. d must be at
+// least MinReconnectDelay (10ms). The default is the jittered Backoff{}; the
+// last of WithRetryDelay and WithBackoff wins.
 func WithRetryDelay(d time.Duration) SubscribeOption {
 	return func(s *subscribeSettings) {
 		if d <= 0 {
 			s.fail("restless: subscribe: retry delay %v is not positive", d)
+		} else if d < MinReconnectDelay {
+			s.errs = append(s.errs, durationFloor("retry delay", d))
 		}
 		s.policy = stream.Policy{Initial: d, Max: d, Fixed: true}
 	}
 }
 
 // WithBackoff paces reconnects with b (see Backoff; the default is
-// Backoff{}). Its fields must not be negative.
+// Backoff{}). Its fields must not be negative, and a non-zero Initial must
+// be at least MinReconnectDelay (10ms).
 func WithBackoff(b Backoff) SubscribeOption {
 	return func(s *subscribeSettings) {
 		if b.Initial < 0 || b.Max < 0 || b.MaxAttempts < 0 {
 			s.fail("restless: subscribe: backoff %+v has a negative field", b)
+		} else if b.Initial > 0 && b.Initial < MinReconnectDelay {
+			s.errs = append(s.errs, durationFloor("backoff initial delay", b.Initial))
 		}
 		s.policy = b.policy()
 	}
@@ -169,6 +185,33 @@ func WithVerifier(v *Verifier) SubscribeOption {
 	return func(s *subscribeSettings) { s.verifier = v }
 }
 
+// WithMaxSilence ends a connection, and reconnects, when no event arrives
+// for d while the subscription waits on the server: unlike the idle
+// timeout, comments, heartbeats, pings and partial messages do not count,
+// and neither does time spent waiting for a slow consumer. The error
+// reported for the connection matches ErrMaxSilence. 0, the default, turns
+// it off; d must not be negative.
+func WithMaxSilence(d time.Duration) SubscribeOption {
+	return func(s *subscribeSettings) {
+		if d < 0 {
+			s.fail("restless: subscribe: max silence %v is negative", d)
+		}
+		s.maxSilence = d
+	}
+}
+
+// WithExplicitProgress makes only Subscription.Progress restart the count
+// of consecutive failed reconnect attempts (Backoff.MaxAttempts). Without
+// it, any connection that delivered an event restarts the count, so a
+// server that sends one bad or repeated event per connection never
+// exhausts the budget. A consumer that rejects or drops events (a bad
+// signature, a duplicate) should set it and call Progress for each event it
+// accepts. The Subscribe functions always work this way: an event they
+// yield decoded (and verified, with WithVerifier) is progress.
+func WithExplicitProgress() SubscribeOption {
+	return func(s *subscribeSettings) { s.explicit = true }
+}
+
 // WithStateFunc calls f on every change of the connection's state, from the
 // subscription's goroutine; f must not block. It is how a caller learns of
 // reconnects, which the iteration does not yield.
@@ -218,6 +261,12 @@ func (s *StreamsService) settings(direct bool, opts []SubscribeOption) (*subscri
 			}
 		}
 	}
+	if set.cursor != "" {
+		if err := CheckEventID(set.cursor); err != nil {
+			set.dropped = &CursorError{Cursor: quoteCut(set.cursor, 64), Err: err}
+			set.cursor = ""
+		}
+	}
 	set.policy.Once = set.once
 	set.policy.LimitReconnects, set.policy.MaxReconnects = set.limitReconnects, set.maxReconnects
 	return set, errors.Join(set.errs...)
@@ -247,13 +296,17 @@ func validHeader(k, v string) bool {
 func (s *StreamsService) open(d stream.Dialer, set *subscribeSettings) *Subscription {
 	return &Subscription{
 		r: stream.New(stream.Config{
-			Dialer:  d,
-			Cursor:  set.cursor,
-			Policy:  set.policy,
-			OnState: stateFunc(set.onState),
+			Dialer:           d,
+			Cursor:           set.cursor,
+			Policy:           set.policy,
+			OnState:          stateFunc(set.onState),
+			ExplicitProgress: set.explicit,
+			MaxSilence:       set.maxSilence,
+			StartErr:         set.dropped,
 		}),
 		verify:  set.verifier,
 		maxSize: set.maxEventBytes,
+		dropped: set.dropped,
 	}
 }
 
@@ -345,6 +398,12 @@ func (s *StreamsService) openDirect(in DirectInput, ws bool, opts []SubscribeOpt
 	return s.open(d, set), nil
 }
 
+// iterOpts returns opts for the Subscribe functions: progress is what they
+// yield decoded and verified.
+func iterOpts(opts []SubscribeOption) []SubscribeOption {
+	return append(slices.Clip(opts), WithExplicitProgress())
+}
+
 // subscribe is the iteration of the Subscribe functions over what open
 // returns.
 func subscribe(ctx context.Context, open func() (*Subscription, error)) iter.Seq2[*Event, error] {
@@ -385,26 +444,26 @@ func subscribe(ctx context.Context, open func() (*Subscription, error)) iter.Seq
 // Breaking out of the loop or cancelling ctx closes the connection; no
 // goroutine outlives the iteration.
 func (s *StreamsService) SubscribeSSE(ctx context.Context, rawURL string, opts ...SubscribeOption) iter.Seq2[*Event, error] {
-	return subscribe(ctx, func() (*Subscription, error) { return s.OpenSSE(rawURL, opts...) })
+	return subscribe(ctx, func() (*Subscription, error) { return s.OpenSSE(rawURL, iterOpts(opts)...) })
 }
 
 // SubscribeDirectSSE subscribes to the direct stream of in over SSE (see
 // OpenDirectSSE) and yields its events as SubscribeSSE does: the Python
 // SDK's subscribe_direct_sse.
 func (s *StreamsService) SubscribeDirectSSE(ctx context.Context, in DirectInput, opts ...SubscribeOption) iter.Seq2[*Event, error] {
-	return subscribe(ctx, func() (*Subscription, error) { return s.OpenDirectSSE(in, opts...) })
+	return subscribe(ctx, func() (*Subscription, error) { return s.OpenDirectSSE(in, iterOpts(opts)...) })
 }
 
 // SubscribeWebSocket subscribes to the WebSocket runtime URL rawURL (see
 // OpenWebSocket) and yields its events as SubscribeSSE does: the Python
 // SDK's subscribe_websocket.
 func (s *StreamsService) SubscribeWebSocket(ctx context.Context, rawURL string, opts ...SubscribeOption) iter.Seq2[*Event, error] {
-	return subscribe(ctx, func() (*Subscription, error) { return s.OpenWebSocket(rawURL, opts...) })
+	return subscribe(ctx, func() (*Subscription, error) { return s.OpenWebSocket(rawURL, iterOpts(opts)...) })
 }
 
 // SubscribeDirectWebSocket subscribes to the direct stream of in over
 // WebSocket (see OpenDirectWebSocket) and yields its events as SubscribeSSE
 // does: the Python SDK's subscribe_direct_websocket.
 func (s *StreamsService) SubscribeDirectWebSocket(ctx context.Context, in DirectInput, opts ...SubscribeOption) iter.Seq2[*Event, error] {
-	return subscribe(ctx, func() (*Subscription, error) { return s.OpenDirectWebSocket(in, opts...) })
+	return subscribe(ctx, func() (*Subscription, error) { return s.OpenDirectWebSocket(in, iterOpts(opts)...) })
 }

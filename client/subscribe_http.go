@@ -49,16 +49,19 @@ func (e *StatusError) Is(target error) bool {
 const maxErrorBody = 256
 
 // checkStatus classifies a response that did not open a stream: 204 wraps
-// ErrStreamEnded; 408, 429 and 5xx are transient (with the server's
-// Retry-After attached); every other 4xx is permanent; anything else is
-// transient. body is the start of the response body (may be nil).
+// ErrStreamEnded; 408, 414, 429, 431 and 5xx are transient (with the
+// server's Retry-After attached); every other 4xx is permanent; anything
+// else is transient. body is the start of the response body (may be nil).
 func checkStatus(resp *http.Response, redactedURL string, body []byte, now time.Time) error {
 	if resp.StatusCode == http.StatusNoContent {
 		return fmt.Errorf("%s: %w (HTTP 204)", redactedURL, ErrStreamEnded)
 	}
 	se := &StatusError{Code: resp.StatusCode, URL: redactedURL, Body: cleanBody(body)}
 	switch c := resp.StatusCode; {
-	case c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500:
+	case c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500,
+		// The request was too large: the subscription retries without the
+		// cursor where it did not fit (see tooLarge).
+		c == http.StatusRequestURITooLong || c == http.StatusRequestHeaderFieldsTooLarge:
 		d, _ := stream.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
 		return stream.WithRetryAfter(se, d)
 	case c >= 400 && c < 500:
@@ -169,4 +172,22 @@ func scrubError(err error, rawURL string) error {
 		return err
 	}
 	return errors.New(scrubbed)
+}
+
+// cursorPlaces says where a dialer may still put the cursor after a server
+// refused a request as too large: 431 (header fields too large) drops the
+// Last-Event-ID header, 414 (URI too long) the cursor= parameter, for the
+// rest of the subscription.
+type cursorPlaces struct {
+	noHeader, noQuery bool
+}
+
+// refused notes a refusal of the request with status code.
+func (p *cursorPlaces) refused(code int) {
+	switch code {
+	case http.StatusRequestHeaderFieldsTooLarge:
+		p.noHeader = true
+	case http.StatusRequestURITooLong:
+		p.noQuery = true
+	}
 }

@@ -89,3 +89,26 @@ func TestStreamHTTPHasNoTimeout(t *testing.T) {
 		t.Fatalf("stream timeout %v, REST timeout %v", h.Timeout, c.http.Timeout)
 	}
 }
+
+func TestReconnectDelayFloor(t *testing.T) {
+	c, err := New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []SubscribeOption{
+		WithRetryDelay(time.Nanosecond),
+		WithRetryDelay(MinReconnectDelay - 1),
+		WithBackoff(Backoff{Initial: time.Nanosecond}),
+	} {
+		if _, err := c.Streams.OpenSSE("http://127.0.0.1:1/", o); err == nil || !strings.Contains(err.Error(), "below the minimum") {
+			t.Errorf("OpenSSE = %v, want a delay below the minimum refused", err)
+		}
+	}
+	for _, o := range []SubscribeOption{WithRetryDelay(MinReconnectDelay), WithBackoff(Backoff{}), WithBackoff(Backoff{Initial: MinReconnectDelay})} {
+		sub, err := c.Streams.OpenSSE("http://127.0.0.1:1/", o)
+		if err != nil {
+			t.Fatalf("OpenSSE = %v", err)
+		}
+		sub.Close()
+	}
+}

@@ -24,6 +24,7 @@ type sseDialer struct {
 	open   time.Duration
 	max    int
 	retry  time.Duration // the stream's reconnection time (retry:), kept across connections
+	places cursorPlaces
 }
 
 // runtimeHeader returns the headers every runtime request of a
@@ -71,7 +72,17 @@ func (d *sseDialer) hint(err error) error {
 }
 
 func (d *sseDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error) {
-	target := resumeURL(d.u, cursor, d.since)
+	if !validID(cursor) {
+		cursor = "" // never put an unsendable value in a request
+	}
+	qCursor, since := cursor, d.since
+	if d.places.noQuery {
+		qCursor = ""
+		if cursor != "" && !d.places.noHeader {
+			since = "" // the header carries the position
+		}
+	}
+	target := resumeURL(d.u, qCursor, since)
 	red := redactRawURL(target)
 	cctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(cctx, http.MethodGet, target, nil)
@@ -83,7 +94,7 @@ func (d *sseDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
 	req.Header.Set("Accept-Encoding", "identity")
-	if cursor != "" {
+	if cursor != "" && !d.places.noHeader {
 		req.Header.Set(HeaderLastEventID, cursor)
 	}
 	wd := stream.NewWatchdog(d.idle, cancel)
@@ -112,6 +123,7 @@ func (d *sseDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
+		d.places.refused(resp.StatusCode)
 		body, _ := io.ReadAll(io.LimitReader(wd.Reader(resp.Body), maxErrorBody))
 		return fail(d.hint(fmt.Errorf("restless: sse: connect: %w", checkStatus(resp, red, body, time.Now()))))
 	}
@@ -132,8 +144,13 @@ func (d *sseDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error
 	default:
 		return fail(d.hint(fmt.Errorf("restless: sse: connect %s: Content-Encoding %q despite Accept-Encoding: identity", red, ce)))
 	}
-	c.dec = sse.NewDecoder(r)
+	c.budget = newBudgetReader(r, d.max, cctx.Done())
+	c.dec = sse.NewDecoder(c.budget)
 	c.dec.SetMaxEventBytes(d.max)
+	// Data is kept byte for byte, as over WebSocket: invalid UTF-8 is not
+	// replaced, so that the event decoder rejects it and nothing published
+	// differs from what was received.
+	c.dec.SetRawData(true)
 	return c, nil
 }
 
@@ -144,6 +161,8 @@ type sseConn struct {
 	wd     *stream.Watchdog
 	body   io.Closer
 	red    string
+	badID  string // the last SSE id refused as a cursor
+	budget *budgetReader
 }
 
 func (c *sseConn) Read() (stream.Event, error) {
@@ -151,6 +170,7 @@ func (c *sseConn) Read() (stream.Event, error) {
 	// other, as the WebSocket subscription delivers an empty message: it is
 	// not an event of the protocol, and decoding it fails.
 	ev, tooLarge, err := c.dec.DecodeLimited()
+	c.budget.reset()
 	if err != nil {
 		if r, ok := c.dec.Retry(); ok {
 			c.d.retry = r
@@ -161,6 +181,17 @@ func (c *sseConn) Read() (stream.Event, error) {
 	// string is never modified, and RawEvent's Data is read-only.
 	data := unsafe.Slice(unsafe.StringData(ev.Data), len(ev.Data))
 	cursor := ev.ID
+	if cursor != "" && !validID(cursor) {
+		if cursor != c.badID {
+			// The event that set an id that cannot be a cursor is
+			// rejected; later events inheriting it fall back to their
+			// event_id.
+			c.badID = cursor
+			return stream.Event{Data: data, TooLarge: tooLarge,
+				Err: fmt.Errorf("SSE id %s: %w", quoteCut(cursor, 64), CheckEventID(cursor))}, nil
+		}
+		cursor = ""
+	}
 	if cursor == "" {
 		cursor, _ = EventIDOf(data)
 	}

@@ -25,6 +25,7 @@ type wsDialer struct {
 	open   time.Duration
 	max    int
 	buf    []byte // reused by each connection in turn: one at a time
+	places cursorPlaces
 }
 
 func (s *StreamsService) newWSDialer(rawURL string, set *subscribeSettings) (*wsDialer, error) {
@@ -62,7 +63,8 @@ func (t watchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if c, ok := req.Context().Value(watchKey{}).(*wsConn); ok {
 		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok {
-			c.body = &bufferedBody{ReadWriteCloser: rwc, br: bufio.NewReaderSize(c.wd.Reader(rwc), readBufSize)}
+			c.budget = newBudgetReader(c.wd.Reader(rwc), c.d.max, req.Context().Done())
+			c.body = &bufferedBody{ReadWriteCloser: rwc, br: bufio.NewReaderSize(c.budget, readBufSize)}
 			resp.Body = c.body
 		}
 	}
@@ -95,6 +97,11 @@ func (b *bufferedBody) Read(p []byte) (int, error) {
 }
 
 func (d *wsDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error) {
+	if !validID(cursor) || d.places.noQuery {
+		// Never an unsendable value; and after a 414 the query has no room
+		// for it: the subscription starts from since= instead.
+		cursor = ""
+	}
 	target := resumeURL(d.u, cursor, d.since)
 	red := redactRawURL(target)
 	cctx, cancel := context.WithCancel(ctx)
@@ -114,6 +121,7 @@ func (d *wsDialer) Dial(ctx context.Context, cursor string) (stream.Conn, error)
 		case c.wd.Fired():
 			return nil, fmt.Errorf("restless: ws: connect %s: %w", red, c.wd.Err())
 		case resp != nil && resp.StatusCode != http.StatusSwitchingProtocols:
+			d.places.refused(resp.StatusCode)
 			var body []byte
 			if resp.Body != nil {
 				body, _ = io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
@@ -141,6 +149,7 @@ type wsConn struct {
 	ws       atomic.Pointer[websocket.Conn]
 	wd       *stream.Watchdog
 	body     *bufferedBody // set during the handshake
+	budget   *budgetReader // under body: bytes since the last message
 	cancel   context.CancelFunc
 	red      string
 	pingDone chan struct{}
@@ -188,6 +197,9 @@ func (c *wsConn) Read() (stream.Event, error) {
 		return stream.Event{}, c.readErr(err)
 	}
 	n, tooLarge, err := c.readMessage(r)
+	if c.budget != nil {
+		c.budget.reset()
+	}
 	if err == nil && c.body != nil && c.body.failed.Load() {
 		err = errors.New("the connection was cut in the middle of a message")
 	}

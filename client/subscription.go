@@ -28,6 +28,9 @@ var (
 	// ErrOpenTimeout is wrapped by the error of a connection that did not
 	// open within the open timeout (WithOpenTimeout).
 	ErrOpenTimeout = errors.New("open timeout")
+	// ErrMaxSilence is wrapped by the error of a connection that delivered
+	// no event for the maximum silence (WithMaxSilence).
+	ErrMaxSilence = stream.ErrSilence
 	// ErrEventTooLarge is wrapped by the error yielded for an event larger
 	// than the size limit (WithMaxEventBytes). The rest of the event was
 	// read and dropped; the subscription goes on.
@@ -111,6 +114,12 @@ type RawEvent struct {
 	// TooLarge reports that the event was larger than the size limit: Data
 	// was cut and the rest dropped.
 	TooLarge bool
+	// Err, when set, says why the event must be rejected although it was
+	// read whole: its SSE id cannot be a cursor (it matches
+	// ErrInvalidEventID; see CheckEventID). Such an event never moves the
+	// cursor (Cursor is the previous one); the Subscribe functions yield it
+	// as a *ParseError.
+	Err error
 	// Received is when the event was read.
 	Received time.Time
 }
@@ -124,6 +133,7 @@ type Subscription struct {
 	r       *stream.Runner
 	verify  *Verifier
 	maxSize int
+	dropped error
 }
 
 // Next blocks for the next raw event. Reconnecting happens inside: Next
@@ -136,8 +146,22 @@ type Subscription struct {
 // off, why the connection failed.
 func (s *Subscription) Next(ctx context.Context) (RawEvent, error) {
 	e, err := s.r.Next(ctx)
-	return RawEvent{Data: e.Data, Cursor: e.Cursor, TooLarge: e.TooLarge, Received: e.Received}, err
+	return RawEvent{Data: e.Data, Cursor: e.Cursor, TooLarge: e.TooLarge, Err: e.Err, Received: e.Received}, err
 }
+
+// Progress tells the subscription that its consumer accepted an event. With
+// WithExplicitProgress only this restarts the count of consecutive failed
+// reconnect attempts (Backoff.MaxAttempts). Safe from any goroutine.
+func (s *Subscription) Progress() { s.r.Progress() }
+
+// LastEvent returns when the last event (any event, good or bad) was read
+// off a connection, or the zero time before the first: what a status page
+// shows as the time since the last event.
+func (s *Subscription) LastEvent() time.Time { return s.r.LastEvent() }
+
+// DroppedCursor returns the *CursorError for a WithCursor cursor that could
+// not be sent and was dropped, or nil.
+func (s *Subscription) DroppedCursor() error { return s.dropped }
 
 // Cursor returns the cursor of the last event Next returned, or the initial
 // cursor (WithCursor) before any: the position to resume from later.
@@ -159,6 +183,9 @@ func (s *Subscription) events(ctx context.Context, yield func(*Event, error) boo
 			return
 		}
 		ev, err := s.decode(raw)
+		if err == nil {
+			s.r.Progress()
+		}
 		if !yield(ev, err) {
 			return
 		}
@@ -169,6 +196,9 @@ func (s *Subscription) events(ctx context.Context, yield func(*Event, error) boo
 func (s *Subscription) decode(raw RawEvent) (*Event, error) {
 	if raw.TooLarge {
 		return nil, fmt.Errorf("restless: %w: more than %d bytes (after cursor %q)", ErrEventTooLarge, s.maxSize, raw.Cursor)
+	}
+	if raw.Err != nil {
+		return nil, &ParseError{Field: "id", Reason: raw.Err.Error(), cause: raw.Err}
 	}
 	ev := new(Event)
 	// raw.Data belongs to this call and is never changed: ev may alias it.

@@ -145,6 +145,8 @@ func (l *lane) run(runCtx, readCtx, writeCtx context.Context) (err error) {
 // error is returned) or ctx ends (nil).
 func (l *lane) read(ctx context.Context, src Source) error {
 	defer close(l.items)
+	// An accepted event is the source's progress (reconnect.max_attempts).
+	prog, _ := src.(interface{ Progress() })
 	for {
 		f, err := src.Next(ctx)
 		if err != nil {
@@ -159,6 +161,9 @@ func (l *lane) read(ctx context.Context, src Source) error {
 			l.rxMu.Lock()
 			l.rx, l.rxAt = it.cursor, it.received
 			l.rxMu.Unlock()
+		}
+		if prog != nil && it.kind == kindPublish {
+			prog.Progress()
 		}
 		select {
 		case l.items <- it:

@@ -60,6 +60,10 @@ func (p *processor) handle(f ingest.Frame, it *item, now time.Time) (eventID str
 		p.reject(it, ReasonTooLarge, p.tooLargeError(len(f.Data), f.TooLarge), data, id)
 		return id, false
 	}
+	if f.Err != nil { // the source refused the event (an SSE id that cannot be a cursor)
+		p.reject(it, ReasonParseError, f.Err.Error(), f.Data, "")
+		return
+	}
 
 	ev := &p.ev
 	// With verification on, data in canonical form (the form the service

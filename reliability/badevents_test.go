@@ -41,10 +41,9 @@ func TestBadEvents(t *testing.T) {
 		{sseID: id(1), json: sign(1, `{"order":1}`), eventID: id(1)},
 		{sseID: id(2), json: `{"type":"update","meta":{"timestamp":"2026-11-26T10:00:00Z"},"data":{"order":2},"sig`, reason: pipeline.ReasonParseError},
 		{sseID: id(3), json: sign(3, `{"order":3}`), eventID: id(3)},
-		// SSE is decoded as UTF-8 with replacement (WHATWG; client/sse documents
-		// it): the invalid bytes reach the pipeline as U+FFFD, so the signed
-		// data no longer matches.
-		{sseID: id(4), json: invalidUTF8, reason: pipeline.ReasonSignatureInvalid},
+		// Invalid UTF-8 reaches the pipeline byte for byte, as over WebSocket,
+		// and is refused as malformed: nothing published differs from the wire.
+		{sseID: id(4), json: invalidUTF8, reason: pipeline.ReasonParseError},
 		{sseID: id(5), json: noID},
 		{sseID: id(3), json: sign(3, `{"order":3}`), reason: "duplicate"},
 		{sseID: id(7), json: ev{id: id(7), data: `{"order":7}`, signature: "-"}.json(t), reason: pipeline.ReasonSignatureMissing},

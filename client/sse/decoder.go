@@ -152,6 +152,7 @@ type Decoder struct {
 	retry      time.Duration
 	hasRetry   bool
 	scratch    []byte
+	rawData    bool // SetRawData: no U+FFFD in Data
 }
 
 // NewDecoder returns a decoder reading the event stream r.
@@ -174,6 +175,13 @@ func (d *Decoder) SetMaxEventBytes(n int) {
 	d.max = min(n, math.MaxInt-1) // max+1 bytes of data are kept
 
 }
+
+// SetRawData(true) keeps each event's Data byte for byte: invalid UTF-8 is
+// left as it came instead of becoming U+FFFD, so that a caller that
+// validates the data (a JSON decoder) sees, and can refuse, exactly what the
+// server sent. It departs from the WHATWG algorithm for Data only; ID and
+// Type are decoded as always.
+func (d *Decoder) SetRawData(on bool) { d.rawData = on }
 
 // Retry returns the reconnection time set by the last valid retry field read
 // so far, and false when there was none.
@@ -469,7 +477,7 @@ func (d *Decoder) dispatch() (ev Event, tooLarge, ok bool) {
 
 	// Data, and a new ID or Type, become one string: one allocation.
 	buf := data
-	if !utf8.Valid(buf) {
+	if !d.rawData && !utf8.Valid(buf) {
 		d.scratch = sseAppendUTF8(d.scratch[:0], buf)
 		buf = d.scratch
 	}

@@ -813,3 +813,22 @@ func (c *sseChunkReader) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+func TestSetRawDataKeepsBytes(t *testing.T) {
+	in := "id: 1\ndata: caf\xe9 \xed\xa0\x80\n\n"
+	for _, raw := range []bool{false, true} {
+		d := NewDecoder(strings.NewReader(in))
+		d.SetRawData(raw)
+		ev, err := d.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "caf\ufffd \ufffd\ufffd\ufffd"
+		if raw {
+			want = "caf\xe9 \xed\xa0\x80"
+		}
+		if ev.Data != want || ev.ID != "1" {
+			t.Errorf("raw %v: data %q id %q, want %q", raw, ev.Data, ev.ID, want)
+		}
+	}
+}

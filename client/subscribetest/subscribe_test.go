@@ -112,7 +112,7 @@ func TestNoReconnectError(t *testing.T) {
 func TestRefusedForGood(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env, tg *target) {
 		e.faults(t, tg, emulator.Faults{Status: http.StatusForbidden})
-		items := collect(t, tg.subscribe(context.Background(), client.WithRetryDelay(time.Millisecond)), nil)
+		items := collect(t, tg.subscribe(context.Background(), client.WithRetryDelay(client.MinReconnectDelay)), nil)
 		if len(items) != 1 || !errors.Is(items[0].err, client.ErrForbidden) {
 			t.Fatalf("items %v, want one error matching ErrForbidden", items)
 		}
@@ -132,7 +132,7 @@ func TestMaxReconnectsExhausted(t *testing.T) {
 		var mu sync.Mutex
 		var states []client.ConnState
 		items := collect(t, tg.subscribe(context.Background(), client.WithCursor("1"), client.WithMaxReconnects(2),
-			client.WithRetryDelay(time.Millisecond),
+			client.WithRetryDelay(client.MinReconnectDelay),
 			client.WithStateFunc(func(c client.StateChange) { mu.Lock(); states = append(states, c.State); mu.Unlock() })), nil)
 		got, errs := events(items)
 		if !slices.Equal(got, ids[:3]) || len(errs) != 1 || !errors.Is(errs[0], client.ErrReconnectsExhausted) {
@@ -157,7 +157,7 @@ func TestResumeAfterDrop(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env, tg *target) {
 		ids := e.publish(t, tg, 5)
 		e.faults(t, tg, emulator.Faults{CloseAfter: 2, CloseMidEvent: true, Connections: 1})
-		items := collect(t, tg.subscribe(context.Background(), client.WithCursor("1"), client.WithRetryDelay(time.Millisecond)), count(5))
+		items := collect(t, tg.subscribe(context.Background(), client.WithCursor("1"), client.WithRetryDelay(client.MinReconnectDelay)), count(5))
 		got, errs := events(items)
 		if len(errs) != 0 || !slices.Equal(got, ids) {
 			t.Fatalf("events %v, errors %v; want %v", got, errs, ids)
@@ -366,7 +366,7 @@ func TestBackoffMaxAttempts(t *testing.T) {
 	forEach(t, func(t *testing.T, e *env, tg *target) {
 		e.faults(t, tg, emulator.Faults{Status: http.StatusServiceUnavailable})
 		items := collect(t, tg.subscribe(context.Background(),
-			client.WithBackoff(client.Backoff{Initial: time.Millisecond, Max: 2 * time.Millisecond, MaxAttempts: 2})), nil)
+			client.WithBackoff(client.Backoff{Initial: client.MinReconnectDelay, Max: 2 * client.MinReconnectDelay, MaxAttempts: 2})), nil)
 		var se *client.StatusError
 		if len(items) != 1 || !errors.Is(items[0].err, client.ErrReconnectsExhausted) || !errors.As(items[0].err, &se) || se.Code != 503 {
 			t.Fatalf("items %v, want one error matching ErrReconnectsExhausted and a 503", items)

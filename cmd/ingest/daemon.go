@@ -237,6 +237,12 @@ func (d *daemon) logState(stream string, c ingest.StateChange) {
 		d.log.Info("stream ended by its server", attrs...)
 	case ingest.StateFailed:
 		d.log.Error("source stopped for good", attrs...)
+	case ingest.StateConnecting:
+		if c.Err != nil { // a stored cursor that cannot be sent, dropped
+			d.log.Warn("source starts without its cursor", attrs...)
+			return
+		}
+		d.log.Debug("source state", attrs...)
 	default:
 		d.log.Debug("source state", attrs...)
 	}

@@ -59,6 +59,10 @@ type Config struct {
 	IdleTimeout time.Duration
 	// MaxEventBytes cuts longer events (marked TooLarge). Default 4194304.
 	MaxEventBytes int
+	// MaxSilence ends a connection, and reconnects, when no event arrives
+	// for this long (heartbeats and other bytes do not count). 0, the
+	// default, turns it off.
+	MaxSilence time.Duration
 	// OnState, when set, receives every state change, from the source's
 	// goroutine. It must not block.
 	OnState func(ingest.StateChange)
@@ -66,7 +70,7 @@ type Config struct {
 
 func (c Config) common() adapt.Common {
 	return adapt.Common{Cursor: c.Cursor, Since: c.Since, Reconnect: c.Reconnect,
-		IdleTimeout: c.IdleTimeout, MaxEventBytes: c.MaxEventBytes, OnState: c.OnState}
+		IdleTimeout: c.IdleTimeout, MaxEventBytes: c.MaxEventBytes, MaxSilence: c.MaxSilence, OnState: c.OnState}
 }
 
 // Validate reports every field out of range, as *ingest.FieldError values
@@ -126,6 +130,16 @@ func (s *Source) Next(ctx context.Context) (ingest.Frame, error) { return s.a.Ne
 
 // Cursor returns the cursor of the last frame Next returned.
 func (s *Source) Cursor() string { return s.a.Cursor() }
+
+// Progress tells the source that the pipeline accepted a frame (published
+// it: not rejected, not a duplicate). Only accepted frames restart the
+// count of consecutive failed reconnect attempts (Reconnect.MaxAttempts).
+func (s *Source) Progress() { s.a.Progress() }
+
+// LastEvent returns when the source last read an event (good or bad), or
+// the zero time before the first: for the time since the last event in
+// status pages and metrics.
+func (s *Source) LastEvent() time.Time { return s.a.LastEvent() }
 
 // Close ends the connection and waits for the source's goroutines.
 func (s *Source) Close() error { return s.a.Close() }

@@ -19,7 +19,7 @@ import (
 	"github.com/restless-stream/ingest/client"
 )
 
-var fast = client.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}
+var fast = client.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}
 
 func msg(id string) string {
 	return fmt.Sprintf(`{"type":"update","data":{"n":%q},"event_id":%q}`, id, id)
@@ -99,6 +99,7 @@ func readAll(t *testing.T, s *Source) ([]ingest.Frame, error) {
 		if err != nil {
 			return fs, err
 		}
+		s.Progress() // as the pipeline does for every accepted frame
 		fs = append(fs, f)
 	}
 }
@@ -250,7 +251,7 @@ func TestSessionErrors(t *testing.T) {
 			var mu sync.Mutex
 			var states []ingest.StateChange
 			s, err := NewSource(Config{Client: f.client(t), DedupeKey: "k",
-				Reconnect: client.Backoff{Initial: time.Millisecond, Max: time.Millisecond, MaxAttempts: 2},
+				Reconnect: client.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, MaxAttempts: 2},
 				OnState:   func(c ingest.StateChange) { mu.Lock(); states = append(states, c); mu.Unlock() },
 				Input:     client.DirectInput{URL: "https://api.example.com/orders"}})
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 )
 
 // fast reconnects for the loopback tests; timing is checked with synctest.
-var fast = client.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}
+var fast = client.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}
 
 func evt(id, data string) string {
 	if id == "" {
@@ -150,6 +151,7 @@ func readAll(t *testing.T, s *Source) ([]ingest.Frame, error) {
 		if err != nil {
 			return fs, err
 		}
+		s.Progress() // as the pipeline does for every accepted frame
 		fs = append(fs, f)
 	}
 }
@@ -357,7 +359,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	srv.Close() // connection refused: the error comes from net/http with the URL in it
 	var rec recorder
 	s := open(t, Config{URL: url, Client: key("rs_topsecret"), OnState: rec.on,
-		Reconnect: client.Backoff{Initial: time.Millisecond, Max: time.Millisecond, MaxAttempts: 2}})
+		Reconnect: client.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, MaxAttempts: 2}})
 	_, err := readAll(t, s)
 	if !ingest.IsPermanent(err) {
 		t.Fatalf("err = %v", err)
@@ -413,6 +415,9 @@ func TestConfigErrors(t *testing.T) {
 		{Config{URL: "http://h", IdleTimeout: -1}, "IdleTimeout", "negative"},
 		{Config{URL: "http://h", MaxEventBytes: -1}, "MaxEventBytes", "negative"},
 		{Config{URL: "http://h", Reconnect: client.Backoff{Max: -1}}, "Reconnect.Max", "negative"},
+		{Config{URL: "http://h", Reconnect: client.Backoff{Initial: time.Nanosecond}}, "Reconnect.Initial", "below the minimum"},
+		{Config{URL: "http://h", Reconnect: client.Backoff{Initial: 9 * time.Millisecond}}, "Reconnect.Initial", "below the minimum"},
+		{Config{URL: "http://h", MaxSilence: -1}, "MaxSilence", "negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.field+" "+tt.want, func(t *testing.T) {
@@ -439,5 +444,48 @@ func TestEmptyEventDelivered(t *testing.T) {
 	}
 	if f := fs[1]; len(f.Data) != 0 || f.Cursor != "2" {
 		t.Fatalf("empty event: %q, cursor %q", f.Data, f.Cursor)
+	}
+}
+
+// TestMaxAttemptsNeedsAcceptedFrames: with reconnect.max_attempts, a
+// server whose every connection delivers one frame the pipeline rejects (it
+// never calls Progress) and closes ends the source; frames the pipeline
+// accepts keep it going.
+func TestMaxAttemptsNeedsAcceptedFrames(t *testing.T) {
+	for _, accept := range []bool{false, true} {
+		t.Run(fmt.Sprintf("accept=%v", accept), func(t *testing.T) {
+			var conns atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := conns.Add(1)
+				if n > 6 {
+					w.WriteHeader(http.StatusNoContent)
+					return
+				}
+				w.Header().Set("Content-Type", "text/event-stream")
+				fmt.Fprintf(w, "id: %d\ndata: %s\n\n", n, body(fmt.Sprint(n)))
+			}))
+			t.Cleanup(srv.Close)
+			s := open(t, Config{URL: srv.URL, Reconnect: client.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, MaxAttempts: 2}})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var err error
+			for {
+				if _, err = s.Next(ctx); err != nil {
+					break
+				}
+				if accept {
+					s.Progress()
+				}
+			}
+			var pe *ingest.PermanentError
+			switch {
+			case accept && !errors.Is(err, ingest.ErrStreamEnded):
+				t.Fatalf("accepted frames: ended with %v, want the server's end", err)
+			case !accept && (!errors.As(err, &pe) || !errors.Is(err, client.ErrReconnectsExhausted)):
+				t.Fatalf("rejected frames: ended with %v, want reconnects exhausted", err)
+			case !accept && conns.Load() != 3:
+				t.Fatalf("%d connections, want 3", conns.Load())
+			}
+		})
 	}
 }

@@ -86,6 +86,7 @@ func drainMem(s *Source) ([]ingest.Frame, error) {
 		if err != nil {
 			return fs, err
 		}
+		s.Progress() // as the pipeline does for every accepted frame
 		fs = append(fs, f)
 	}
 }
@@ -180,7 +181,9 @@ func TestRetryAfterAndRetryField(t *testing.T) {
 		{"429 Retry-After seconds", reply{status: 429, header: []string{"Retry-After", "7"}}, 7 * time.Second},
 		{"503 Retry-After date", reply{status: 503, header: []string{"Retry-After", "Sat, 01 Jan 2000 00:00:09 GMT"}}, 9 * time.Second},
 		{"retry: field", reply{status: 200, steps: []step{{0, "retry: 6000\n\n"}}}, 6 * time.Second},
-		{"Retry-After capped by Max", reply{status: 429, header: []string{"Retry-After", "3600"}}, 20 * time.Second},
+		{"Retry-After above Max honoured", reply{status: 429, header: []string{"Retry-After", "60"}}, 60 * time.Second},
+		{"Retry-After capped at the ceiling", reply{status: 429, header: []string{"Retry-After", "3600"}}, client.MaxRetryAfter},
+		{"retry: field above Max honoured", reply{status: 200, steps: []step{{0, "retry: 45000\n\n"}}}, 45 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

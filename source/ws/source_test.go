@@ -18,7 +18,7 @@ import (
 	"github.com/restless-stream/ingest/client"
 )
 
-var fast = client.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}
+var fast = client.Backoff{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}
 
 func msg(id string) string {
 	return fmt.Sprintf(`{"type":"update","data":{"n":%q},"event_id":%q}`, id, id)
@@ -151,6 +151,7 @@ func readAll(t *testing.T, s *Source) ([]ingest.Frame, error) {
 		if err != nil {
 			return fs, err
 		}
+		s.Progress() // as the pipeline does for every accepted frame
 		fs = append(fs, f)
 	}
 }
@@ -269,7 +270,7 @@ func TestHandshakeStatus(t *testing.T) {
 			srv := newServer(t, tt.h, tt.h)
 			var rec recorder
 			s := open(t, Config{URL: srv.URL + "?apiKey=upstream_secret", Client: key("rs_topsecret"), OnState: rec.on,
-				Reconnect: client.Backoff{Initial: time.Millisecond, Max: time.Millisecond, MaxAttempts: 1}})
+				Reconnect: client.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, MaxAttempts: 1}})
 			_, err := readAll(t, s)
 			if ingest.IsPermanent(err) != (tt.permanent || !tt.ended) || errors.Is(err, ingest.ErrStreamEnded) != tt.ended {
 				t.Fatalf("err = %v", err)

@@ -103,6 +103,7 @@ func drainMem(s *Source) ([]ingest.Frame, error) {
 		if err != nil {
 			return fs, err
 		}
+		s.Progress() // as the pipeline does for every accepted frame
 		fs = append(fs, f)
 	}
 }

@@ -9,12 +9,13 @@ import (
 type Policy struct {
 	// Initial is the delay before the first reconnect attempt. Default 1s.
 	Initial time.Duration
-	// Max caps every delay, also the ones a server asks for. Default 30s.
+	// Max caps every computed delay. Default 30s. A delay the server asks
+	// for is honoured up to MaxHint, also above Max.
 	Max time.Duration
 	// Fixed waits exactly Initial before every attempt: no growth, no jitter.
 	Fixed bool
 	// MaxAttempts stops reconnecting after this many consecutive failed
-	// attempts (the count restarts once a connection delivers an event).
+	// attempts (the count restarts on progress: see Config.ExplicitProgress).
 	// 0 means no limit.
 	MaxAttempts int
 	// LimitReconnects stops after MaxReconnects reconnects in all, whatever
@@ -32,9 +33,21 @@ const (
 	DefaultMax     = 30 * time.Second
 )
 
+// MinDelay is the floor of every delay: a shorter Initial is raised to it,
+// so that no configuration can turn reconnecting into a request storm.
+const MinDelay = 10 * time.Millisecond
+
+// MaxHint is the ceiling of a delay the server asks for (Retry-After, SSE
+// retry:): honoured up to this even above Max, never beyond, so that a
+// hostile or mistaken server cannot park the client for hours.
+const MaxHint = 10 * time.Minute
+
 func (p Policy) withDefaults() Policy {
 	if p.Initial <= 0 {
 		p.Initial = DefaultInitial
+	}
+	if p.Initial < MinDelay {
+		p.Initial = MinDelay
 	}
 	if p.Max <= 0 {
 		p.Max = DefaultMax
@@ -73,19 +86,19 @@ func (p Policy) Delay(attempt int) time.Duration {
 		d = p.Max
 	}
 	half := d / 2
-	return half + rand.N(d-half+1)
+	return max(half+rand.N(d-half+1), MinDelay)
 }
 
 // Hint combines a computed delay with one the server asked for (SSE retry:
-// or Retry-After). The server's wish is honoured but never beyond Max, so a
-// hostile or mistaken server cannot park the client for hours.
+// or Retry-After). The server's wish is honoured up to MaxHint, also when
+// it is above Max, but never beyond, so a hostile or mistaken server cannot
+// park the client for hours.
 func (p Policy) Hint(computed, server time.Duration) time.Duration {
-	p = p.withDefaults()
 	if server <= 0 {
 		return computed
 	}
-	if server > p.Max {
-		server = p.Max
+	if server > MaxHint {
+		server = MaxHint
 	}
 	if server > computed {
 		return server

@@ -53,17 +53,34 @@ func TestExhausted(t *testing.T) {
 
 func TestHint(t *testing.T) {
 	p := Policy{Initial: time.Second, Max: 10 * time.Second}
-	if got := p.Hint(2*time.Second, 0); got != 2*time.Second {
-		t.Fatalf("no hint: %v", got)
+	tests := []struct {
+		name             string
+		computed, server time.Duration
+		want             time.Duration
+	}{
+		{"no hint", 2 * time.Second, 0, 2 * time.Second},
+		{"longer hint honoured", 2 * time.Second, 5 * time.Second, 5 * time.Second},
+		{"hint above Max honoured", 2 * time.Second, 60 * time.Second, 60 * time.Second},
+		{"hint capped at MaxHint", 2 * time.Second, time.Hour, MaxHint},
+		{"shorter hint keeps computed delay", 2 * time.Second, time.Second, 2 * time.Second},
 	}
-	if got := p.Hint(2*time.Second, 5*time.Second); got != 5*time.Second {
-		t.Fatalf("longer hint honoured: %v", got)
+	for _, tt := range tests {
+		if got := p.Hint(tt.computed, tt.server); got != tt.want {
+			t.Errorf("%s: Hint(%v, %v) = %v, want %v", tt.name, tt.computed, tt.server, got, tt.want)
+		}
 	}
-	if got := p.Hint(2*time.Second, time.Hour); got != 10*time.Second {
-		t.Fatalf("hint capped at Max: %v", got)
+}
+
+func TestDelayFloor(t *testing.T) {
+	for _, p := range []Policy{{Initial: time.Nanosecond}, {Initial: time.Nanosecond, Max: time.Nanosecond}, {Initial: time.Nanosecond, Fixed: true}} {
+		for attempt := 1; attempt < 4; attempt++ {
+			if d := p.Delay(attempt); d < MinDelay {
+				t.Fatalf("%+v: Delay(%d) = %v, below the floor %v", p, attempt, d, MinDelay)
+			}
+		}
 	}
-	if got := p.Hint(2*time.Second, time.Second); got != 2*time.Second {
-		t.Fatalf("shorter hint keeps computed delay: %v", got)
+	if d := (Policy{Initial: time.Nanosecond, Fixed: true}).Delay(1); d != MinDelay {
+		t.Fatalf("fixed 1ns: %v, want %v", d, MinDelay)
 	}
 }
 
@@ -74,8 +91,8 @@ func TestFixed(t *testing.T) {
 			t.Fatalf("Delay(%d) = %v, want exactly 2s", attempt, d)
 		}
 	}
-	// A fixed policy's cap is its delay: a server cannot ask for longer.
-	if got := p.Hint(2*time.Second, time.Minute); got != 2*time.Second {
+	// A server may ask a fixed policy for longer, up to MaxHint.
+	if got := p.Hint(2*time.Second, time.Minute); got != time.Minute {
 		t.Fatalf("hint beyond a fixed delay: %v", got)
 	}
 }

@@ -66,6 +66,9 @@ type Event struct {
 	Cursor string
 	// TooLarge reports that Data was cut at the size limit.
 	TooLarge bool
+	// Err, when set, says why the event cannot be used although it was
+	// read (an id that cannot be a cursor). Its Cursor is "".
+	Err error
 	// Received is when the event was read (set by the Runner).
 	Received time.Time
 }
@@ -139,7 +142,23 @@ type Config struct {
 	Queue int
 	// QueueBytes bounds the bytes of those events. Default DefaultQueueBytes.
 	QueueBytes int
+	// ExplicitProgress makes only Runner.Progress restart the count of
+	// consecutive failed attempts (Policy.MaxAttempts); without it every
+	// connection that delivered an event restarts it.
+	ExplicitProgress bool
+	// MaxSilence ends a connection, and reconnects, when no event arrives
+	// for this long while the runner waits on the server (heartbeats and
+	// other bytes do not count; time spent waiting for a slow consumer does
+	// not either). 0 disables it.
+	MaxSilence time.Duration
+	// StartErr, when set, is the Err of the first report (StateConnecting):
+	// something the owner wants known that does not stop the runner.
+	StartErr error
 }
+
+// ErrSilence is wrapped by the error of a connection that delivered no
+// event for Config.MaxSilence.
+var ErrSilence = errors.New("no event for the maximum silence")
 
 // Runner turns a Dialer into a stream of events that survives disconnects.
 type Runner struct {
@@ -157,6 +176,32 @@ type Runner struct {
 
 	mu     sync.Mutex
 	cursor string // of the last event Next returned
+
+	progress  atomic.Bool  // Progress was called since the last check
+	lastEvent atomic.Int64 // Unix nanoseconds of the last event read; 0 before any
+
+	// With ExplicitProgress, the end of a connection that delivered events
+	// waits until the consumer came back to Next after the last of them, so
+	// that its Progress for them is seen: sent counts the events queued,
+	// takenN those Next returned, caughtUp is takenN as of the latest Next
+	// call, and back wakes the runner waiting for it.
+	sent, takenN, caughtUp atomic.Int64
+	awaitBack              atomic.Bool
+	back                   chan struct{}
+}
+
+// Progress tells the runner that its consumer accepted an event: with
+// Config.ExplicitProgress, only this restarts the count of consecutive
+// failed attempts. It is safe to call from any goroutine.
+func (r *Runner) Progress() { r.progress.Store(true) }
+
+// LastEvent returns when the last event was read off a connection, or the
+// zero time before any.
+func (r *Runner) LastEvent() time.Time {
+	if n := r.lastEvent.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // New returns a Runner. Nothing happens until the first Next.
@@ -172,6 +217,7 @@ func New(cfg Config) *Runner {
 		cfg:    cfg,
 		events: make(chan Event, cfg.Queue),
 		space:  make(chan struct{}, 1),
+		back:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		ctx:    ctx,
 		cancel: cancel,
@@ -190,6 +236,13 @@ func (r *Runner) Next(ctx context.Context) (Event, error) {
 		return Event{}, ErrClosed
 	}
 	r.start.Do(func() { go r.run() })
+	r.caughtUp.Store(r.takenN.Load())
+	if r.awaitBack.Load() {
+		select {
+		case r.back <- struct{}{}:
+		default:
+		}
+	}
 	select {
 	case e := <-r.events:
 		r.taken(e)
@@ -220,6 +273,7 @@ func (r *Runner) Next(ctx context.Context) (Event, error) {
 // taken accounts for an event handed to Next's caller, waking the reading
 // goroutine when it waits for room, and remembers its cursor.
 func (r *Runner) taken(e Event) {
+	r.takenN.Add(1)
 	r.queued.Add(-int64(len(e.Data)))
 	if r.full.Load() {
 		select {
@@ -302,13 +356,19 @@ func (r *Runner) run() {
 	cursor := r.cfg.Cursor
 	policy := r.cfg.Policy
 	attempt, reconnects := 0, 0
-	r.state(StateChange{State: StateConnecting})
+	r.state(StateChange{State: StateConnecting, Err: r.cfg.StartErr})
 	for {
 		conn, err := r.cfg.Dialer.Dial(ctx, cursor)
 		if err == nil {
 			r.state(StateChange{State: StateConnected})
 			var delivered bool
 			cursor, delivered, err = r.pump(ctx, conn, cursor)
+			if r.cfg.ExplicitProgress {
+				if delivered {
+					r.awaitConsumer(ctx)
+				}
+				delivered = r.progress.Swap(false)
+			}
 			if delivered {
 				attempt = 0
 			}
@@ -353,18 +413,46 @@ func (r *Runner) run() {
 	}
 }
 
+// awaitConsumer waits until the consumer called Next after taking every
+// event queued so far (it has judged them all), or ctx ends.
+func (r *Runner) awaitConsumer(ctx context.Context) {
+	defer r.awaitBack.Store(false)
+	for {
+		if r.caughtUp.Load() >= r.sent.Load() {
+			return
+		}
+		r.awaitBack.Store(true)
+		if r.caughtUp.Load() >= r.sent.Load() {
+			return
+		}
+		select {
+		case <-r.back:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // pump reads conn until it fails, queueing events. It returns the cursor in
 // effect, whether any event was delivered, and why the connection ended.
 func (r *Runner) pump(ctx context.Context, conn Conn, cursor string) (string, bool, error) {
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	var once sync.Once
+	closeConn := func() { once.Do(func() { _ = conn.Close() }) } // exactly once
+	stop := context.AfterFunc(ctx, closeConn)
 	defer func() {
-		if stop() {
-			_ = conn.Close()
-		}
+		stop()
+		closeConn()
 	}()
 	delivered := false
+	silence := NewWatchdog(r.cfg.MaxSilence, closeConn)
+	defer silence.Disarm()
 	for {
+		silence.Arm()
 		ev, err := conn.Read()
+		silence.Disarm()
+		if silence.Fired() {
+			return cursor, delivered, fmt.Errorf("%w: no event for %v", ErrSilence, r.cfg.MaxSilence)
+		}
 		if err != nil {
 			return cursor, delivered, err
 		}
@@ -373,15 +461,18 @@ func (r *Runner) pump(ctx context.Context, conn Conn, cursor string) (string, bo
 		}
 		ev.Cursor = cursor
 		ev.Received = time.Now()
+		r.lastEvent.Store(ev.Received.UnixNano())
 		n := int64(len(ev.Data))
 		if err := r.room(ctx, n); err != nil {
 			return cursor, delivered, err
 		}
 		r.queued.Add(n)
+		r.sent.Add(1)
 		select {
 		case r.events <- ev:
 		case <-ctx.Done():
 			r.queued.Add(-n)
+			r.sent.Add(-1)
 			return cursor, delivered, ctx.Err()
 		}
 		delivered = true

@@ -197,13 +197,14 @@ func TestRunnerBackoffBoundedAndExhausted(t *testing.T) {
 	})
 }
 
-func TestRunnerHonoursRetryAfterWithinMax(t *testing.T) {
+func TestRunnerHonoursRetryAfterUpToCeiling(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		hint, floor time.Duration
 	}{
 		{"longer than computed", 7 * time.Second, 7 * time.Second},
-		{"beyond max is capped", time.Hour, 10 * time.Second},
+		{"beyond max is honoured", time.Minute, time.Minute},
+		{"beyond the ceiling is capped", time.Hour, MaxHint},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

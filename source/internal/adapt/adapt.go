@@ -30,11 +30,19 @@ func (s *Source) Next(ctx context.Context) (ingest.Frame, error) {
 	if err != nil {
 		return ingest.Frame{}, pipelineError(ctx, err)
 	}
-	return ingest.Frame{Data: e.Data, Cursor: e.Cursor, TooLarge: e.TooLarge, Received: e.Received}, nil
+	return ingest.Frame{Data: e.Data, Cursor: e.Cursor, TooLarge: e.TooLarge, Err: e.Err, Received: e.Received}, nil
 }
 
 // Cursor returns the cursor of the last frame Next returned.
 func (s *Source) Cursor() string { return s.sub.Cursor() }
+
+// Progress tells the source that a frame was accepted (not rejected, not a
+// duplicate): only this restarts the count of consecutive failed reconnect
+// attempts.
+func (s *Source) Progress() { s.sub.Progress() }
+
+// LastEvent returns when the last event was read, or the zero time.
+func (s *Source) LastEvent() time.Time { return s.sub.LastEvent() }
 
 // Close ends the subscription and waits for its goroutines.
 func (s *Source) Close() error { return s.sub.Close() }
@@ -80,6 +88,7 @@ type Common struct {
 	Reconnect     client.Backoff
 	IdleTimeout   time.Duration
 	MaxEventBytes int
+	MaxSilence    time.Duration
 	OnState       func(ingest.StateChange)
 }
 
@@ -88,6 +97,8 @@ func (c Common) Check() []error {
 	var errs []error
 	if c.Reconnect.Initial < 0 {
 		errs = append(errs, ingest.FieldErrorf("Reconnect.Initial", "%v is negative", c.Reconnect.Initial))
+	} else if c.Reconnect.Initial > 0 && c.Reconnect.Initial < client.MinReconnectDelay {
+		errs = append(errs, ingest.FieldErrorf("Reconnect.Initial", "%v is below the minimum of %v", c.Reconnect.Initial, client.MinReconnectDelay))
 	}
 	if c.Reconnect.Max < 0 {
 		errs = append(errs, ingest.FieldErrorf("Reconnect.Max", "%v is negative", c.Reconnect.Max))
@@ -101,6 +112,9 @@ func (c Common) Check() []error {
 	if c.MaxEventBytes < 0 {
 		errs = append(errs, ingest.FieldErrorf("MaxEventBytes", "%d is negative", c.MaxEventBytes))
 	}
+	if c.MaxSilence < 0 {
+		errs = append(errs, ingest.FieldErrorf("MaxSilence", "%v is negative", c.MaxSilence))
+	}
 	return errs
 }
 
@@ -112,6 +126,10 @@ func (c Common) Options() []client.SubscribeOption {
 		client.WithBackoff(c.Reconnect),
 		client.WithIdleTimeout(c.IdleTimeout),
 		client.WithMaxEventBytes(c.MaxEventBytes),
+		client.WithMaxSilence(c.MaxSilence),
+		// Progress is what the pipeline accepts (Source.Progress), not any
+		// event: one bad or repeated event per connection is no progress.
+		client.WithExplicitProgress(),
 	}
 	if f := c.OnState; f != nil {
 		opts = append(opts, client.WithStateFunc(func(sc client.StateChange) {
