@@ -59,6 +59,9 @@ type StreamConfig struct {
 	Reconnect   ReconnectConfig `koanf:"reconnect" yaml:"reconnect"`
 	// IdleTimeout: no byte for this long means reconnect. Default 60s.
 	IdleTimeout Duration `koanf:"idle_timeout" yaml:"idle_timeout"`
+	// MaxSilence: no event (heartbeats do not count) for this long means
+	// reconnect. Default 0, off.
+	MaxSilence Duration `koanf:"max_silence" yaml:"max_silence"`
 	// MaxEventBytes bounds one event. Default 4194304.
 	MaxEventBytes int `koanf:"max_event_bytes" yaml:"max_event_bytes"`
 }
@@ -314,6 +317,7 @@ destination: ""
 verify: {secrets: [], mode: ""}
 reconnect: {initial: 1s, max: 30s, max_attempts: 0}
 idle_timeout: 60s
+max_silence: 0s
 max_event_bytes: ` + strconv.Itoa(client.DefaultMaxEventBytes) + `
 `
 

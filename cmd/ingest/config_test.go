@@ -168,6 +168,8 @@ func TestLoadMistakes(t *testing.T) {
 		{"bad duration", minimalYAML + "    idle_timeout: abc\n", nil, "streams[0].idle_timeout", `"abc" is not a duration (e.g. 30s)`},
 		{"duration without unit", minimalYAML + "    idle_timeout: 30\n", nil, "streams[0].idle_timeout", "is not a duration"},
 		{"negative duration", minimalYAML + "    idle_timeout: -5s\n", nil, "streams[0].idle_timeout", "positive duration"},
+		{"negative max_silence", minimalYAML + "    max_silence: -1s\n", nil, "streams[0].max_silence", "must not be negative"},
+		{"reconnect below the floor", minimalYAML + "    reconnect: {initial: 1ns}\n", nil, "streams[0].reconnect.initial", "below the floor"},
 		{"typo", minimalYAML + "    idel_timeout: 5s\n", nil, "streams[0].idel_timeout", "did you mean idle_timeout"},
 		{"unknown top-level", minimalYAML + "sinks: {}\n", nil, "sinks", "did you mean sink"},
 		{"unknown section key", minimalYAML + "pipeline: {batch: {max: 3}}\n", nil, "pipeline.batch.max", "unknown key"},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/restless-stream/ingest/client"
 	"net"
 	"net/url"
 	"regexp"
@@ -190,6 +191,12 @@ func (c *Config) normalizeStream(v *validator, i int) {
 		v.add(at("reconnect.max_attempts"), "%d must not be negative (0 = forever)", s.Reconnect.MaxAttempts)
 	}
 	v.positive(at("idle_timeout"), s.IdleTimeout)
+	if s.MaxSilence < 0 {
+		v.add(at("max_silence"), "%s must not be negative (0s = off)", s.MaxSilence)
+	}
+	if s.Reconnect.Initial.D() > 0 && s.Reconnect.Initial.D() < client.MinReconnectDelay {
+		v.add(at("reconnect.initial"), "%s is below the floor of %s", s.Reconnect.Initial, client.MinReconnectDelay)
+	}
 }
 
 // destination checks a topic or subject name with the configured sink's

@@ -168,7 +168,7 @@ func (d *daemon) sourceFactory(s StreamConfig, path string) (func(ctx context.Co
 			src, err := direct.NewSource(direct.Config{
 				Client: d.api, Input: in, DedupeKey: dc.DedupeKey, Transport: s.Transport,
 				Cursor: cursor, Since: s.Since, Reconnect: policy,
-				IdleTimeout: s.IdleTimeout.D(), MaxEventBytes: s.MaxEventBytes, OnState: onState,
+				IdleTimeout: s.IdleTimeout.D(), MaxSilence: s.MaxSilence.D(), MaxEventBytes: s.MaxEventBytes, OnState: onState,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", at("direct"), err)
@@ -197,10 +197,10 @@ func (d *daemon) sourceFactory(s StreamConfig, path string) (func(ctx context.Co
 		var err error
 		if ws_ {
 			src, err = ws.NewSource(ws.Config{Client: d.api, URL: url, Cursor: cursor, Since: s.Since, Reconnect: policy,
-				IdleTimeout: s.IdleTimeout.D(), MaxEventBytes: s.MaxEventBytes, OnState: onState})
+				IdleTimeout: s.IdleTimeout.D(), MaxSilence: s.MaxSilence.D(), MaxEventBytes: s.MaxEventBytes, OnState: onState})
 		} else {
 			src, err = sse.NewSource(sse.Config{Client: d.api, URL: url, Cursor: cursor, Since: s.Since, Reconnect: policy,
-				IdleTimeout: s.IdleTimeout.D(), MaxEventBytes: s.MaxEventBytes, OnState: onState})
+				IdleTimeout: s.IdleTimeout.D(), MaxSilence: s.MaxSilence.D(), MaxEventBytes: s.MaxEventBytes, OnState: onState})
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", at(key), err)
