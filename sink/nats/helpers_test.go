@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -54,10 +55,20 @@ func deleteStream(tb testing.TB, url, name string) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := js.DeleteStream(ctx, name); err != nil && err != jetstream.ErrStreamNotFound {
-		tb.Errorf("delete stream %s: %v", name, err)
+	// A cluster whose nodes were just restarted may take a while to elect
+	// the stream's leader again: retry what times out, within a minute.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := js.DeleteStream(ctx, name)
+		cancel()
+		if err == nil || errors.Is(err, jetstream.ErrStreamNotFound) {
+			return
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
+			tb.Errorf("delete stream %s: %v", name, err)
+			return
+		}
 	}
 }
 
