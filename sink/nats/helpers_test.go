@@ -65,10 +65,13 @@ func deleteStream(tb testing.TB, url, name string) {
 		if err == nil || errors.Is(err, jetstream.ErrStreamNotFound) {
 			return
 		}
-		if !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
+		var api *jetstream.APIError
+		notYet := errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &api) && api.Code == 503)
+		if !notYet || time.Now().After(deadline) {
 			tb.Errorf("delete stream %s: %v", name, err)
 			return
 		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
