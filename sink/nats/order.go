@@ -29,7 +29,9 @@ import (
 // names a slot, not a record, so on a replicated stream another publisher
 // whose message takes the slot of a refused record lets the records after
 // it through: there, the order holds only while the sink is the stream's
-// only publisher on its subjects.
+// only publisher on its subjects. The sink's own late copies count as
+// other publishers, so a fenced record is never resent by the client
+// library (no retry on "no responders"): only a Write resends, in order.
 //
 // Anything unexpected breaks the chain: a failed or refused record, an
 // acknowledgement with another sequence than predicted (a duplicate, another

@@ -73,7 +73,14 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 	if dl, ok := ctx.Deadline(); ok {
 		stall = min(stall, max(time.Until(dl), time.Millisecond))
 	}
-	opts := []jetstream.PublishOpt{jetstream.WithStallWait(stall)}
+	// No resend by the client on "no responders" (a stream without a
+	// leader): its timer would publish the record again later, after
+	// records of other Writes, and a sequence fence names a slot, not a
+	// record, so the late copy could take a slot that another publish moved
+	// the stream to and land ahead of records before it. The record fails
+	// instead, the chain breaks, and the one-at-a-time path resends it in
+	// order.
+	opts := []jetstream.PublishOpt{jetstream.WithStallWait(stall), jetstream.WithRetryAttempts(0)}
 	futures := make([]jetstream.PubAckFuture, len(recs))
 	boxes := make([]*msgBox, len(recs))
 	seqs := make([]uint64, len(recs))
