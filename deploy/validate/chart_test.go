@@ -522,6 +522,7 @@ func checkMonitoring(t *testing.T, r rendered, vals exampleValues) {
 // no dummy secret is printed.
 func checkConfigPassesIngestCheck(t *testing.T, cfgText string) {
 	dir := t.TempDir()
+	cfgText = withMountedFiles(t, dir, cfgText)
 	file := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(file, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
