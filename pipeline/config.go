@@ -70,7 +70,7 @@ type StreamConfig struct {
 	// Required; 1–200 characters from [a-z0-9_-]; unique.
 	Name string
 	// Destination is the topic or subject of its records. Default
-	// "restless.<Name>".
+	// "restless.<Name>" (client.DefaultDestination).
 	Destination string
 	// Open opens the stream's source. cursor is the stream's checkpoint, ""
 	// when none exists: then the source starts from its own configured since.

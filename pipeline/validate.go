@@ -6,6 +6,7 @@ import (
 
 	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/checkpoint"
+	"github.com/restless-stream/ingest/client"
 )
 
 // Validate reports everything wrong with c, without changing it: nil, or
@@ -147,7 +148,7 @@ func (c Config) withDefaults() Config {
 // zero value replaced by its default.
 func (s StreamConfig) withDefaults() StreamConfig {
 	if s.Destination == "" {
-		s.Destination = "restless." + s.Name
+		s.Destination = client.DefaultDestination(s.Name)
 	}
 	if s.VerifyMode == "" {
 		s.VerifyMode = VerifyOff
