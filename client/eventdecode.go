@@ -185,8 +185,12 @@ func (d *eventDecoder) memberKey(i int, kbuf *[24]byte) ([]byte, int, error) {
 }
 
 // memberEnd reads what follows a member's value: ',' (more is true and i is
-// the next key) or '}' (i is past the object).
-func (d *eventDecoder) memberEnd(i int) (int, bool, error) {
+// the next key) or '}' (i is past the object). err is the error of reading
+// the value, returned as it is.
+func (d *eventDecoder) memberEnd(i int, err error) (int, bool, error) {
+	if err != nil {
+		return i, false, err
+	}
 	b := d.b
 	i = skipWS(b, i)
 	if i < len(b) {
@@ -198,6 +202,15 @@ func (d *eventDecoder) memberEnd(i int) (int, bool, error) {
 		}
 	}
 	return i, false, expected(b, i, "',' or '}' after an object value")
+}
+
+// objectEnd ends an object whose keys were pushed on d.ks: a key repeated
+// in it is an error.
+func (d *eventDecoder) objectEnd(i int) (int, error) {
+	if at := d.ks.pop(d.b); at >= 0 {
+		return i, dupErr(d.b, at)
+	}
+	return i, nil
 }
 
 // objectStart skips the '{' at b[i]; done is true for an empty object.
@@ -292,17 +305,11 @@ func (d *eventDecoder) object(i int, ev *Event) (int, error) {
 				i, err = d.skip(v, 1)
 			}
 		}
-		if err != nil {
-			return i, err
-		}
-		if i, more, err = d.memberEnd(i); err != nil {
+		if i, more, err = d.memberEnd(i, err); err != nil {
 			return i, err
 		}
 	}
-	if at := d.ks.pop(d.b); at >= 0 {
-		return i, dupErr(d.b, at)
-	}
-	return i, nil
+	return d.objectEnd(i)
 }
 
 func (d *eventDecoder) meta(i int, m *EventMeta) (int, error) {
@@ -355,17 +362,11 @@ func (d *eventDecoder) meta(i int, m *EventMeta) (int, error) {
 				i, err = d.skip(v, 2)
 			}
 		}
-		if err != nil {
-			return i, err
-		}
-		if i, more, err = d.memberEnd(i); err != nil {
+		if i, more, err = d.memberEnd(i, err); err != nil {
 			return i, err
 		}
 	}
-	if at := d.ks.pop(d.b); at >= 0 {
-		return i, dupErr(d.b, at)
-	}
-	return i, nil
+	return d.objectEnd(i)
 }
 
 // unknownKey records the unknown key at b[i] (its opening quote) in the

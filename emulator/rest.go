@@ -133,6 +133,29 @@ func (e *Emulator) managedLocked(id string) *stream {
 	return st
 }
 
+// lockManaged locks e.mu and returns the REST-visible stream id, which the
+// caller then uses and unlocks e.mu. When there is none it unlocks e.mu,
+// answers 404 and returns nil.
+func (e *Emulator) lockManaged(w http.ResponseWriter, id string) *stream {
+	e.mu.Lock()
+	st := e.managedLocked(id)
+	if st == nil {
+		e.mu.Unlock()
+		notFound(w, id)
+	}
+	return st
+}
+
+// managedOr404 returns the REST-visible stream id, or answers 404 and
+// returns nil.
+func (e *Emulator) managedOr404(w http.ResponseWriter, id string) *stream {
+	st := e.lockManaged(w, id)
+	if st != nil {
+		e.mu.Unlock()
+	}
+	return st
+}
+
 func notFound(w http.ResponseWriter, id string) {
 	writeError(w, http.StatusNotFound, fmt.Sprintf("Stream %s not found", id))
 }
@@ -186,13 +209,11 @@ func (e *Emulator) listStreams(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) getStream(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	st := e.managedLocked(id)
+	st := e.lockManaged(w, id)
 	if st == nil {
-		notFound(w, id)
 		return
 	}
+	defer e.mu.Unlock()
 	writeJSON(w, http.StatusOK, e.streamJSON(r, st, false))
 }
 
@@ -234,13 +255,11 @@ func (e *Emulator) updateStream(w http.ResponseWriter, r *http.Request) {
 	if raw == nil {
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	st := e.managedLocked(id)
+	st := e.lockManaged(w, id)
 	if st == nil {
-		notFound(w, id)
 		return
 	}
+	defer e.mu.Unlock()
 	var c checker
 	c.unknown(raw, streamFields)
 	cfg := st.cfg.clone()
@@ -264,13 +283,11 @@ func (e *Emulator) updateStream(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) setStatus(w http.ResponseWriter, r *http.Request, status client.StreamStatus) {
 	id := r.PathValue("id")
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	st := e.managedLocked(id)
+	st := e.lockManaged(w, id)
 	if st == nil {
-		notFound(w, id)
 		return
 	}
+	defer e.mu.Unlock()
 	affected := st.cfg.Status != status
 	if affected {
 		st.cfg.Status = status
@@ -294,13 +311,11 @@ func (e *Emulator) stopStream(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) deleteStream(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	st := e.managedLocked(id)
+	st := e.lockManaged(w, id)
 	if st == nil {
-		notFound(w, id)
 		return
 	}
+	defer e.mu.Unlock()
 	delete(e.streams, id)
 	e.dropLocked(st).stop()
 	e.saveLocked()
@@ -309,11 +324,8 @@ func (e *Emulator) deleteStream(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) creditUsage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	e.mu.Lock()
-	st := e.managedLocked(id)
-	e.mu.Unlock()
+	st := e.managedOr404(w, id)
 	if st == nil {
-		notFound(w, id)
 		return
 	}
 	writeJSON(w, http.StatusOK, st.usage.report(id))
@@ -357,11 +369,8 @@ func (e *Emulator) connectionSnippets(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, c.msgs...)
 		return
 	}
-	e.mu.Lock()
-	st := e.managedLocked(id)
-	e.mu.Unlock()
+	st := e.managedOr404(w, id)
 	if st == nil {
-		notFound(w, id)
 		return
 	}
 	sse, ws := runtimeURLs(e.base(r), client.RuntimeTarget{StreamID: id})

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/checkpoint"
@@ -35,10 +36,9 @@ func (c Config) Validate() error {
 	errs = append(errs,
 		ingest.Prefix("Dedupe", c.Dedupe.Validate()),
 		ingest.Prefix("Batch", c.Batch.Validate()))
-	if c.CheckpointInterval < 0 {
-		errs = append(errs, ingest.FieldErrorf("CheckpointInterval", "%v is negative", c.CheckpointInterval))
-	}
-	errs = append(errs, checkCount("Buffer", c.Buffer, MaxBatchEvents))
+	errs = append(errs,
+		checkDuration("CheckpointInterval", c.CheckpointInterval),
+		checkCount("Buffer", c.Buffer, MaxBatchEvents))
 	return flatten(errs)
 }
 
@@ -76,22 +76,12 @@ func (s StreamConfig) Validate() error {
 
 // Validate reports everything wrong with d, with paths inside DedupeConfig.
 func (d DedupeConfig) Validate() error {
-	var errs []error
-	errs = append(errs, checkCount("Size", d.Size, MaxDedupeSize))
-	if d.TTL < 0 {
-		errs = append(errs, ingest.FieldErrorf("TTL", "%v is negative", d.TTL))
-	}
-	return flatten(errs)
+	return flatten([]error{checkCount("Size", d.Size, MaxDedupeSize), checkDuration("TTL", d.TTL)})
 }
 
 // Validate reports everything wrong with b, with paths inside BatchConfig.
 func (b BatchConfig) Validate() error {
-	var errs []error
-	errs = append(errs, checkCount("MaxEvents", b.MaxEvents, MaxBatchEvents))
-	if b.MaxWait < 0 {
-		errs = append(errs, ingest.FieldErrorf("MaxWait", "%v is negative", b.MaxWait))
-	}
-	return flatten(errs)
+	return flatten([]error{checkCount("MaxEvents", b.MaxEvents, MaxBatchEvents), checkDuration("MaxWait", b.MaxWait)})
 }
 
 // checkCount checks a count whose zero means its default.
@@ -101,6 +91,14 @@ func checkCount(field string, n, most int) error {
 		return ingest.FieldErrorf(field, "%d is negative", n)
 	case n > most:
 		return ingest.FieldErrorf(field, "%d is more than %d", n, most)
+	}
+	return nil
+}
+
+// checkDuration checks a duration whose zero means its default.
+func checkDuration(field string, d time.Duration) error {
+	if d < 0 {
+		return ingest.FieldErrorf(field, "%v is negative", d)
 	}
 	return nil
 }
