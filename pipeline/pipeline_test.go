@@ -587,3 +587,20 @@ func TestCanonicalAndNot(t *testing.T) {
 		t.Errorf("dead-letter error %q, want the decoder's %q", msg, wantErr)
 	}
 }
+
+// TestDefaultDestinationIsTheClients ties a stream's default destination
+// to client.DefaultDestination, the one place the "restless.<name>" rule is
+// written, and shows a configured destination is kept.
+func TestDefaultDestinationIsTheClients(t *testing.T) {
+	open := func(context.Context, string) (Source, error) { return nil, nil }
+	for _, name := range []string{"a", "orders", "eu-west_2"} {
+		got := validConfig(t, Config{Streams: []StreamConfig{{Name: name, Open: open}}}).Streams[0].Destination
+		if want := client.DefaultDestination(name); got != want {
+			t.Errorf("stream %q: default destination %q, want client.DefaultDestination %q", name, got, want)
+		}
+	}
+	kept := validConfig(t, Config{Streams: []StreamConfig{{Name: "a", Open: open, Destination: "orders.out"}}})
+	if got := kept.Streams[0].Destination; got != "orders.out" {
+		t.Errorf("configured destination became %q", got)
+	}
+}

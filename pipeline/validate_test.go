@@ -8,7 +8,6 @@ import (
 
 	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/checkpoint"
-	"github.com/restless-stream/ingest/client"
 	"github.com/restless-stream/ingest/pipeline/internal/dedupe"
 )
 
@@ -77,7 +76,7 @@ func TestConfigErrors(t *testing.T) {
 	// Defaults.
 	n := validConfig(t, good)
 	s := n.Streams[0]
-	if s.Destination != client.DefaultDestination("a") || s.VerifyMode != VerifyOff || s.KeyMode != KeyStream || s.MaxEventBytes != DefaultMaxEventBytes ||
+	if s.Destination != "restless.a" || s.VerifyMode != VerifyOff || s.KeyMode != KeyStream || s.MaxEventBytes != DefaultMaxEventBytes ||
 		n.Batch.MaxEvents != 512 || n.Batch.MaxWait != 5*time.Millisecond || n.Dedupe.Size != 100000 || n.Dedupe.TTL != 24*time.Hour ||
 		n.Buffer != 512 {
 		t.Errorf("defaults %+v / %+v", n, s)
@@ -85,23 +84,6 @@ func TestConfigErrors(t *testing.T) {
 	good.Streams[0].Verifier = v
 	if n := validConfig(t, good); n.Streams[0].VerifyMode != VerifyRequire {
 		t.Error("a Verifier does not default the mode to require")
-	}
-}
-
-// TestDefaultDestinationIsTheClients ties a stream's default destination
-// to client.DefaultDestination, the one place the "restless.<name>" rule is
-// written, and shows a configured destination is kept.
-func TestDefaultDestinationIsTheClients(t *testing.T) {
-	open := func(context.Context, string) (Source, error) { return nil, nil }
-	for _, name := range []string{"a", "orders", "eu-west_2"} {
-		got := validConfig(t, Config{Streams: []StreamConfig{{Name: name, Open: open}}}).Streams[0].Destination
-		if want := client.DefaultDestination(name); got != want {
-			t.Errorf("stream %q: default destination %q, want client.DefaultDestination %q", name, got, want)
-		}
-	}
-	kept := validConfig(t, Config{Streams: []StreamConfig{{Name: "a", Open: open, Destination: "orders.out"}}})
-	if got := kept.Streams[0].Destination; got != "orders.out" {
-		t.Errorf("configured destination became %q", got)
 	}
 }
 
