@@ -66,10 +66,7 @@ func (s *jsonScan) value(depth int) bool {
 }
 
 func (s *jsonScan) object(depth int) bool {
-	s.i++ // {
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
+	if s.empty('}') {
 		return true
 	}
 	for {
@@ -85,47 +82,54 @@ func (s *jsonScan) object(depth int) bool {
 		if !s.value(depth) {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return true
-		default:
-			return false
+		if more, ok := s.next('}'); !more {
+			return ok
 		}
 	}
 }
 
 func (s *jsonScan) array(depth int) bool {
-	s.i++ // [
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
+	if s.empty(']') {
 		return true
 	}
 	for {
 		if !s.value(depth) {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return true
-		default:
-			return false
+		if more, ok := s.next(']'); !more {
+			return ok
 		}
 	}
+}
+
+// empty skips the opening bracket at s.i and reports whether end, its
+// closing bracket, follows at once (and skips it too).
+func (s *jsonScan) empty(end byte) bool {
+	s.i++
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == end {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// next reads what follows an element of an object or array: ',' (more) or
+// end, its closing bracket (ok, not more). Anything else is not ok.
+func (s *jsonScan) next(end byte) (more, ok bool) {
+	s.ws()
+	if s.i >= len(s.b) {
+		return false, false
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		return true, true
+	case end:
+		s.i++
+		return false, true
+	}
+	return false, false
 }
 
 // plain marks the bytes a JSON string holds as they are: not a quote, a
