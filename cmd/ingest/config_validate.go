@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"github.com/restless-stream/ingest/client"
 	"net"
 	"net/url"
 	"regexp"
 	"strings"
 
+	"github.com/restless-stream/ingest/client"
 	"github.com/restless-stream/ingest/pipeline"
 	kafkasink "github.com/restless-stream/ingest/sink/kafka"
 	natssink "github.com/restless-stream/ingest/sink/nats"
@@ -32,6 +32,23 @@ func (v *validator) oneOf(path, val string, allowed ...string) {
 		}
 	}
 	v.add(path, "%q is not one of %s", val, strings.Join(allowed, ", "))
+}
+
+// enum checks val with Valid of one of client's enums, so that the
+// configuration takes what the client sends and nothing else; values are
+// named in the error.
+func enum[T interface {
+	~string
+	Valid() bool
+}](v *validator, path, val string, values ...T) {
+	if T(val).Valid() {
+		return
+	}
+	names := make([]string, len(values))
+	for i, x := range values {
+		names[i] = string(x)
+	}
+	v.add(path, "%q is not one of %s", val, strings.Join(names, ", "))
 }
 
 func (v *validator) positive(path string, d Duration) {
@@ -142,8 +159,9 @@ func (c *Config) normalizeStream(v *validator, i int) {
 	}
 	if d := s.Direct; d != nil {
 		v.httpURL(at("direct.url"), d.URL)
-		v.oneOf(at("direct.method"), d.Method, "GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-		v.oneOf(at("direct.payload_mode"), d.PayloadMode, "FULL_DATA", "JSON_PATCH")
+		enum(v, at("direct.method"), d.Method, client.MethodGet, client.MethodPost, client.MethodPut,
+			client.MethodPatch, client.MethodDelete, client.MethodOptions)
+		enum(v, at("direct.payload_mode"), d.PayloadMode, client.PayloadFullData, client.PayloadJSONPatch)
 		if d.PollingInterval < 0 {
 			v.add(at("direct.polling_interval"), "%g must not be negative (seconds; 0 = server default)", d.PollingInterval)
 		}
@@ -244,7 +262,9 @@ func (c *Config) normalizeSink(v *validator) {
 func (c *Config) normalizeDiscover(v *validator) {
 	d := &c.Discover
 	v.positive("discover.interval", d.Interval)
-	v.oneOf("discover.status", d.Status, "ACTIVE", "INACTIVE", "any")
+	if d.Status != "any" {
+		enum(v, "discover.status", d.Status, client.StatusActive, client.StatusInactive, "any")
+	}
 	v.oneOf("discover.transport", d.Transport, "sse", "websocket")
 	if d.Destination != "" {
 		c.destination(v, "discover.destination", d.Destination)
