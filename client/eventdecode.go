@@ -301,9 +301,7 @@ func (d *eventDecoder) object(i int, ev *Event) (int, error) {
 		default:
 			// Known fields are refused twice by mark; an unknown key is
 			// checked against the other unknown ones.
-			if err = d.unknownKey(i, ""); err == nil {
-				i, err = d.skip(v, 1)
-			}
+			i, err = d.unknownMember(i, v, "", 1)
 		}
 		if i, more, err = d.memberEnd(i, err); err != nil {
 			return i, err
@@ -358,9 +356,7 @@ func (d *eventDecoder) meta(i int, m *EventMeta) (int, error) {
 				i, err = d.raw(v, &m.PayloadModeFallback)
 			}
 		default:
-			if err = d.unknownKey(i, "meta."); err == nil {
-				i, err = d.skip(v, 2)
-			}
+			i, err = d.unknownMember(i, v, "meta.", 2)
 		}
 		if i, more, err = d.memberEnd(i, err); err != nil {
 			return i, err
@@ -382,6 +378,15 @@ func (d *eventDecoder) unknownKey(i int, prefix string) error {
 }
 
 // skip validates the value at b[v], at depth, refusing duplicate keys.
+// unknownMember records the unknown key at b[i] and skips its value at
+// b[v], at depth.
+func (d *eventDecoder) unknownMember(i, v int, prefix string, depth int) (int, error) {
+	if err := d.unknownKey(i, prefix); err != nil {
+		return i, err
+	}
+	return d.skip(v, depth)
+}
+
 func (d *eventDecoder) skip(v, depth int) (int, error) {
 	return skipValueKeys(d.b, v, depth, &d.ks)
 }
