@@ -12,7 +12,6 @@ package ws
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/restless-stream/ingest"
@@ -65,26 +64,10 @@ func (c Config) common() adapt.Common {
 }
 
 // Validate reports every field out of range, as *ingest.FieldError values
-// joined with errors.Join.
+// joined with errors.Join; the URL is checked the way the subscription will
+// use it.
 func (c Config) Validate() error {
-	errs := c.common().Check()
-	if c.URL == "" {
-		errs = append(errs, ingest.FieldErrorf("URL", "is required"))
-	} else if sub, err := c.open(); err != nil {
-		errs = append(errs, &ingest.FieldError{Field: "URL", Err: err})
-	} else {
-		_ = sub.Close()
-	}
-	return errors.Join(errs...)
-}
-
-// open checks the URL the way the subscription will use it.
-func (c Config) open() (*client.Subscription, error) {
-	cl, err := adapt.Client(c.Client)
-	if err != nil {
-		return nil, err
-	}
-	return cl.Streams.OpenWebSocket(c.URL, c.common().Options()...)
+	return adapt.ValidateURL(c.Client, c.URL, c.common(), (*client.StreamsService).OpenWebSocket)
 }
 
 // Source reads events from a WebSocket runtime URL.
@@ -94,10 +77,7 @@ type Source struct {
 
 // NewSource checks cfg and returns a Source. It connects on the first Next.
 func NewSource(cfg Config) (*Source, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	sub, err := cfg.open()
+	sub, err := adapt.OpenURL(cfg.Client, cfg.URL, cfg.common(), (*client.StreamsService).OpenWebSocket)
 	if err != nil {
 		return nil, err
 	}

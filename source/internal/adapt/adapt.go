@@ -139,6 +139,46 @@ func (c Common) Options() []client.SubscribeOption {
 	return opts
 }
 
+// OpenFunc opens a subscription of a runtime URL: a method expression of
+// client.StreamsService, (*client.StreamsService).OpenSSE or OpenWebSocket.
+type OpenFunc func(s *client.StreamsService, url string, opts ...client.SubscribeOption) (*client.Subscription, error)
+
+// OpenURL checks c and url, and opens url with open through cl (Client(cl)
+// when nil): the NewSource of a source over one runtime URL. Its error
+// joins a *ingest.FieldError per problem, the URL's named "URL".
+func OpenURL(cl *client.Client, url string, c Common, open OpenFunc) (*client.Subscription, error) {
+	errs := c.Check()
+	var sub *client.Subscription
+	if url == "" {
+		errs = append(errs, ingest.FieldErrorf("URL", "is required"))
+	} else {
+		var err error
+		if cl, err = Client(cl); err == nil {
+			sub, err = open(cl.Streams, url, c.Options()...)
+		}
+		if err != nil {
+			errs = append(errs, &ingest.FieldError{Field: "URL", Err: err})
+		}
+	}
+	if len(errs) > 0 {
+		if sub != nil {
+			_ = sub.Close()
+		}
+		return nil, errors.Join(errs...)
+	}
+	return sub, nil
+}
+
+// ValidateURL reports what OpenURL would refuse, opening nothing that
+// stays open: the Validate of a source over one runtime URL.
+func ValidateURL(cl *client.Client, url string, c Common, open OpenFunc) error {
+	sub, err := OpenURL(cl, url, c, open)
+	if err != nil {
+		return err
+	}
+	return sub.Close()
+}
+
 // Client returns c, or a client of the hosted service without an API key.
 func Client(c *client.Client) (*client.Client, error) {
 	if c != nil {
