@@ -310,24 +310,13 @@ func (n *Node) start() error {
 		},
 		Routes: n.routes,
 	}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		return fmt.Errorf("embedded NATS node %s: %w", n.name, err)
-	}
 	var l *slog.Logger
 	if cfg.Logger != nil {
 		l = cfg.Logger.With("node", n.name)
 	}
-	log := &serverLog{l: l}
-	srv.SetLogger(log, false, false)
-	srv.Start()
-	if !srv.ReadyForConnections(cfg.ReadyTimeout) {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		if err := log.failure(); err != nil {
-			return fmt.Errorf("embedded NATS node %s on %s: %w", n.name, n.ClientURL(), err)
-		}
-		return fmt.Errorf("embedded NATS node %s on %s not ready within %v (ports in use?)", n.name, n.ClientURL(), cfg.ReadyTimeout)
+	srv, _, err := run(fmt.Sprintf("embedded NATS node %s on %s", n.name, n.ClientURL()), opts, l, cfg.ReadyTimeout)
+	if err != nil {
+		return err
 	}
 	n.srv = srv
 	return nil

@@ -103,20 +103,9 @@ func Start(cfg Config) (*Server, error) {
 		NoLog:      cfg.Logger == nil,
 		// No HTTP monitoring, cluster or leafnode ports: only clients.
 	}
-	srv, err := server.NewServer(opts)
+	srv, log, err := run(fmt.Sprintf("embedded NATS server on %s:%d", cfg.Host, cfg.Port), opts, cfg.Logger, cfg.ReadyTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("embedded NATS server: %w", err)
-	}
-	log := &serverLog{l: cfg.Logger}
-	srv.SetLogger(log, false, false)
-	srv.Start()
-	if !srv.ReadyForConnections(cfg.ReadyTimeout) {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		if err := log.failure(); err != nil {
-			return nil, fmt.Errorf("embedded NATS server on %s:%d: %w", cfg.Host, cfg.Port, err)
-		}
-		return nil, fmt.Errorf("embedded NATS server on %s:%d not ready within %v", cfg.Host, cfg.Port, cfg.ReadyTimeout)
+		return nil, err
 	}
 	if !srv.JetStreamEnabled() {
 		srv.Shutdown()
@@ -127,6 +116,28 @@ func Start(cfg Config) (*Server, error) {
 		return nil, errors.New("embedded NATS server: JetStream did not start")
 	}
 	return &Server{srv: srv}, nil
+}
+
+// run starts a server with opts, its log going to l, and waits up to ready
+// for it to accept connections; name names it in errors. A server that is
+// not ready is shut down, and the error is what it logged, when it did.
+func run(name string, opts *server.Options, l *slog.Logger, ready time.Duration) (*server.Server, *serverLog, error) {
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	log := &serverLog{l: l}
+	srv.SetLogger(log, false, false)
+	srv.Start()
+	if !srv.ReadyForConnections(ready) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		if err := log.failure(); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return nil, nil, fmt.Errorf("%s not ready within %v (port in use?)", name, ready)
+	}
+	return srv, log, nil
 }
 
 // ClientURL is the URL clients connect to, such as nats://127.0.0.1:4222.
