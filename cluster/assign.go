@@ -168,3 +168,15 @@ func Assign(members []Member, owners map[string]string) map[string]string {
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
 }
+
+// revokeReason is why this member gives up a stream it holds: it is
+// leaving, the stream is no longer wanted, or the assignment moved it.
+func revokeReason(leaving, wanted bool) Reason {
+	switch {
+	case leaving:
+		return ReasonShutdown
+	case !wanted:
+		return ReasonRemoved
+	}
+	return ReasonRebalance
+}

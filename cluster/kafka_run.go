@@ -318,15 +318,7 @@ func (r *kafkaRun) apply(a assignment) {
 		if mine[s] || h.revoking {
 			continue
 		}
-		h.revoking = true
-		switch {
-		case r.leaving:
-			h.reason = ReasonShutdown
-		case !wanted[s]:
-			h.reason = ReasonRemoved
-		default:
-			h.reason = ReasonRebalance
-		}
+		h.revoking, h.reason = true, revokeReason(r.leaving, wanted[s])
 		evs = append(evs, Event{Kind: Revoked, Lease: h.lease, Reason: h.reason})
 	}
 	k.q.push(evs...)

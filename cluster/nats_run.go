@@ -457,15 +457,7 @@ func (r *natsRun) reconcile(ctx context.Context) {
 		if h.revoking || h.release || target[s] == r.self {
 			continue
 		}
-		h.revoking = true
-		switch {
-		case r.leaving:
-			h.reason = ReasonShutdown
-		case !wanted[s]:
-			h.reason = ReasonRemoved
-		default:
-			h.reason = ReasonRebalance
-		}
+		h.revoking, h.reason = true, revokeReason(r.leaving, wanted[s])
 		revoked = append(revoked, Event{Kind: Revoked, Lease: h.lease, Reason: h.reason})
 	}
 	r.n.q.push(revoked...)
