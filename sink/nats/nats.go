@@ -81,9 +81,12 @@ type Sink struct {
 	stream     jetstream.Stream    // the stream, as found or created by New
 	duplicates atomic.Uint64
 	refusals   atomic.Uint64
-	writes     ingest.WriteGate
-	release    sync.Once
-	closed     atomic.Bool // released: connection changes are no longer reported
+	// busyResends counts records resent because their subject was still in
+	// process on a replicated stream (see writeSubject).
+	busyResends atomic.Uint64
+	writes      ingest.WriteGate
+	release     sync.Once
+	closed      atomic.Bool // released: connection changes are no longer reported
 	// order keeps each subject's records in the order of the Writes; see
 	// order.go.
 	order order

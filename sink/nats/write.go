@@ -126,6 +126,19 @@ func (s *Sink) writeSubject(ctx context.Context, recs []ingest.Record, idx []int
 			s.order.set(c, last)
 		}
 		seq, dup, err := s.publishFenced(ctx, &recs[i], last)
+		// A replicated stream refuses a fenced record, before proposing it,
+		// while an earlier message on its subject is still being applied:
+		// nats-server 2.15 acknowledges a record a moment before it stops
+		// counting it as in process. Nothing was stored; resend as is,
+		// briefly.
+		for try := 0; err != nil && isSubjectBusy(err) && try < maxBusyResends; try++ {
+			s.busyResends.Add(1)
+			select {
+			case <-time.After(min(time.Millisecond<<try, 50*time.Millisecond)):
+				seq, dup, err = s.publishFenced(ctx, &recs[i], last)
+			case <-ctx.Done():
+			}
+		}
 		if err != nil {
 			s.order.forget(c)
 			if isFenceRefusal(err) {
@@ -349,6 +362,22 @@ func (s *Sink) publishError(subject string, err error) error {
 		return fmt.Errorf("nats: publish on %q: %d acknowledgements outstanding: %w", subject, s.cfg.MaxPending, err)
 	}
 	return fmt.Errorf("nats: publish on %q: %w", subject, err)
+}
+
+// maxBusyResends bounds the resends of a record refused because another
+// message on its subject was still in process; past it (an other
+// publisher's message on the subject, in process for long), the record
+// fails as refused.
+const maxBusyResends = 10
+
+// isSubjectBusy reports whether a replicated stream refused a fenced
+// record, before proposing it, because a message on its subject was still
+// in process (nats-server 2.11 and later; error code 10164 carries no
+// sequence, unlike 10071).
+func isSubjectBusy(err error) bool {
+	var jerr jetstream.JetStreamError
+	return errors.As(err, &jerr) && jerr.APIError() != nil &&
+		jerr.APIError().ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
 }
 
 // isFenceRefusal reports whether the server refused a publish because the
