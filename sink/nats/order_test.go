@@ -30,6 +30,10 @@ type dropProxy struct {
 	marker  atomic.Pointer[[]byte]
 	dropped atomic.Int32
 	wg      sync.WaitGroup
+	// delay, when not 0, turns the drop into a hold: the publish reaches
+	// the server that long later, and late counts those delivered.
+	delay time.Duration
+	late  atomic.Int32
 }
 
 func startDropProxy(t *testing.T, target string) *dropProxy {
@@ -67,6 +71,13 @@ func (p *dropProxy) relay(c net.Conn) {
 	}
 	defer s.Close()
 	go func() { _, _ = io.Copy(c, s); c.Close() }()
+	var mu sync.Mutex // one writer at a time to the server
+	write := func(b []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		_, err := s.Write(b)
+		return err
+	}
 	r := bufio.NewReader(c)
 	for {
 		line, err := r.ReadBytes('\n')
@@ -87,10 +98,19 @@ func (p *dropProxy) relay(c net.Conn) {
 			}
 			if m := p.marker.Load(); m != nil && bytes.Contains(payload, *m) && p.marker.CompareAndSwap(m, nil) {
 				p.dropped.Add(1)
+				if p.delay > 0 {
+					held := append(line, payload...)
+					p.wg.Go(func() {
+						time.Sleep(p.delay)
+						if write(held) == nil {
+							p.late.Add(1)
+						}
+					})
+				}
 				continue
 			}
 		}
-		if _, err := s.Write(append(line, payload...)); err != nil {
+		if err := write(append(line, payload...)); err != nil {
 			return
 		}
 	}
@@ -159,6 +179,56 @@ func TestOrderWhenOnePublishIsLost(t *testing.T) {
 		}
 	}
 	t.Logf("writes: %d, duplicates caught: %d", attempts.Load(), s.Duplicates())
+}
+
+// TestLateCopyIsRefused: a publish reaches the server long after its
+// acknowledgement timed out, when the record was resent and stored, with
+// records after it. Records without a Nats-Msg-Id have only the fence to
+// keep that late copy out: it names the message before it, no longer the
+// subject's last, so the server refuses it, and each record lands once, in
+// order.
+func TestLateCopyIsRefused(t *testing.T) {
+	srv := startServer(t, natsserver.Config{Dir: t.TempDir()})
+	proxy := startDropProxy(t, strings.TrimPrefix(srv.ClientURL(), "nats://"))
+	proxy.delay = 2 * time.Second
+	cfg, base := testConfig(t, proxy.url())
+	cfg.AckTimeout = 300 * time.Millisecond
+	s := newSink(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	subject := base + ".late"
+	noIDs := func(from, n int) []ingest.Record {
+		recs := records(subject, "late", from, n)
+		for i := range recs {
+			recs[i].MsgID = ""
+		}
+		return recs
+	}
+	var up atomic.Bool
+	up.Store(true)
+	var attempts atomic.Int32
+	if err := s.Write(ctx, noIDs(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	proxy.dropOnce(`"event_id":"15"`)
+	if err := writeRetrying(ctx, s, noIDs(10, 20), &up, &attempts); err != nil {
+		t.Fatal(err)
+	}
+	for proxy.late.Load() == 0 { // the late copy reaches the server
+		if ctx.Err() != nil {
+			t.Fatal("the held publish was never delivered")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := writeRetrying(ctx, s, noIDs(30, 10), &up, &attempts); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range storedMsgs(t, s) {
+		ids = append(ids, "late:"+m.Header.Get("restless-event-id"))
+	}
+	checkInOrder(t, "late", ids, 40)
+	t.Logf("writes: %d, fence refusals seen by the sink: %d", attempts.Load(), s.FenceRefusals())
 }
 
 // TestFenceRefusalIsNotPermanent: a record refused because the last
