@@ -32,7 +32,14 @@ import (
 // Records of different subjects, in one Write or in Writes of several
 // lanes, are in flight together. A Write holds a subject from its first
 // record on it to its last, so Writes of two lanes that share a subject
-// never interleave their records there; the second waits.
+// never interleave their records there; the second waits. nats-server 2.15
+// acknowledges a record on a replicated stream a moment before it stops
+// counting the subject as in process, and refuses a fenced record there
+// meanwhile, without storing it (error code 10164, no sequence given): such
+// a record is resent as is, a few times, after a short pause. Two replicas
+// of the daemon writing to the same subject (the same destination on both)
+// refuse each other's records: these fail, are resent, and land in order,
+// at a cost in throughput.
 //
 // What the sink knows of a subject is dropped, so that the next record
 // first reads the subject's last message, whenever it may be wrong: a

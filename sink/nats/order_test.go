@@ -317,3 +317,69 @@ func TestReplicasOfExistingStream(t *testing.T) {
 		t.Fatalf("diffs = %q", d)
 	}
 }
+
+// TestOrderChains: a subject is held by one Write at a time; what is known
+// of a subject is dropped by forget and forgetAll; idle subjects past the
+// bound are forgotten.
+func TestOrderChains(t *testing.T) {
+	var o order
+	o.init()
+	ctx := context.Background()
+	a, err := o.acquire(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := o.lastSeq(a); ok {
+		t.Fatal("a new subject's last sequence is known")
+	}
+	o.set(a, 7)
+	if seq, ok := o.lastSeq(a); !ok || seq != 7 {
+		t.Fatalf("lastSeq = %d, %v, want 7, true", seq, ok)
+	}
+	// Held: another Write waits, here until its context ends.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := o.acquire(cctx, "a"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("acquire of a held subject = %v, want it to wait until its context ends", err)
+	}
+	// Another subject is free meanwhile.
+	b, err := o.acquire(cctx, "b")
+	if err == nil {
+		o.release("b", b)
+	}
+	// A waiting Write gets the subject once released, with what is known.
+	got := make(chan *chain)
+	go func() {
+		c, err := o.acquire(ctx, "a")
+		if err != nil {
+			t.Error(err)
+		}
+		got <- c
+	}()
+	o.release("a", a)
+	a = <-got
+	if seq, ok := o.lastSeq(a); !ok || seq != 7 {
+		t.Fatalf("after release, lastSeq = %d, %v, want 7, true", seq, ok)
+	}
+	o.forget(a)
+	if _, ok := o.lastSeq(a); ok {
+		t.Fatal("known after forget")
+	}
+	o.set(a, 9)
+	o.forgetAll()
+	if _, ok := o.lastSeq(a); ok {
+		t.Fatal("known after forgetAll")
+	}
+	o.release("a", a)
+	for i := range 2 * maxIdleChains {
+		c, err := o.acquire(ctx, fmt.Sprint("s", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.set(c, uint64(i))
+		o.release(fmt.Sprint("s", i), c)
+	}
+	if n := len(o.chains); n > maxIdleChains+1 {
+		t.Fatalf("%d subjects remembered, want at most %d", n, maxIdleChains+1)
+	}
+}
