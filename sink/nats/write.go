@@ -131,12 +131,14 @@ func (s *Sink) writeSubject(ctx context.Context, recs []ingest.Record, idx []int
 		// nats-server 2.15 acknowledges a record a moment before it stops
 		// counting it as in process. Nothing was stored; resend as is,
 		// briefly.
-		for try := 0; err != nil && isSubjectBusy(err) && try < maxBusyResends; try++ {
-			s.busyResends.Add(1)
+		for try := 0; err != nil && isSubjectBusy(err) && try < maxBusyResends && ctx.Err() == nil; try++ {
+			t := time.NewTimer(min(time.Millisecond<<try, 50*time.Millisecond))
 			select {
-			case <-time.After(min(time.Millisecond<<try, 50*time.Millisecond)):
+			case <-t.C:
+				s.busyResends.Add(1)
 				seq, dup, err = s.publishFenced(ctx, &recs[i], last)
 			case <-ctx.Done():
+				t.Stop()
 			}
 		}
 		if err != nil {
