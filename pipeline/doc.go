@@ -123,9 +123,9 @@
 // would leave i+1 before i in the broker, and resending i+1 behind i would
 // not undo that; so the sinks of this module never do: the Kafka sink stops
 // a partition's requests at the first failed one, and the JetStream sink
-// fences each record on the one published before it
-// (Nats-Expected-Last-Msg-Id), so that the server refuses every record
-// after a lost one. A Write then fails from the first failed record of each
+// fences each record on the last message of its subject
+// (Nats-Expected-Last-Subject-Sequence) and sends a subject's records one
+// at a time, so that nothing after a lost record is stored. A Write then fails from the first failed record of each
 // stream on, the rule resends exactly that suffix, and order is kept end to
 // end.
 //

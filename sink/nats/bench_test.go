@@ -51,6 +51,37 @@ func BenchmarkJetStreamSink(b *testing.B) {
 	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "msgs/s")
 }
 
+// BenchmarkJetStreamSinkSubjects writes batches of 512 ~1 KiB records
+// spread over 8 subjects (64 each, in turn), as lanes of several streams
+// would, through the sink to the shared server.
+func BenchmarkJetStreamSinkSubjects(b *testing.B) {
+	url := sharedServer(b)
+	cfg, base := testConfig(b, url)
+	s := newSink(b, cfg)
+	round := 0
+	batches := make([][]ingest.Record, 64)
+	for i := range batches {
+		batches[i] = benchRecords(base+".bench", i)
+		for j := range batches[i] {
+			batches[i][j].Dest = fmt.Sprint(base, ".bench", j%8)
+		}
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		recs := batches[round%len(batches)]
+		for i := range recs { // fresh ids, so nothing is a duplicate
+			recs[i].MsgID = fmt.Sprint("bench:", round, ":", i)
+		}
+		round++
+		if err := s.Write(ctx, recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "msgs/s")
+}
+
 // BenchmarkJetStreamRaw is the raw bound: the same messages, pre-built,
 // published with jetstream.PublishMsgAsync and awaited with
 // PublishAsyncComplete.
