@@ -400,7 +400,7 @@ func (c *clusterMode) owns(name string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	o := c.owned[name]
-	return o != nil && o.revoked == "" && o.lease.Err() == nil
+	return o != nil && o.revoked == "" && o.lease.Valid()
 }
 
 // valid reports whether this replica may still write and save stream: its
@@ -409,7 +409,7 @@ func (c *clusterMode) valid(stream string) bool {
 	c.mu.Lock()
 	o := c.owned[stream]
 	c.mu.Unlock()
-	return o != nil && o.lease.Err() == nil
+	return o != nil && o.lease.Valid()
 }
 
 // leave hands every stream over and leaves the cluster, within ctx.
