@@ -45,7 +45,7 @@ type daemon struct {
 	http    *httpServer
 	status  *statusBoard // what /v1/streams and /v1/cluster show; nil without http.addr
 	api     *client.Client
-	set     *streamSet // the running stream set: reload and discovery
+	set     *streamSet   // the running stream set: reload and discovery
 	cl      *clusterMode // cluster mode; nil without
 
 	// reload, when set, asks for a reload of the configuration with

@@ -146,11 +146,11 @@ func (h *streamHealth) ready() bool {
 }
 
 type readyReport struct {
-	Ready         bool                    `json:"ready"`
-	SinkConnected bool                    `json:"sink_connected"`
+	Ready         bool `json:"ready"`
+	SinkConnected bool `json:"sink_connected"`
 	// Joined is set in cluster mode: whether this replica has joined.
-	Joined *bool `json:"joined,omitempty"`
-	Streams       map[string]streamReport `json:"streams"`
+	Joined  *bool                   `json:"joined,omitempty"`
+	Streams map[string]streamReport `json:"streams"`
 }
 
 type streamReport struct {
