@@ -382,9 +382,10 @@ func (c *clusterMode) applier(ctx context.Context) {
 		}
 		c.mu.Unlock()
 		for _, o := range done {
+			cur := o.claimCursor()
 			c.fenced.Remove(o.claim)
 			o.lease.Release()
-			c.log.Info(fmt.Sprintf("released stream %s (%s)", o.lease.Stream(), o.revoked), "stream", o.lease.Stream(), "reason", string(o.revoked), "checkpoint", o.claimCursor())
+			c.log.Info(fmt.Sprintf("released stream %s (%s)", o.lease.Stream(), o.revoked), "stream", o.lease.Stream(), "reason", string(o.revoked), "checkpoint", cur)
 		}
 	}
 }
