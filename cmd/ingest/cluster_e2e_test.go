@@ -262,6 +262,27 @@ func TestClusterNATSBalanceAndHandover(t *testing.T) {
 		t.Errorf(`replica-b ingest_stream_handovers_total{reason="rebalance"} = %v, want 2`, got)
 	}
 	statusOwners(t, a, map[string]int{"replica-a": 2, "replica-b": 2})
+	// /v1/streams lists every stream with its owner; those of the other
+	// replica as not_owned.
+	resp, err := http.Get("http://" + a.http + "/v1/streams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sts []StreamStatus
+	err = json.NewDecoder(resp.Body).Decode(&sts)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sts) != len(r.streams) {
+		t.Errorf("/v1/streams lists %d streams, want %d: %+v", len(sts), len(r.streams), sts)
+	}
+	for _, st := range sts {
+		switch {
+		case st.Owner == "replica-a" && st.State == streamNotOwned, st.Owner == "replica-b" && st.State != streamNotOwned, st.Owner != "replica-a" && st.Owner != "replica-b":
+			t.Errorf("/v1/streams of replica-a: %s owner %q state %s", st.Name, st.Owner, st.State)
+		}
+	}
 
 	time.Sleep(time.Second)
 	a.signal(syscall.SIGTERM)
