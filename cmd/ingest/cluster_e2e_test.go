@@ -17,6 +17,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/restless-stream/ingest/checkpoint"
 	"github.com/restless-stream/ingest/cluster"
@@ -417,4 +419,114 @@ func TestClusterNATSPausedReplicaIsFenced(t *testing.T) {
 		}
 	}
 	r.checkExactlyOnce(r.records())
+}
+
+// TestClusterKafkaHandover: two replicas share four streams through the
+// Kafka group coordinator (kfake) with checkpoints in a compacted topic; a
+// join and a SIGTERM hand streams over, and every stream's topic holds its
+// events from the first on, each once, in order.
+func TestClusterKafkaHandover(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	em := newTestEmulator(t)
+	dir := t.TempDir()
+	var streams []string
+	var b strings.Builder
+	starts := map[string]int64{}
+	for i := range 4 {
+		s := fmt.Sprintf("k%d", i)
+		start := int64(i+1) * 1_000_000
+		if _, err := em.CreateFirehose(emulator.FirehoseConfig{ID: "fh_" + s, EventBytes: 300, Rate: 100, StartID: start}); err != nil {
+			t.Fatal(err)
+		}
+		streams, starts[s] = append(streams, s), start
+		fmt.Fprintf(&b, "  - {name: %s, stream_id: fh_%s, reconnect: {initial: 100ms, max: 1s}}\n", s, s)
+	}
+	start := func(member string) *replica {
+		mdir := filepath.Join(dir, member)
+		if err := os.MkdirAll(mdir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		cfg := writeConfig(t, mdir, fmt.Sprintf(`
+restless: {base_url: %[1]s, stream_base_url: %[1]s}
+streams:
+%[2]s
+sink: {type: kafka, kafka: {brokers: [%[3]s], create_topics: true, partitions: 3}}
+checkpoint: {type: kafka, kafka_topic: cluster_checkpoints}
+cluster: {enabled: true, name: kafka-e2e, member: %[4]s, lease_ttl: 6s}
+http: {addr: "127.0.0.1:0"}
+shutdown_timeout: 20s
+`, em.URL(), b.String(), kc.ListenAddrs()[0], member))
+		p := startIngest(t, map[string]string{"RESTLESS_API_KEY": testAPIKey}, []string{testAPIKey}, "run", "-c", cfg)
+		addr := p.waitOutput(regexp.MustCompile(`http=http://(127\.0\.0\.1:\d+)`), 30*time.Second)[1]
+		return &replica{proc: p, member: member, http: addr}
+	}
+	a := start("replica-a")
+	waitOwned(t, 30*time.Second, []*replica{a}, 4)
+	time.Sleep(time.Second)
+	bb := start("replica-b")
+	waitOwned(t, 30*time.Second, []*replica{a, bb}, 2, 2)
+	if got := bb.metric(`ingest_stream_handovers_total{reason="rebalance"}`); got != 2 {
+		t.Errorf(`replica-b ingest_stream_handovers_total{reason="rebalance"} = %v, want 2`, got)
+	}
+	time.Sleep(time.Second)
+	a.signal(syscall.SIGTERM)
+	if code := a.wait(30 * time.Second); code != 0 {
+		t.Fatalf("replica-a exit code %d after SIGTERM", code)
+	}
+	waitOwned(t, 30*time.Second, []*replica{bb}, 4)
+	if got := bb.metric(`ingest_stream_handovers_total{reason="shutdown"}`); got != 2 {
+		t.Errorf(`replica-b ingest_stream_handovers_total{reason="shutdown"} = %v, want 2`, got)
+	}
+	time.Sleep(time.Second)
+	bb.signal(syscall.SIGTERM)
+	if code := bb.wait(30 * time.Second); code != 0 {
+		t.Fatalf("replica-b exit code %d after SIGTERM", code)
+	}
+	for _, rp := range []*replica{a, bb} {
+		if strings.Contains(rp.stderr.String(), "lost stream") {
+			t.Errorf("%s lost a stream during clean handovers", rp.member)
+		}
+	}
+
+	topics := make([]string, len(streams))
+	for i, s := range streams {
+		topics[i] = "restless." + s
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...), kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := map[string][]int64{}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) {
+			for _, h := range r.Headers {
+				if h.Key == pipeline.HeaderEventID {
+					id, _ := strconv.ParseInt(string(h.Value), 10, 64)
+					got[string(r.Key)] = append(got[string(r.Key)], id)
+				}
+			}
+		})
+	}
+	for _, s := range streams {
+		ids := got[s]
+		if len(ids) == 0 || ids[0] != starts[s]+1 {
+			t.Errorf("stream %s: %d records, first %v, want %d", s, len(ids), ids[:min(1, len(ids))], starts[s]+1)
+			continue
+		}
+		for i := 1; i < len(ids); i++ {
+			if ids[i] != ids[i-1]+1 {
+				t.Errorf("stream %s: event %d follows %d (record %d of %d): a gap, a repeat or a reorder", s, ids[i], ids[i-1], i, len(ids))
+				break
+			}
+		}
+		t.Logf("stream %s: %d records", s, len(ids))
+	}
 }
