@@ -530,3 +530,36 @@ shutdown_timeout: 20s
 		t.Logf("stream %s: %d records", s, len(ids))
 	}
 }
+
+// TestClusterNATSKillFailover: a replica killed (SIGKILL) has its streams
+// taken over within lease_ttl (and a margin), from their checkpoints;
+// JetStream drops the replays, so every event is stored once, in order.
+func TestClusterNATSKillFailover(t *testing.T) {
+	r := newClusterRig(t, 4, 2*time.Second)
+	a := r.start("replica-a")
+	waitOwned(t, 20*time.Second, []*replica{a}, 4)
+	b := r.start("replica-b")
+	waitOwned(t, 30*time.Second, []*replica{a, b}, 2, 2)
+	time.Sleep(time.Second)
+	if err := b.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	b.wait(10 * time.Second)
+	waitOwned(t, r.ttl+10*time.Second, []*replica{a}, 4)
+	if d := time.Since(killed); d > r.ttl+5*time.Second {
+		t.Errorf("the killed replica's streams moved after %v, lease_ttl %v", d, r.ttl)
+	}
+	if got := a.metric(`ingest_stream_handovers_total{reason="failover"}`); got != 2 {
+		t.Errorf(`ingest_stream_handovers_total{reason="failover"} = %v, want 2`, got)
+	}
+	if v := a.metric("ingest_cluster_members"); v != 1 {
+		t.Errorf("ingest_cluster_members = %v after the kill, want 1", v)
+	}
+	time.Sleep(time.Second)
+	a.signal(syscall.SIGTERM)
+	if code := a.wait(30 * time.Second); code != 0 {
+		t.Fatalf("replica-a exit code %d", code)
+	}
+	r.checkExactlyOnce(r.records())
+}
