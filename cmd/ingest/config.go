@@ -17,6 +17,7 @@ type Config struct {
 	Pipeline   PipelineConfig   `koanf:"pipeline" yaml:"pipeline"`
 	Sink       SinkConfig       `koanf:"sink" yaml:"sink"`
 	Checkpoint CheckpointConfig `koanf:"checkpoint" yaml:"checkpoint"`
+	Cluster    ClusterConfig    `koanf:"cluster" yaml:"cluster"`
 	HTTP       HTTPConfig       `koanf:"http" yaml:"http"`
 	Log        LogConfig        `koanf:"log" yaml:"log"`
 	// ShutdownTimeout bounds the drain after SIGINT/SIGTERM; past it the daemon
@@ -218,12 +219,27 @@ type FileSinkConfig struct {
 
 // CheckpointConfig selects where each stream's last event_id is kept.
 type CheckpointConfig struct {
-	Type         string `koanf:"type" yaml:"type"`                     // file | nats_kv | memory; default file
+	Type         string `koanf:"type" yaml:"type"`                     // file | nats_kv | kafka | memory; default file
 	Dir          string `koanf:"dir" yaml:"dir"`                       // default ./data/checkpoints
 	NATSKVBucket string `koanf:"nats_kv_bucket" yaml:"nats_kv_bucket"` // default restless_checkpoints
+	// KafkaTopic is the compacted topic of checkpoint.type kafka, created
+	// when missing. Default restless_ingest_checkpoints.
+	KafkaTopic string `koanf:"kafka_topic" yaml:"kafka_topic"`
 	// RequireExisting refuses to start a stream that has no checkpoint (for
 	// production, where a fresh start means a gap). Default false.
 	RequireExisting bool `koanf:"require_existing" yaml:"require_existing"`
+}
+
+// ClusterConfig shares the streams between the replicas of the same name
+// that publish to the same broker (INGEST.md, "Several replicas").
+type ClusterConfig struct {
+	Enabled bool   `koanf:"enabled" yaml:"enabled"` // default false
+	Name    string `koanf:"name" yaml:"name"`       // [a-z0-9_-]+; default ingest
+	// Member is this replica's id; "" means the host name, "-" and a random
+	// suffix.
+	Member string `koanf:"member" yaml:"member"`
+	// LeaseTTL is how long a silent replica keeps its streams. Default 10s.
+	LeaseTTL Duration `koanf:"lease_ttl" yaml:"lease_ttl"`
 }
 
 // HTTPConfig is the metrics and health server.
@@ -302,7 +318,13 @@ checkpoint:
   type: file
   dir: ./data/checkpoints
   nats_kv_bucket: restless_checkpoints
+  kafka_topic: restless_ingest_checkpoints
   require_existing: false
+cluster:
+  enabled: false
+  name: ingest
+  member: ""
+  lease_ttl: 10s
 http:
   addr: 127.0.0.1:9464
 log: {level: info, format: text, progress_interval: 1m}

@@ -160,3 +160,21 @@ func writeTestCreds(t *testing.T, dir string) string {
 	}
 	return path
 }
+
+// TestLoadAcceptsClusterMode: the two combinations cluster mode runs with,
+// as INGEST.md writes them.
+func TestLoadAcceptsClusterMode(t *testing.T) {
+	for _, yaml := range []string{
+		minimalYAML + "checkpoint: {type: nats_kv}\ncluster: {enabled: true, name: orders-eu, member: replica-1, lease_ttl: 2s}\n",
+		minimalYAML + "sink: {type: kafka}\ncheckpoint: {type: kafka, kafka_topic: my_checkpoints}\ncluster: {enabled: true, lease_ttl: 6s}\n",
+	} {
+		cfg, err := load(t, yaml)
+		if err != nil {
+			t.Errorf("LoadConfig(%q): %v", yaml, err)
+			continue
+		}
+		if !cfg.Cluster.Enabled {
+			t.Errorf("%q: cluster.enabled false", yaml)
+		}
+	}
+}

@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
-	"github.com/restless-stream/ingest/client"
 	"net"
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
+	"github.com/restless-stream/ingest/client"
+	"github.com/restless-stream/ingest/cluster"
 	"github.com/restless-stream/ingest/pipeline"
 	kafkasink "github.com/restless-stream/ingest/sink/kafka"
 	natssink "github.com/restless-stream/ingest/sink/nats"
@@ -69,7 +71,7 @@ func (c *Config) normalize() error {
 	c.checkRunRules(v)
 
 	cp := c.Checkpoint
-	v.oneOf("checkpoint.type", cp.Type, "file", "nats_kv", "memory")
+	v.oneOf("checkpoint.type", cp.Type, "file", "nats_kv", "kafka", "memory")
 	switch cp.Type {
 	case "file":
 		if cp.Dir == "" {
@@ -82,7 +84,15 @@ func (c *Config) normalize() error {
 		if !bucketRE.MatchString(cp.NATSKVBucket) {
 			v.add("checkpoint.nats_kv_bucket", "%q is not a bucket name ([A-Za-z0-9_-]+)", cp.NATSKVBucket)
 		}
+	case "kafka":
+		if c.Sink.Type != "kafka" {
+			v.add("checkpoint.type", "kafka needs sink.type kafka (the checkpoints live in the broker the events go to)")
+		}
+		if err := kafkasink.ValidTopic(cp.KafkaTopic); err != nil {
+			v.add("checkpoint.kafka_topic", "%v", err)
+		}
 	}
+	c.normalizeCluster(v)
 
 	if c.HTTP.Addr != "" {
 		if _, port, err := net.SplitHostPort(c.HTTP.Addr); err != nil || port == "" {
@@ -265,3 +275,50 @@ func (c *Config) normalizeDiscover(v *validator) {
 		v.add("discover.verify.mode", "%q needs discover.verify.secrets", d.Verify.Mode)
 	}
 }
+
+// Kafka brokers refuse a group session timeout below their
+// group.min.session.timeout.ms, 6s by default: a Kafka replica set's
+// cluster.lease_ttl (its session timeout) may not be shorter.
+const minKafkaLeaseTTL = 6 * time.Second
+
+// normalizeCluster checks the cluster section and what cluster mode needs
+// of the sink and the checkpoint store.
+func (c *Config) normalizeCluster(v *validator) {
+	cl := c.Cluster
+	if err := cluster.ValidateName(cl.Name); err != nil {
+		v.add("cluster.name", "%q is not a cluster name: 1 to 64 characters from [a-z0-9_-]", cl.Name)
+	}
+	if cl.Member != "" {
+		if err := cluster.ValidateMember(cl.Member); err != nil {
+			v.add("cluster.member", "%s", strings.TrimPrefix(err.Error(), "cluster: "))
+		}
+	}
+	if ttl := cl.LeaseTTL.D(); ttl < minLeaseTTL || ttl > maxLeaseTTL {
+		v.add("cluster.lease_ttl", "%s is outside [%s, %s]", cl.LeaseTTL, Duration(minLeaseTTL), Duration(maxLeaseTTL))
+	} else if cl.Enabled && c.Sink.Type == "kafka" && ttl < minKafkaLeaseTTL {
+		v.add("cluster.lease_ttl", "%s is below %s, the smallest group session timeout Kafka brokers accept by default (group.min.session.timeout.ms); the lease TTL is the group's session timeout", cl.LeaseTTL, Duration(minKafkaLeaseTTL))
+	}
+	if !cl.Enabled {
+		return
+	}
+	switch c.Sink.Type {
+	case "nats":
+		if !c.Sink.NATS.JetStream {
+			v.add("cluster.enabled", "cluster mode needs sink.nats.jetstream true: the replicas coordinate through a JetStream key-value bucket")
+		} else if c.Checkpoint.Type != "nats_kv" {
+			v.add("checkpoint.type", "%q: cluster mode with the NATS sink needs checkpoint.type nats_kv, a store every replica reads", c.Checkpoint.Type)
+		}
+	case "kafka":
+		if c.Checkpoint.Type != "kafka" {
+			v.add("checkpoint.type", "%q: cluster mode with the Kafka sink needs checkpoint.type kafka, a store every replica reads", c.Checkpoint.Type)
+		}
+	default:
+		v.add("cluster.enabled", "cluster mode needs sink.type nats (JetStream) or kafka, the broker the replicas coordinate through; not %s", c.Sink.Type)
+	}
+}
+
+// The bounds of cluster.lease_ttl, the cluster package's.
+const (
+	minLeaseTTL = time.Second
+	maxLeaseTTL = 10 * time.Minute
+)
