@@ -83,8 +83,8 @@ fault and what to do.
 {{- fail (printf "cluster.name: %q must match [a-z0-9_-]+ (at most 64 characters)." (toString $v.cluster.name)) -}}
 {{- end -}}
 {{- $ttl := include "restless-ingest.seconds" (list "cluster.leaseTTL" $v.cluster.leaseTTL) | float64 -}}
-{{- if le $ttl 0.0 -}}
-{{- fail (printf "cluster.leaseTTL: %s must be above 0." $v.cluster.leaseTTL) -}}
+{{- if or (lt $ttl 1.0) (gt $ttl 600.0) -}}
+{{- fail (printf "cluster.leaseTTL: %s is outside [1s, 10m], the lease durations restless-ingest accepts." $v.cluster.leaseTTL) -}}
 {{- end -}}
 {{- if and (eq $cp "kafka") (lt $ttl 6.0) -}}
 {{- fail (printf "cluster.leaseTTL: %s is below 6s, the shortest group session timeout Kafka brokers accept (group.min.session.timeout.ms); the kafka checkpoint's replicas could not join." $v.cluster.leaseTTL) -}}
