@@ -302,6 +302,7 @@ func (r *kafkaRun) apply(a assignment) {
 		if !r.m.add(l) {
 			break // the membership just ended; inputs cleans up
 		}
+		l.dl.Store(r.m.dl)
 		r.own[s] = &kheld{lease: l}
 		reason := a.Reasons[s]
 		if reason == "" {

@@ -24,6 +24,8 @@ type Lease struct {
 	cancel  context.CancelCauseFunc
 	release func(*Lease)
 	done    atomic.Bool
+	// dl is the renewal deadline the lease's context is cancelled at.
+	dl atomic.Pointer[deadline]
 }
 
 func newLease(parent context.Context, stream string, tok Token, release func(*Lease)) *Lease {
@@ -48,6 +50,21 @@ func (l *Lease) Err() error {
 		return nil
 	}
 	return context.Cause(l.ctx)
+}
+
+// Valid reports whether the lease is valid now: its context is not
+// cancelled, and its renewal deadline has not passed on this member's
+// clock. It differs from Err == nil only in the moments after the deadline
+// passed and before the deadline's timer has cancelled the context, as
+// right after a paused process is resumed (SIGCONT), when its other
+// goroutines may run before that timer does. Check it before each publish
+// and each checkpoint save.
+func (l *Lease) Valid() bool {
+	if l.ctx.Err() != nil {
+		return false
+	}
+	d := l.dl.Load()
+	return d == nil || d.valid(time.Now())
 }
 
 // Release gives the stream up. After a Revoked event it completes the
@@ -85,6 +102,8 @@ type deadline struct {
 	at    time.Time
 	t     *time.Timer
 	fired bool
+	// stopped: disarmed by stop, not expired.
+	stopped bool
 }
 
 // startDeadline calls fire once, from a timer, when at has passed without a
@@ -121,9 +140,20 @@ func (d *deadline) extend(at time.Time) bool {
 	return true
 }
 
+// valid reports whether now is before the deadline (a deadline stopped for
+// good after a release counts as valid: the lease's context says the rest).
+func (d *deadline) valid(now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stopped || now.Before(d.at)
+}
+
 // stop disarms the deadline for good.
 func (d *deadline) stop() {
 	d.mu.Lock()
+	if !d.fired {
+		d.stopped = true
+	}
 	d.fired = true
 	d.mu.Unlock()
 	d.t.Stop()

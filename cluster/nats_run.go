@@ -528,6 +528,7 @@ func (r *natsRun) take(ctx context.Context, s string, now time.Time, alive map[s
 			r.n.leaseExpired(l)
 		}
 	})
+	l.dl.Store(h.dl)
 	r.own[s] = h
 	if lv == nil {
 		lv = &leaseView{}

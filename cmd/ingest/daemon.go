@@ -14,6 +14,7 @@ import (
 	"github.com/restless-stream/ingest/checkpoint"
 	"github.com/restless-stream/ingest/client"
 	"github.com/restless-stream/ingest/pipeline"
+	kafkasink "github.com/restless-stream/ingest/sink/kafka"
 	"github.com/restless-stream/ingest/source/direct"
 	"github.com/restless-stream/ingest/source/sse"
 	"github.com/restless-stream/ingest/source/ws"
@@ -44,7 +45,8 @@ type daemon struct {
 	http    *httpServer
 	status  *statusBoard // what /v1/streams and /v1/cluster show; nil without http.addr
 	api     *client.Client
-	set     *streamSet // the running stream set: reload and discovery
+	set     *streamSet   // the running stream set: reload and discovery
+	cl      *clusterMode // cluster mode; nil without
 
 	// reload, when set, asks for a reload of the configuration with
 	// loadConfig (SIGHUP, --watch-config); level is log.level's LevelVar.
@@ -84,6 +86,9 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 		d.metrics.Stream(s.Name)
 		d.cursors[s.Name] = &streamCursor{}
 	}
+	if cfg.Cluster.Enabled {
+		names = nil // the coordinator says which streams run here
+	}
 	d.ready = NewReadiness(names)
 	d.deg = NewDegradation(names)
 	d.ready.degraded = d.deg
@@ -101,7 +106,12 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 	// /readyz answers 503 (and /metrics works) as during a later outage.
 	d.ready.SetSink(func() bool { return false })
 	// Until the pipeline exists, the status endpoints list no stream.
-	d.status = newStatusBoard(memberID(), d.metrics, func() []pipeline.StreamStatus { return nil })
+	member := memberID()
+	if cfg.Cluster.Enabled {
+		d.cl = newClusterMode(d)
+		member = d.cl.member
+	}
+	d.status = newStatusBoard(member, d.metrics, func() []pipeline.StreamStatus { return nil })
 	if cfg.HTTP.Addr != "" {
 		if d.http, err = startHTTP(cfg.HTTP.Addr, newHTTPHandler(d.metrics, d.ready, d.status.routes)); err != nil {
 			return nil, err
@@ -117,6 +127,11 @@ func newDaemon(ctx context.Context, cfg *Config, log *slog.Logger, opts ...func(
 	pcfg, errs := cfg.pipelineConfig()
 	if len(errs) > 0 {
 		return nil, &ConfigError{Errs: errs}
+	}
+	if d.cl != nil {
+		// The lanes start as the coordinator assigns the streams, and the
+		// set may be empty meanwhile.
+		pcfg.Streams, pcfg.KeepRunning = nil, true
 	}
 	for i := range pcfg.Streams {
 		if pcfg.Streams[i].Open, err = d.sourceFactory(cfg.Streams[i], fmt.Sprintf("streams[%d]", i)); err != nil {
@@ -251,9 +266,22 @@ func (d *daemon) logState(stream string, c ingest.StateChange) {
 // openStore opens the checkpoint store of checkpoint.type.
 func (d *daemon) openStore(ctx context.Context) (checkpoint.Store, error) {
 	c := d.cfg.Checkpoint
+	if d.cl != nil {
+		return d.cl.open(ctx)
+	}
 	switch c.Type {
 	case "memory":
 		return checkpoint.NewMemory(), nil
+	case "kafka":
+		ks, ok := d.rawSink.(*kafkasink.Sink)
+		if !ok {
+			return nil, &ConfigError{Errs: []FieldError{{Path: "checkpoint.type", Msg: "kafka needs sink.type kafka"}}}
+		}
+		st, err := checkpoint.NewKafka(ctx, checkpoint.KafkaConfig{Client: ks.Client(), Topic: c.KafkaTopic})
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint.kafka_topic: %w", err)
+		}
+		return st, nil
 	case "nats_kv":
 		js := d.natsJetStream()
 		if js == nil {
@@ -296,6 +324,18 @@ func (d *daemon) run(ctx context.Context, stop, force <-chan struct{}) error {
 		cursor: func(stream string) string { return d.cursors[stream].get() }}
 	go pr.run(runCtx)
 
+	// Cluster mode: the coordinator runs until the daemon has left the
+	// cluster (or stops at once); its goroutines end before close.
+	var clusterFailed <-chan error
+	if d.cl != nil {
+		clCtx, stopCluster := context.WithCancel(runCtx)
+		defer stopCluster()
+		var clWG sync.WaitGroup
+		defer clWG.Wait()
+		d.cl.start(clCtx, &clWG)
+		clusterFailed = d.cl.runErr
+	}
+
 	// Reload and discovery change the stream set until the daemon stops.
 	setCtx, stopSet := context.WithCancel(runCtx)
 	defer stopSet()
@@ -322,10 +362,34 @@ func (d *daemon) run(ctx context.Context, stop, force <-chan struct{}) error {
 		cancel()
 		<-done
 		return fmt.Errorf("stopped at once: %w", d.lease.Err())
+	case err := <-clusterFailed:
+		cancel()
+		<-done
+		return fmt.Errorf("stopped at once: %w", err)
 	case <-stop:
 	}
 	stopSet()
 	timeout := d.cfg.ShutdownTimeout.D()
+	start := time.Now()
+	if d.cl != nil {
+		// Hand every stream over first: each drains and saves, then the
+		// next owner resumes it. What is left after shutdown_timeout stops
+		// as below.
+		leaveCtx, cancelLeave := context.WithTimeout(ctx, timeout)
+		go func() {
+			select {
+			case <-force:
+				cancelLeave()
+			case <-leaveCtx.Done():
+			}
+		}()
+		err := d.cl.leave(leaveCtx)
+		cancelLeave()
+		if err != nil {
+			d.log.Warn("the handover did not finish within shutdown_timeout; the other replicas take the rest over after lease_ttl", "err", err)
+		}
+		timeout = max(timeout-time.Since(start), time.Second)
+	}
 	d.log.Info("stopping: draining what was read (signal again to stop at once)", "shutdown_timeout", timeout)
 	shutCtx, cancelShut := context.WithCancel(ctx)
 	defer cancelShut()
@@ -405,6 +469,9 @@ func (d *daemon) closeBackends() {
 			d.log.Warn("closing the checkpoint store", "err", err)
 		}
 		d.store = nil
+	}
+	if d.cl != nil {
+		d.cl.close()
 	}
 	for i := len(d.closers) - 1; i >= 0; i-- {
 		d.closers[i]()

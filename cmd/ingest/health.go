@@ -20,6 +20,9 @@ import (
 // every stream is connected or still within its reconnect budget.
 type Readiness struct {
 	sinkConnected func() bool // nil = always connected (file, stdout)
+	// joined, in cluster mode, reports whether this replica has joined the
+	// cluster: not ready before, ready after even while it owns no stream.
+	joined func() bool
 
 	mu      sync.Mutex
 	streams map[string]*streamHealth
@@ -71,6 +74,13 @@ func (r *Readiness) Remove(name string) {
 func (r *Readiness) SetSink(connected func() bool) {
 	r.mu.Lock()
 	r.sinkConnected = connected
+	r.mu.Unlock()
+}
+
+// SetJoined makes readiness need joined() (cluster mode).
+func (r *Readiness) SetJoined(joined func() bool) {
+	r.mu.Lock()
+	r.joined = joined
 	r.mu.Unlock()
 }
 
@@ -136,9 +146,11 @@ func (h *streamHealth) ready() bool {
 }
 
 type readyReport struct {
-	Ready         bool                    `json:"ready"`
-	SinkConnected bool                    `json:"sink_connected"`
-	Streams       map[string]streamReport `json:"streams"`
+	Ready         bool `json:"ready"`
+	SinkConnected bool `json:"sink_connected"`
+	// Joined is set in cluster mode: whether this replica has joined.
+	Joined  *bool                   `json:"joined,omitempty"`
+	Streams map[string]streamReport `json:"streams"`
 }
 
 type streamReport struct {
@@ -155,7 +167,7 @@ type streamReport struct {
 // Report returns the readiness and its details.
 func (r *Readiness) Report() readyReport {
 	r.mu.Lock()
-	sink := r.sinkConnected
+	sink, joined := r.sinkConnected, r.joined
 	rep := readyReport{Streams: map[string]streamReport{}}
 	names := make([]string, 0, len(r.streams))
 	for n := range r.streams {
@@ -174,6 +186,11 @@ func (r *Readiness) Report() readyReport {
 	r.mu.Unlock()
 	rep.SinkConnected = sink == nil || sink()
 	rep.Ready = rep.SinkConnected && allReady
+	if joined != nil {
+		j := joined()
+		rep.Joined = &j
+		rep.Ready = rep.Ready && j
+	}
 	return rep
 }
 

@@ -28,6 +28,10 @@ func (d *daemon) announceStart(ctx context.Context) error {
 	if d.cfg.baseDir != "" {
 		d.log.Info("relative paths of the configuration file are resolved against its directory", "dir", d.cfg.baseDir)
 	}
+	if d.cl != nil {
+		// Each stream's checkpoint is read when it is assigned, by its claim.
+		return nil
+	}
 	var missing []FieldError
 	for i, s := range d.cfg.Streams {
 		where := d.cfg.checkpointLocation(s.Name)

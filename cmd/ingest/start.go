@@ -30,9 +30,12 @@ func (d *daemon) openBackends(ctx context.Context) error {
 	if d.wrapSink != nil {
 		s = d.wrapSink(s)
 	}
+	if d.cl != nil {
+		s = fencedSink{sink: s, c: d.cl}
+	}
 	d.sink = s
 	if d.store, err = d.openStore(ctx); err != nil {
-		if d.cfg.Checkpoint.Type == "nats_kv" {
+		if d.cfg.Checkpoint.Type == "nats_kv" || d.cfg.Checkpoint.Type == "kafka" {
 			return &brokerError{err}
 		}
 		return err

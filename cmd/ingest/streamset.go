@@ -36,6 +36,10 @@ type streamSet struct {
 	// in a single process. Cluster mode replaces it with the coordinator's
 	// assignment and calls apply when the assignment changes.
 	owns func(name string) bool
+	// onDesired, when set, learns the desired stream names at every apply:
+	// cluster mode gives them to the coordinator, so that reload and
+	// discovery change what the replicas share.
+	onDesired func(names []string)
 
 	mu         sync.Mutex // serializes apply, guards what follows
 	cfg        *Config    // the configuration in effect (reload changes streams, discover, log.level)
@@ -60,6 +64,15 @@ func newStreamSet(d *daemon) *streamSet {
 	s.reloads.WithLabelValues("ok")
 	s.reloads.WithLabelValues("invalid")
 	d.metrics.Registry.MustRegister(s.reloads)
+	if d.cl != nil {
+		s.owns = d.cl.owns
+		s.onDesired = func(names []string) {
+			if err := d.cl.setStreams(names); err != nil {
+				s.log.Error("cluster: the stream set was not shared", "err", err)
+			}
+		}
+		return s
+	}
 	for _, sc := range d.cfg.Streams {
 		s.running[sc.Name] = sc
 	}
@@ -111,6 +124,25 @@ func (s *streamSet) apply(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	want, paths := s.desired()
+	if s.onDesired != nil {
+		names := make([]string, len(want))
+		for i, sc := range want {
+			names[i] = sc.Name
+		}
+		s.onDesired(names)
+	}
+	// A lane that left the pipeline without this set stopping it (cluster
+	// mode aborts a stream it lost) is not running any more.
+	live := map[string]bool{}
+	for _, st := range s.d.pipe.Status() {
+		live[st.Name] = true
+	}
+	for name := range s.running {
+		if !live[name] {
+			delete(s.running, name)
+			s.d.ready.Remove(name)
+		}
+	}
 	wanted := map[string]StreamConfig{}
 	for _, sc := range want {
 		if s.owns(sc.Name) {

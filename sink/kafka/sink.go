@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -122,6 +123,15 @@ func (s *Sink) seen(ok bool) {
 	s.lastSeen = time.Now()
 	s.mu.Unlock()
 }
+
+// Client is the sink's own client of the brokers (their addresses, TLS and
+// SASL), for what shares the sink's connection settings: the daemon's Kafka
+// checkpoint store. It stays usable until Close.
+func (s *Sink) Client() *kafkago.Client { return s.client }
+
+// TLSConfig is the TLS configuration the sink dials the brokers with; nil
+// without TLS. The caller must not modify it.
+func (s *Sink) TLSConfig() *tls.Config { return s.transport.TLS }
 
 // Close closes the sink as ingest.ErrClosed describes: it stops taking
 // Writes, waits for those in progress (or cancels them when ctx ends
