@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -137,7 +138,8 @@ func decodeManifests(t *testing.T, out string) rendered {
 
 // exampleValues is what the checks need of a values example.
 type exampleValues struct {
-	Replicas *int32 `json:"replicas"`
+	Replicas *int32           `json:"replicas"`
+	Affinity *corev1.Affinity `json:"affinity"`
 	Cluster  struct {
 		Enabled  bool   `json:"enabled"`
 		Name     string `json:"name"`
@@ -203,28 +205,64 @@ type daemonConfig struct {
 
 func TestHelmTemplate(t *testing.T) {
 	for _, ex := range examples(t) {
-		t.Run(filepath.Base(ex), func(t *testing.T) {
-			out, errOut, err := helm(t, "template", "ingest", chartDir, "--namespace", "data", "-f", ex)
-			if err != nil {
-				t.Fatalf("helm template -f %s: %v\n%s", filepath.Base(ex), err, errOut)
-			}
-			r := decodeManifests(t, out)
-			b, err := os.ReadFile(ex)
-			if err != nil {
+		t.Run(filepath.Base(ex), func(t *testing.T) { checkRendered(t, ex) })
+	}
+}
+
+// TestChartAccepts: values at the edge of what the chart refuses render, and
+// their configuration passes the daemon's own check.
+func TestChartAccepts(t *testing.T) {
+	ex := func(name string) string { return filepath.Join(chartDir, "examples", name) }
+	cases := []struct{ name, values, overlay string }{
+		{"cluster mode with one replica", ex("cluster-nats.yaml"), "replicas: 1"},
+		{"shortest lease_ttl", ex("cluster-nats.yaml"), "cluster: {leaseTTL: 1s}"},
+		{"longest lease_ttl", ex("cluster-nats.yaml"), "cluster: {leaseTTL: 10m}"},
+		{"shortest Kafka lease_ttl", ex("cluster-kafka.yaml"), "cluster: {leaseTTL: 6s}"},
+		{"lease_ttl of several units", ex("cluster-kafka.yaml"), "cluster: {leaseTTL: 1m30s}"},
+		{"grace period one second above shutdown_timeout", ex("cluster-nats.yaml"), "terminationGracePeriodSeconds: 31"},
+		{"kafka checkpoint with one replica", ex("kafka.yaml"), "config: {checkpoint: {type: kafka, kafka_topic: ingest.checkpoints}}"},
+		{"five replicas", ex("cluster-kafka.yaml"), "replicas: 5"},
+		{"own affinity", ex("cluster-nats.yaml"), "affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: pool, operator: In, values: [ingest]}]}]}}}"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			overlay := filepath.Join(t.TempDir(), "overlay.yaml")
+			if err := os.WriteFile(overlay, []byte(c.overlay+"\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			var vals exampleValues
-			if err := yaml.Unmarshal(b, &vals); err != nil {
-				t.Fatal(err)
-			}
-			cfgText, cfg := renderedConfig(t, r)
-			checkWorkload(t, r, cfg)
-			checkCluster(t, r, cfg, vals)
-			checkSecrets(t, r, cfgText, vals)
-			checkMonitoring(t, r, vals)
-			checkConfigPassesIngestCheck(t, cfgText)
+			checkRendered(t, c.values, overlay)
 		})
 	}
+}
+
+// checkRendered renders the chart with the values files, later files over
+// earlier ones, and checks every manifest and the configuration.
+func checkRendered(t *testing.T, files ...string) {
+	t.Helper()
+	args := []string{"template", "ingest", chartDir, "--namespace", "data"}
+	var vals exampleValues
+	for _, f := range files {
+		args = append(args, "-f", f)
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Decoding into the same value merges mappings as Helm does here.
+		if err := yaml.Unmarshal(b, &vals); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, errOut, err := helm(t, args...)
+	if err != nil {
+		t.Fatalf("helm %v: %v\n%s", args, err, errOut)
+	}
+	r := decodeManifests(t, out)
+	cfgText, cfg := renderedConfig(t, r)
+	checkWorkload(t, r, cfg)
+	checkCluster(t, r, cfg, vals)
+	checkSecrets(t, r, cfgText, vals)
+	checkMonitoring(t, r, vals)
+	checkConfigPassesIngestCheck(t, cfgText)
 }
 
 // renderedConfig returns the configuration file the pod runs with.
@@ -490,7 +528,12 @@ func checkCluster(t *testing.T, r rendered, cfg daemonConfig, vals exampleValues
 	if len(sts.Spec.VolumeClaimTemplates) > 0 {
 		t.Error("cluster mode with a volume claim per pod: the replicas share their checkpoints through the broker")
 	}
-	if want > 1 {
+	if vals.Affinity != nil {
+		// The values' own affinity replaces the default one.
+		if !reflect.DeepEqual(pod.Affinity, vals.Affinity) {
+			t.Errorf("affinity %+v, values say %+v", pod.Affinity, vals.Affinity)
+		}
+	} else if want > 1 {
 		a := pod.Affinity
 		if a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) == 0 {
 			t.Errorf("%d replicas without pod anti-affinity: %+v", want, a)
