@@ -769,3 +769,32 @@ func TestChartRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestChartRefusesWithoutSchema: the cluster rules that the templates check
+// themselves still refuse, naming the value, when the schema is skipped
+// (helm --skip-schema-validation).
+func TestChartRefusesWithoutSchema(t *testing.T) {
+	clusterNATS := filepath.Join(chartDir, "examples", "cluster-nats.yaml")
+	cases := []struct {
+		set  []string
+		want string
+	}{
+		{[]string{"cluster.name=Orders"}, `cluster.name: "Orders" must match [a-z0-9_-]+`},
+		{[]string{"cluster.name=" + strings.Repeat("a", 65)}, "(at most 64 characters)"},
+		{[]string{"cluster.leaseTTL=soon"}, `cluster.leaseTTL: "soon" is not a duration`},
+		{[]string{"config.shutdown_timeout=1x"}, `config.shutdown_timeout: "1x" is not a duration`},
+		{[]string{"config.checkpoint.type=file"}, "config.checkpoint.type: file"},
+	}
+	for _, c := range cases {
+		args := []string{"template", "ingest", chartDir, "--skip-schema-validation", "-f", clusterNATS}
+		for _, s := range c.set {
+			args = append(args, "--set", s)
+		}
+		out, errOut, err := helm(t, args...)
+		if err == nil {
+			t.Errorf("helm template --skip-schema-validation %v passed:\n%s", c.set, out)
+		} else if !strings.Contains(errOut, c.want) {
+			t.Errorf("helm template --skip-schema-validation %v: the error does not say %q:\n%s", c.set, c.want, errOut)
+		}
+	}
+}
