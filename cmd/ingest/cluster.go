@@ -6,14 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/restless-stream/ingest"
 	"github.com/restless-stream/ingest/checkpoint"
@@ -60,7 +56,8 @@ type clusterMode struct {
 	coord   cluster.Coordinator
 	claimer checkpoint.Claimer // the store every replica reads
 	fenced  *checkpoint.Fenced // saves through the claims of the streams owned
-	kgo     *kgo.Client        // the Kafka coordinator's client; nil with NATS
+	// closeKafka closes the Kafka coordinator's client; nil with NATS.
+	closeKafka func()
 
 	kick chan struct{} // the owned set changed: apply the stream set again
 
@@ -151,18 +148,16 @@ func (c *clusterMode) open(ctx context.Context) (checkpoint.Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint.kafka_topic: %w", err)
 		}
-		cl, err := c.kafkaClient(ks)
+		k := c.d.cfg.Sink.Kafka
+		coord, closeClient, err := cluster.DialKafka(cluster.KafkaDial{
+			Brokers: k.Brokers, TLS: ks.TLSConfig(), ClientID: "restless-ingest-" + c.member,
+			SASLMechanism: k.SASL.Mechanism, SASLUser: k.SASL.Username, SASLPassword: k.SASL.Password.Reveal(),
+		}, cluster.KafkaConfig{Name: cc.Name, Member: c.member, LeaseTTL: cc.LeaseTTL.D()})
 		if err != nil {
 			_ = st.Close()
 			return nil, err
 		}
-		coord, err := cluster.NewKafka(cl, cluster.KafkaConfig{Name: cc.Name, Member: c.member, LeaseTTL: cc.LeaseTTL.D()})
-		if err != nil {
-			cl.Close()
-			_ = st.Close()
-			return nil, fmt.Errorf("cluster: %w", err)
-		}
-		c.claimer, c.coord, c.kgo = st, coord, cl
+		c.claimer, c.coord, c.closeKafka = st, coord, closeClient
 	default:
 		return nil, &ConfigError{Errs: []FieldError{{Path: "cluster.enabled", Msg: "cluster mode needs sink.type nats or kafka"}}}
 	}
@@ -176,32 +171,6 @@ func (c *clusterMode) open(ctx context.Context) (checkpoint.Store, error) {
 		return nil, err
 	}
 	return clusterStore{c}, nil
-}
-
-// kafkaClient is the Kafka coordinator's client: the sink's brokers, TLS and
-// SASL, connections of its own (the group protocol's requests block).
-func (c *clusterMode) kafkaClient(ks *kafkasink.Sink) (*kgo.Client, error) {
-	k := c.d.cfg.Sink.Kafka
-	opts := []kgo.Opt{kgo.SeedBrokers(k.Brokers...), kgo.ClientID("restless-ingest-" + c.member)}
-	if t := ks.TLSConfig(); t != nil {
-		opts = append(opts, kgo.DialTLSConfig(t.Clone()))
-	}
-	switch m := strings.ToLower(k.SASL.Mechanism); m {
-	case "":
-	case "plain":
-		opts = append(opts, kgo.SASL(plain.Auth{User: k.SASL.Username, Pass: k.SASL.Password.Reveal()}.AsMechanism()))
-	case "scram-sha-256":
-		opts = append(opts, kgo.SASL(scram.Auth{User: k.SASL.Username, Pass: k.SASL.Password.Reveal()}.AsSha256Mechanism()))
-	case "scram-sha-512":
-		opts = append(opts, kgo.SASL(scram.Auth{User: k.SASL.Username, Pass: k.SASL.Password.Reveal()}.AsSha512Mechanism()))
-	default:
-		return nil, &ConfigError{Errs: []FieldError{{Path: "sink.kafka.sasl.mechanism", Msg: fmt.Sprintf("%q is not plain, scram-sha-256 or scram-sha-512", k.SASL.Mechanism)}}}
-	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: kafka client: %w", err)
-	}
-	return cl, nil
 }
 
 // setStreams gives the coordinator the streams this replica can run: the
@@ -382,9 +351,10 @@ func (c *clusterMode) applier(ctx context.Context) {
 		}
 		c.mu.Unlock()
 		for _, o := range done {
+			cur := o.claimCursor()
 			c.fenced.Remove(o.claim)
 			o.lease.Release()
-			c.log.Info(fmt.Sprintf("released stream %s (%s)", o.lease.Stream(), o.revoked), "stream", o.lease.Stream(), "reason", string(o.revoked), "checkpoint", o.claimCursor())
+			c.log.Info(fmt.Sprintf("released stream %s (%s)", o.lease.Stream(), o.revoked), "stream", o.lease.Stream(), "reason", string(o.revoked), "checkpoint", cur)
 		}
 	}
 }
@@ -450,9 +420,9 @@ func (c *clusterMode) others() []StreamStatus {
 
 // close ends what open created but the pipeline's store does not close.
 func (c *clusterMode) close() {
-	if c.kgo != nil {
-		c.kgo.Close()
-		c.kgo = nil
+	if c.closeKafka != nil {
+		c.closeKafka()
+		c.closeKafka = nil
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/restless-stream/ingest/checkpoint"
 	"github.com/restless-stream/ingest/cluster"
@@ -262,6 +264,27 @@ func TestClusterNATSBalanceAndHandover(t *testing.T) {
 		t.Errorf(`replica-b ingest_stream_handovers_total{reason="rebalance"} = %v, want 2`, got)
 	}
 	statusOwners(t, a, map[string]int{"replica-a": 2, "replica-b": 2})
+	// /v1/streams lists every stream with its owner; those of the other
+	// replica as not_owned.
+	resp, err := http.Get("http://" + a.http + "/v1/streams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sts []StreamStatus
+	err = json.NewDecoder(resp.Body).Decode(&sts)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sts) != len(r.streams) {
+		t.Errorf("/v1/streams lists %d streams, want %d: %+v", len(sts), len(r.streams), sts)
+	}
+	for _, st := range sts {
+		switch {
+		case st.Owner == "replica-a" && st.State == streamNotOwned, st.Owner == "replica-b" && st.State != streamNotOwned, st.Owner != "replica-a" && st.Owner != "replica-b":
+			t.Errorf("/v1/streams of replica-a: %s owner %q state %s", st.Name, st.Owner, st.State)
+		}
+	}
 
 	time.Sleep(time.Second)
 	a.signal(syscall.SIGTERM)
@@ -394,6 +417,149 @@ func TestClusterNATSPausedReplicaIsFenced(t *testing.T) {
 		if code := rp.wait(30 * time.Second); code != 0 {
 			t.Errorf("%s exit code %d", rp.member, code)
 		}
+	}
+	r.checkExactlyOnce(r.records())
+}
+
+// TestClusterKafkaHandover: two replicas share four streams through the
+// Kafka group coordinator (kfake) with checkpoints in a compacted topic; a
+// join and a SIGTERM hand streams over, and every stream's topic holds its
+// events from the first on, each once, in order.
+func TestClusterKafkaHandover(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	em := newTestEmulator(t)
+	dir := t.TempDir()
+	var streams []string
+	var b strings.Builder
+	starts := map[string]int64{}
+	for i := range 4 {
+		s := fmt.Sprintf("k%d", i)
+		start := int64(i+1) * 1_000_000
+		if _, err := em.CreateFirehose(emulator.FirehoseConfig{ID: "fh_" + s, EventBytes: 300, Rate: 100, StartID: start}); err != nil {
+			t.Fatal(err)
+		}
+		streams, starts[s] = append(streams, s), start
+		fmt.Fprintf(&b, "  - {name: %s, stream_id: fh_%s, reconnect: {initial: 100ms, max: 1s}}\n", s, s)
+	}
+	start := func(member string) *replica {
+		mdir := filepath.Join(dir, member)
+		if err := os.MkdirAll(mdir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		cfg := writeConfig(t, mdir, fmt.Sprintf(`
+restless: {base_url: %[1]s, stream_base_url: %[1]s}
+streams:
+%[2]s
+sink: {type: kafka, kafka: {brokers: [%[3]s], create_topics: true, partitions: 3}}
+checkpoint: {type: kafka, kafka_topic: cluster_checkpoints}
+cluster: {enabled: true, name: kafka-e2e, member: %[4]s, lease_ttl: 6s}
+http: {addr: "127.0.0.1:0"}
+shutdown_timeout: 20s
+`, em.URL(), b.String(), kc.ListenAddrs()[0], member))
+		p := startIngest(t, map[string]string{"RESTLESS_API_KEY": testAPIKey}, []string{testAPIKey}, "run", "-c", cfg)
+		addr := p.waitOutput(regexp.MustCompile(`http=http://(127\.0\.0\.1:\d+)`), 30*time.Second)[1]
+		return &replica{proc: p, member: member, http: addr}
+	}
+	a := start("replica-a")
+	waitOwned(t, 30*time.Second, []*replica{a}, 4)
+	time.Sleep(time.Second)
+	bb := start("replica-b")
+	waitOwned(t, 30*time.Second, []*replica{a, bb}, 2, 2)
+	if got := bb.metric(`ingest_stream_handovers_total{reason="rebalance"}`); got != 2 {
+		t.Errorf(`replica-b ingest_stream_handovers_total{reason="rebalance"} = %v, want 2`, got)
+	}
+	time.Sleep(time.Second)
+	a.signal(syscall.SIGTERM)
+	if code := a.wait(30 * time.Second); code != 0 {
+		t.Fatalf("replica-a exit code %d after SIGTERM", code)
+	}
+	waitOwned(t, 30*time.Second, []*replica{bb}, 4)
+	if got := bb.metric(`ingest_stream_handovers_total{reason="shutdown"}`); got != 2 {
+		t.Errorf(`replica-b ingest_stream_handovers_total{reason="shutdown"} = %v, want 2`, got)
+	}
+	time.Sleep(time.Second)
+	bb.signal(syscall.SIGTERM)
+	if code := bb.wait(30 * time.Second); code != 0 {
+		t.Fatalf("replica-b exit code %d after SIGTERM", code)
+	}
+	for _, rp := range []*replica{a, bb} {
+		if strings.Contains(rp.stderr.String(), "lost stream") {
+			t.Errorf("%s lost a stream during clean handovers", rp.member)
+		}
+	}
+
+	topics := make([]string, len(streams))
+	for i, s := range streams {
+		topics[i] = "restless." + s
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...), kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := map[string][]int64{}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) {
+			for _, h := range r.Headers {
+				if h.Key == pipeline.HeaderEventID {
+					id, _ := strconv.ParseInt(string(h.Value), 10, 64)
+					got[string(r.Key)] = append(got[string(r.Key)], id)
+				}
+			}
+		})
+	}
+	for _, s := range streams {
+		ids := got[s]
+		if len(ids) == 0 || ids[0] != starts[s]+1 {
+			t.Errorf("stream %s: %d records, first %v, want %d", s, len(ids), ids[:min(1, len(ids))], starts[s]+1)
+			continue
+		}
+		for i := 1; i < len(ids); i++ {
+			if ids[i] != ids[i-1]+1 {
+				t.Errorf("stream %s: event %d follows %d (record %d of %d): a gap, a repeat or a reorder", s, ids[i], ids[i-1], i, len(ids))
+				break
+			}
+		}
+		t.Logf("stream %s: %d records", s, len(ids))
+	}
+}
+
+// TestClusterNATSKillFailover: a replica killed (SIGKILL) has its streams
+// taken over within lease_ttl (and a margin), from their checkpoints;
+// JetStream drops the replays, so every event is stored once, in order.
+func TestClusterNATSKillFailover(t *testing.T) {
+	r := newClusterRig(t, 4, 2*time.Second)
+	a := r.start("replica-a")
+	waitOwned(t, 20*time.Second, []*replica{a}, 4)
+	b := r.start("replica-b")
+	waitOwned(t, 30*time.Second, []*replica{a, b}, 2, 2)
+	time.Sleep(time.Second)
+	if err := b.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	b.wait(10 * time.Second)
+	waitOwned(t, r.ttl+10*time.Second, []*replica{a}, 4)
+	if d := time.Since(killed); d > r.ttl+5*time.Second {
+		t.Errorf("the killed replica's streams moved after %v, lease_ttl %v", d, r.ttl)
+	}
+	if got := a.metric(`ingest_stream_handovers_total{reason="failover"}`); got != 2 {
+		t.Errorf(`ingest_stream_handovers_total{reason="failover"} = %v, want 2`, got)
+	}
+	if v := a.metric("ingest_cluster_members"); v != 1 {
+		t.Errorf("ingest_cluster_members = %v after the kill, want 1", v)
+	}
+	time.Sleep(time.Second)
+	a.signal(syscall.SIGTERM)
+	if code := a.wait(30 * time.Second); code != 0 {
+		t.Fatalf("replica-a exit code %d", code)
 	}
 	r.checkExactlyOnce(r.records())
 }

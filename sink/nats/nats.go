@@ -9,9 +9,13 @@
 // subjects, duplicate window or storage, returns an error that lists each
 // difference; it never changes an existing stream.
 //
-// Write publishes the batch asynchronously, with at most Config.MaxPending
-// acknowledgements outstanding for the whole connection, and returns once
-// the server acknowledged every record or reported it failed. A record's
+// Write publishes the records of each subject in order, one at a time, each
+// acknowledged before the next on its subject (records of different
+// subjects are in flight together, at most Config.MaxPending
+// acknowledgements outstanding for the whole connection), and returns once
+// the server acknowledged every record or reported it failed. Each record
+// names the message it must follow on its subject, so that records keep
+// their order on a stream other publishers write to as well (see order.go). A record's
 // MsgID travels as the Nats-Msg-Id header, so the server drops a record it
 // already stored within the duplicate window: resending a record whose
 // acknowledgement was lost (a disconnect, a timeout) stores it once.
@@ -74,10 +78,15 @@ type Sink struct {
 	cfg        Config
 	nc         *nats.Conn
 	js         jetstream.JetStream // nil in core mode
+	stream     jetstream.Stream    // the stream, as found or created by New
 	duplicates atomic.Uint64
-	writes     ingest.WriteGate
-	release    sync.Once
-	closed     atomic.Bool // released: connection changes are no longer reported
+	refusals   atomic.Uint64
+	// busyResends counts records resent because their subject was still in
+	// process on a replicated stream (see writeSubject).
+	busyResends atomic.Uint64
+	writes      ingest.WriteGate
+	release     sync.Once
+	closed      atomic.Bool // released: connection changes are no longer reported
 	// order keeps each subject's records in the order of the Writes; see
 	// order.go.
 	order order
@@ -103,7 +112,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(cfg.ReconnectWait),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			s.order.breakChain()
+			s.order.forgetAll()
 			s.state(ingest.StateChange{State: ingest.StateReconnecting, Err: err})
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) {
@@ -153,13 +162,13 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, fmt.Errorf("nats: jetstream: %w", err)
 	}
 	s.js = js
-	last, replicas, err := ensureStream(ctx, js, cfg)
+	st, err := ensureStream(ctx, js, cfg)
 	if err != nil {
 		s.closed.Store(true)
 		nc.Close()
 		return nil, err
 	}
-	s.order.start(last, replicas)
+	s.stream = st
 	return s, nil
 }
 
@@ -200,6 +209,12 @@ func (s *Sink) Stream() string {
 // Duplicates returns how many records the server acknowledged as
 // duplicates (a Nats-Msg-Id it had already stored) since New.
 func (s *Sink) Duplicates() uint64 { return s.duplicates.Load() }
+
+// FenceRefusals returns how many records the server refused since New
+// because the last message on their subject was not the one they named
+// (another publisher wrote on the subject, or a copy of an earlier record
+// landed late). The records failed, to be resent.
+func (s *Sink) FenceRefusals() uint64 { return s.refusals.Load() }
 
 // Close closes the sink as ingest.ErrClosed describes: it stops taking
 // Writes, waits for those in progress (or cancels them when ctx ends

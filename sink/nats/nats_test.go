@@ -392,63 +392,46 @@ func TestCoreWrite(t *testing.T) {
 	}
 }
 
-// TestCarefulAfterTrouble: the records published after a failed one are
-// refused by the stream, not stored ahead of it; after a Write with a failed
-// record, the next Write publishes one record at a time and sends nothing
-// more when one fails; a Write that succeeds whole ends the careful mode.
-func TestCarefulAfterTrouble(t *testing.T) {
+// TestFailureStopsItsSubjectOnly: when a record fails, the Write's later
+// records on its subject fail unsent (to be resent after it, in order),
+// while its records on other subjects are stored; the next Write on the
+// subject starts from what the stream holds.
+func TestFailureStopsItsSubjectOnly(t *testing.T) {
 	url := sharedServer(t)
 	cfg, base := testConfig(t, url)
 	s := newSink(t, cfg)
 	nowhere := "nostream" + uniqueID(t) // no stream listens here
 	ctx := context.Background()
-	firstFails := func(from int) []ingest.Record {
-		recs := records(base+".ok", "s", from, 3)
-		recs[0].Dest = nowhere
-		return recs
-	}
 	stored := func() int { return len(storedMsgs(t, s)) }
 
-	// Calm: the records after a failed one are sent, and refused.
-	if err := s.Write(ctx, firstFails(0)); err == nil {
-		t.Fatal("a record for a subject without stream succeeded")
+	// A record on a subject without stream fails; the two after it on
+	// that subject are not sent; the two on the stream's subject are stored.
+	recs := records(base+".ok", "s", 0, 5)
+	for _, i := range []int{0, 2, 3} {
+		recs[i].Dest = nowhere
 	}
-	if n := stored(); n != 0 {
-		t.Fatalf("calm Write stored %d records after a failed one", n)
-	}
-	// Careful after that failure: the first record fails, the rest wait.
-	err := s.Write(ctx, firstFails(10))
+	err := s.Write(ctx, recs)
 	var werr ingest.WriteErrors
-	if !errors.As(err, &werr) || werr.Count() != 3 {
-		t.Fatalf("careful Write = %v, want all 3 records failed", err)
+	if !errors.As(err, &werr) || werr.Count() != 3 || werr[1] != nil || werr[4] != nil {
+		t.Fatalf("Write = %v, want the 3 records on %s failed, the others stored", err, nowhere)
 	}
-	for i, e := range werr {
-		if ingest.IsPermanent(e) {
-			t.Fatalf("record %d failed for good: %v", i, e)
+	for _, i := range []int{0, 2, 3} {
+		if ingest.IsPermanent(werr[i]) || !errors.Is(werr[i], jetstream.ErrNoStreamResponse) {
+			t.Fatalf("record %d: %v, want a retryable 'no responders'", i, werr[i])
 		}
 	}
-	if n := stored(); n != 0 {
-		t.Fatalf("careful Write stored %d records after its failed first one", n)
+	if n := stored(); n != 2 {
+		t.Fatalf("stored %d, want 2", n)
 	}
-	// A whole success ends the careful mode.
-	if err := s.Write(ctx, records(base+".ok", "s", 20, 3)); err != nil {
+	// The subject goes on from where it is.
+	if err := s.Write(ctx, records(base+".ok", "s", 10, 3)); err != nil {
 		t.Fatal(err)
 	}
-	if n := stored(); n != 3 {
-		t.Fatalf("stored %d, want 3", n)
+	if n := stored(); n != 5 {
+		t.Fatalf("stored %d, want 5", n)
 	}
-	// Calm again: pipelined, and what follows a failure is refused.
-	recs := records(base+".ok", "s", 30, 3)
-	recs[1].Dest = nowhere
-	err = s.Write(ctx, recs)
-	if !errors.As(err, &werr) || werr[0] != nil || werr[1] == nil || werr[2] == nil {
-		t.Fatalf("calm Write with a failed second record = %v", err)
-	}
-	if !isFenceRefusal(werr[2]) {
-		t.Fatalf("the record after the failed one: %v, want refused by the stream", werr[2])
-	}
-	if n := stored(); n != 4 {
-		t.Fatalf("calm again: stored %d, want 4", n)
+	if n := s.FenceRefusals(); n != 0 {
+		t.Fatalf("%d fence refusals, want 0", n)
 	}
 }
 

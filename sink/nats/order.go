@@ -5,160 +5,150 @@ import (
 	"sync"
 )
 
-// order keeps the records of each subject in the stream in the order the
-// Writes hand them over, even when a publish in the middle of a pipelined
-// batch is lost (a leader change, a dropped connection) while later ones
-// reach the stream.
+// order keeps the records of each subject in the order the Writes hand
+// them over, even when a publish is lost (a leader change, a dropped
+// connection) while later ones would reach the stream, and while other
+// publishers (other replicas of the daemon, each with its own subjects)
+// write to the same stream.
 //
-// While the chain is whole, Writes publish asynchronously, one Write at a
-// time onto the connection, and every record names the record the stream
-// must hold last for it to be stored: Nats-Expected-Last-Msg-Id, the
-// Nats-Msg-Id of the record published just before it; or, after a record
-// without a MsgID and for the first record once the chain is restored,
-// Nats-Expected-Last-Sequence, its predicted sequence. The server checks
-// these in the order it stores, so when a record is lost every record
-// published after it is refused instead of being stored ahead of it; they
-// fail, and are resent.
+// Every record carries Nats-Expected-Last-Subject-Sequence: the stream
+// sequence of the last message the stream holds on the record's subject,
+// as the sink last learnt it (from the acknowledgement of the record before
+// it on the subject, or by reading the subject's last message). The server
+// stores the record only if that message is still the subject's last, so a
+// record can land only right after the one it names: when a record is lost,
+// a later record on its subject cannot be stored ahead of it. A sequence
+// names one message (sequences are never reused), and publishes on other
+// subjects do not move a subject's last sequence, so other publishers on
+// the stream neither break the chain nor slip in through it. nats-server
+// checks this header on a replicated stream at the leader, before it
+// proposes the record, and refuses cleanly.
 //
-// A replicated stream gets Nats-Expected-Last-Sequence only. Its leader
-// checks that before it proposes the record to the replicated log, but it
-// checks Nats-Expected-Last-Msg-Id only when each replica applies the log:
-// a mismatch there (a record lost in a leader change, another publisher) is
-// a write error on every replica at once, which steps them all down and
-// leaves the stream without a leader until its servers restart. A sequence
-// names a slot, not a record, so on a replicated stream another publisher
-// whose message takes the slot of a refused record lets the records after
-// it through: there, the order holds only while the sink is the stream's
-// only publisher on its subjects. The sink's own late copies count as
-// other publishers, so a fenced record is never resent by the client
-// library (no retry on "no responders"): only a Write resends, in order.
+// The sequence a record will get is known only from its acknowledgement
+// (other publishers take sequences in between), and nats-server refuses a
+// fenced record on a replicated stream while another on its subject is
+// still being replicated; so one record per subject is in flight at a
+// time: each is acknowledged before the next on its subject is sent.
+// Records of different subjects, in one Write or in Writes of several
+// lanes, are in flight together. A Write holds a subject from its first
+// record on it to its last, so Writes of two lanes that share a subject
+// never interleave their records there; the second waits.
 //
-// Anything unexpected breaks the chain: a failed or refused record, an
-// acknowledgement with another sequence than predicted (a duplicate, another
-// publisher on the stream), a disconnect. The next Write then waits until no
-// pipelined Write is in flight, publishes its records one at a time, each
-// acknowledged before the next is sent, and stops at the first failure; once
-// one such Write succeeds whole, the sink reads the stream's last sequence
-// and pipelines again. A stream that other publishers write to at the same
-// time therefore costs throughput, never order.
+// What the sink knows of a subject is dropped, so that the next record
+// first reads the subject's last message, whenever it may be wrong: a
+// record failed or was refused (it may still be stored late, or another
+// publisher wrote on the subject), an acknowledgement said duplicate (the
+// first copy may be newer than what the sink knew), the connection dropped
+// (the server may have restarted with less). A failure on a subject fails
+// the Write's later records on that subject unsent, so that they are
+// resent after it, in order. The sink's own late copies count as other
+// publishers, so a fenced record is never resent by the client library (no
+// retry on "no responders"): only a Write resends, in order.
 type order struct {
-	mu     sync.Mutex
-	broken bool
-	serial bool // a one-at-a-time Write is in progress
-	busy   int  // pipelined Writes in flight
-	// wake is closed, and replaced, whenever broken, serial or busy change
-	// in a way that may let a waiting Write go.
-	wake   chan struct{}
-	last   uint64 // predicted stream sequence of the last record sent
-	lastID string // its Nats-Msg-Id, "" when it had none
-	// seqOnly: fence with sequences only (a replicated stream).
-	seqOnly bool
+	mu sync.Mutex
+	// epoch is bumped by forgetAll: a chain's sequence read or learnt in an
+	// earlier epoch is not trusted.
+	epoch  uint64
+	chains map[string]*chain
 }
 
-// fence is what a record requires of the stream to be stored.
-type fence struct {
-	id  string // Nats-Expected-Last-Msg-Id, when not ""
-	seq uint64 // otherwise Nats-Expected-Last-Sequence
+// chain is what the sink knows of one subject.
+type chain struct {
+	held bool          // a Write publishes on the subject
+	wake chan struct{} // closed, and replaced, when held turns false
+	refs int           // Writes holding the chain or waiting for it
+	// last is the stream sequence of the subject's last message, valid
+	// when known and epoch is the order's.
+	known bool
+	epoch uint64
+	last  uint64
 }
+
+// maxIdleChains bounds what the sink remembers of subjects no Write is
+// using; past it, a released chain is forgotten (its next record reads
+// the subject's last message). Record subjects come from configuration,
+// but nothing here relies on that.
+const maxIdleChains = 4096
 
 func (o *order) init() {
-	o.broken = true // the last sequence is not known yet
-	o.wake = make(chan struct{})
+	o.chains = make(map[string]*chain)
 }
 
-// start begins the chain on a stream whose last sequence is last, before
-// anything was published; replicas is the stream's number of replicas.
-func (o *order) start(last uint64, replicas int) {
+// acquire waits until no other Write publishes on subject and holds its
+// chain until release. It fails only when ctx ends.
+func (o *order) acquire(ctx context.Context, subject string) (*chain, error) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.broken, o.last, o.lastID = false, last, ""
-	o.seqOnly = replicas > 1
-}
-
-// breakChain marks the predictions wrong; safe to call from any goroutine.
-func (o *order) breakChain() {
-	o.mu.Lock()
-	o.broken = true
-	o.mu.Unlock()
-}
-
-func (o *order) signal() {
-	close(o.wake)
-	o.wake = make(chan struct{})
-}
-
-// mode is how a Write publishes.
-type mode int
-
-const (
-	pipelined mode = iota // with predicted sequences; o.mu is held on return
-	oneByOne              // each record acknowledged before the next
-)
-
-// enter waits until the Write may publish and returns how. With pipelined,
-// o.mu is held: the caller publishes, then calls sent. With oneByOne the
-// caller publishes, then calls leaveSerial. It fails only when ctx ends.
-func (o *order) enter(ctx context.Context) (mode, error) {
-	o.mu.Lock()
-	for {
-		switch {
-		case !o.broken && !o.serial:
-			o.busy++
-			return pipelined, nil
-		case o.broken && !o.serial && o.busy == 0:
-			o.serial = true
-			o.mu.Unlock()
-			return oneByOne, nil
-		}
-		wake := o.wake
+	c := o.chains[subject]
+	if c == nil {
+		c = &chain{wake: make(chan struct{})}
+		o.chains[subject] = c
+	}
+	c.refs++
+	for c.held {
+		wake := c.wake
 		o.mu.Unlock()
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			o.mu.Lock()
+			c.refs--
+			o.dropIdle(subject, c)
+			o.mu.Unlock()
+			return nil, ctx.Err()
 		}
 		o.mu.Lock()
 	}
+	c.held = true
+	o.mu.Unlock()
+	return c, nil
 }
 
-// predict returns the fence of the next record, whose Nats-Msg-Id is id,
-// and the sequence it is predicted to get. o.mu must be held.
-func (o *order) predict(id string) (fence, uint64) {
-	f := fence{id: o.lastID, seq: o.last}
-	o.last++
-	if !o.seqOnly {
-		o.lastID = id
-	}
-	return f, o.last
-}
-
-// sent releases o.mu after a pipelined Write has published.
-func (o *order) sent() { o.mu.Unlock() }
-
-// leavePipelined ends a pipelined Write; ok reports whether every record
-// was stored at its predicted sequence.
-func (o *order) leavePipelined(ok bool) {
+// release lets the next Write publish on subject.
+func (o *order) release(subject string, c *chain) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.busy--
-	if !ok {
-		o.broken = true
-	}
-	if o.busy == 0 && o.broken {
-		o.signal()
+	c.held = false
+	c.refs--
+	close(c.wake)
+	c.wake = make(chan struct{})
+	o.dropIdle(subject, c)
+}
+
+// dropIdle forgets c when no Write uses it and too many chains are
+// remembered. o.mu must be held.
+func (o *order) dropIdle(subject string, c *chain) {
+	if c.refs == 0 && len(o.chains) > maxIdleChains {
+		delete(o.chains, subject)
 	}
 }
 
-// leaveSerial ends a one-at-a-time Write. When it succeeded whole, last is
-// the stream's last sequence read afterwards (with nothing else in flight)
-// and known says whether it could be read; the chain is then restored.
-func (o *order) leaveSerial(ok, known bool, last uint64) {
+// lastSeq returns the stream sequence of the last message on c's subject,
+// and whether it is known. Only the holder of c calls it.
+func (o *order) lastSeq(c *chain) (uint64, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.serial = false
-	if ok && known {
-		o.broken = false
-		o.last, o.lastID = last, ""
-	}
-	o.signal()
+	return c.last, c.known && c.epoch == o.epoch
+}
+
+// set records seq as the sequence of the last message on c's subject. Only
+// the holder of c calls it.
+func (o *order) set(c *chain, seq uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c.known, c.epoch, c.last = true, o.epoch, seq
+}
+
+// forget drops what is known of c's subject.
+func (o *order) forget(c *chain) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c.known = false
+}
+
+// forgetAll drops what is known of every subject; safe to call from any
+// goroutine.
+func (o *order) forgetAll() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.epoch++
 }

@@ -161,19 +161,18 @@ func TestOrderWhenOnePublishIsLost(t *testing.T) {
 	t.Logf("writes: %d, duplicates caught: %d", attempts.Load(), s.Duplicates())
 }
 
-// TestFenceRefusalIsNotPermanent: records refused because the stream's last
-// message is not the one they expect (here another publisher stored one
-// between) fail with a retryable error that says so; resent, they are
+// TestFenceRefusalIsNotPermanent: a record refused because the last
+// message on its subject is not the one it names (here another publisher
+// stored one between) fails with a retryable error that says so, and the
+// Write's records after it on the subject fail unsent; resent, they are
 // stored once each, in order. On a stream of three replicas the refusal
-// must come from the leader before it replicates the records (a refusal
-// when the replicas apply them leaves the stream without a leader); there
-// the sequence fence lets the records after the first refused one through
-// (see order), so only the first is sure to be refused.
+// must come from the leader before it replicates the record (a refusal
+// when the replicas apply it leaves the stream without a leader).
 func TestFenceRefusalIsNotPermanent(t *testing.T) {
 	t.Run("single", func(t *testing.T) {
 		srv := startServer(t, natsserver.Config{Dir: t.TempDir()})
 		cfg, base := testConfig(t, srv.ClientURL())
-		testFenceRefusal(t, cfg, base, false)
+		testFenceRefusal(t, cfg, base)
 	})
 	t.Run("replicated", func(t *testing.T) {
 		c, err := natsserver.StartCluster(natsserver.ClusterConfig{Nodes: 3, Dir: t.TempDir()})
@@ -183,21 +182,21 @@ func TestFenceRefusalIsNotPermanent(t *testing.T) {
 		t.Cleanup(c.Shutdown)
 		cfg, base := testConfig(t, c.ClientURLs())
 		cfg.Replicas = 3
-		testFenceRefusal(t, cfg, base, true)
+		testFenceRefusal(t, cfg, base)
 		if c.StreamLeader(cfg.Stream) == nil {
 			t.Fatal("the stream has no leader")
 		}
 	})
 }
 
-func testFenceRefusal(t *testing.T, cfg Config, base string, replicated bool) {
+func testFenceRefusal(t *testing.T, cfg Config, base string) {
 	s := newSink(t, cfg)
 	ctx := context.Background()
 	if err := s.Write(ctx, records(base+".a", "a", 0, 2)); err != nil {
 		t.Fatal(err)
 	}
-	// Another publisher stores on the subject: the sink's prediction for
-	// its next record is now wrong.
+	// Another publisher stores on the subject: what the sink knows of the
+	// subject's last message is now wrong.
 	if _, err := s.JetStream().Publish(ctx, base+".a", []byte("foreign")); err != nil {
 		t.Fatal(err)
 	}
@@ -211,10 +210,13 @@ func testFenceRefusal(t *testing.T, cfg Config, base string, replicated bool) {
 			t.Fatalf("record %d: %v", i, e)
 		}
 	}
-	if werr[0] == nil || !replicated && werr.Count() != 3 {
-		t.Fatalf("%d records refused, want 3 (on a replicated stream, the first at least): %v", werr.Count(), werr)
+	if werr.Count() != 3 {
+		t.Fatalf("%d records failed, want 3: %v", werr.Count(), werr)
 	}
-	// The resend goes one by one and succeeds; then the chain is restored.
+	if n := s.FenceRefusals(); n != 1 {
+		t.Fatalf("%d fence refusals, want 1 (the records after the refused one are not sent)", n)
+	}
+	// The resend reads the subject's last message and succeeds.
 	if err := s.Write(ctx, records(base+".a", "a", 2, 3)); err != nil {
 		t.Fatal(err)
 	}
@@ -226,9 +228,6 @@ func testFenceRefusal(t *testing.T, cfg Config, base string, replicated bool) {
 		ids = append(ids, m.Header.Get(jetstream.MsgIDHeader))
 	}
 	want := fmt.Sprint([]string{"a:0", "a:1", "", "a:2", "a:3", "a:4", "a:5", "a:6", "a:7"})
-	if replicated && werr.Count() == 1 {
-		want = fmt.Sprint([]string{"a:0", "a:1", "", "a:3", "a:4", "a:2", "a:5", "a:6", "a:7"})
-	}
 	if fmt.Sprint(ids) != want {
 		t.Fatalf("stored %v, want %v", ids, want)
 	}

@@ -109,9 +109,8 @@ func validStreamName(name string) error {
 }
 
 // ensureStream creates the stream when missing, and otherwise checks that
-// it can store what we publish, with the duplicate window we rely on. It
-// returns the stream's last sequence and its number of replicas.
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config) (uint64, int, error) {
+// it can store what we publish, with the duplicate window we rely on.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
 	want := jetstream.StreamConfig{
 		Name:       cfg.Stream,
 		Subjects:   streamSubjects(cfg.BaseSubject, cfg.Subjects),
@@ -123,22 +122,22 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg Config) (uint
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		st, err = js.CreateStream(ctx, want)
 		if err == nil {
-			return st.CachedInfo().State.LastSeq, st.CachedInfo().Config.Replicas, nil
+			return st, nil
 		}
 		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return 0, 0, fmt.Errorf("nats: create stream %q with subjects %q: %w", cfg.Stream, want.Subjects, err)
+			return nil, fmt.Errorf("nats: create stream %q with subjects %q: %w", cfg.Stream, want.Subjects, err)
 		}
 		// Created meanwhile by someone else: check theirs.
 		st, err = js.Stream(ctx, cfg.Stream)
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("nats: look up stream %q: %w", cfg.Stream, err)
+		return nil, fmt.Errorf("nats: look up stream %q: %w", cfg.Stream, err)
 	}
 	if diffs := streamDiffs(st.CachedInfo().Config, want); len(diffs) > 0 {
-		return 0, 0, fmt.Errorf("nats: stream %q exists with other settings and was left unchanged: %s; update the stream or the configuration",
+		return nil, fmt.Errorf("nats: stream %q exists with other settings and was left unchanged: %s; update the stream or the configuration",
 			cfg.Stream, strings.Join(diffs, "; "))
 	}
-	return st.CachedInfo().State.LastSeq, st.CachedInfo().Config.Replicas, nil
+	return st, nil
 }
 
 // streamDiffs lists how an existing stream falls short of want. Extra

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -38,34 +39,128 @@ func (s *Sink) Write(ctx context.Context, recs []ingest.Record) error {
 }
 
 func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
-	var errs ingest.WriteErrors
-	fail := func(i int, err error) {
-		if errs == nil {
-			errs = make(ingest.WriteErrors, len(recs))
-		}
-		errs[i] = err
-	}
-	failed := func(i int) bool { return errs != nil && errs[i] != nil }
+	errs := make(ingest.WriteErrors, len(recs))
 	// Unusable subjects first, so that they fail for good whatever happens
 	// to the rest of the Write.
 	for i := range recs {
 		if err := validSubject(recs[i].Dest, false); err != nil {
-			fail(i, &ingest.PermanentError{Err: fmt.Errorf("nats: record: %w", err)})
+			errs[i] = &ingest.PermanentError{Err: fmt.Errorf("nats: record: %w", err)}
 		}
 	}
-	m, err := s.order.enter(ctx)
-	if err != nil {
-		for i := range recs {
-			if !failed(i) {
-				fail(i, fmt.Errorf("nats: waiting for earlier publishes to settle: %w", err))
-			}
+	// The records of each subject, in order; subjects in flight together.
+	groups := bySubject(recs, errs)
+	if len(groups) == 1 {
+		s.writeSubject(ctx, recs, groups[0], errs)
+	} else {
+		var wg sync.WaitGroup
+		for _, g := range groups {
+			wg.Go(func() { s.writeSubject(ctx, recs, g, errs) })
 		}
+		wg.Wait()
+	}
+	if errs.Count() > 0 {
 		return errs
 	}
-	if m == oneByOne {
-		return s.writeOneByOne(ctx, recs, errs)
-	}
+	return nil
+}
 
+// bySubject returns the indexes of the records without an error, grouped
+// by subject in order of first appearance, each group in record order.
+func bySubject(recs []ingest.Record, errs ingest.WriteErrors) [][]int {
+	var groups [][]int
+	var at map[string]int // subject -> index in groups, once there are two
+	for i := range recs {
+		if errs[i] != nil {
+			continue
+		}
+		d := recs[i].Dest
+		switch {
+		case len(groups) == 0:
+			groups = append(groups, []int{i})
+			continue
+		case at == nil && recs[groups[0][0]].Dest == d:
+			groups[0] = append(groups[0], i)
+			continue
+		case at == nil:
+			at = map[string]int{recs[groups[0][0]].Dest: 0}
+		}
+		if g, ok := at[d]; ok {
+			groups[g] = append(groups[g], i)
+			continue
+		}
+		at[d] = len(groups)
+		groups = append(groups, []int{i})
+	}
+	return groups
+}
+
+// writeSubject publishes the records idx of recs, all on one subject, one
+// at a time, each fenced by the sequence of the subject's last message and
+// acknowledged before the next is sent (see order). At the first failure
+// it stops: that record and the ones after it fail, so that they are
+// resent in order. Each goroutine writes only its own entries of errs.
+func (s *Sink) writeSubject(ctx context.Context, recs []ingest.Record, idx []int, errs ingest.WriteErrors) {
+	subject := recs[idx[0]].Dest
+	failFrom := func(k int, err error) {
+		for _, i := range idx[k:] {
+			errs[i] = err
+		}
+	}
+	c, err := s.order.acquire(ctx, subject)
+	if err != nil {
+		failFrom(0, fmt.Errorf("nats: waiting for earlier publishes on %q to settle: %w", subject, err))
+		return
+	}
+	defer s.order.release(subject, c)
+	for k, i := range idx {
+		if err := ctx.Err(); err != nil {
+			failFrom(k, fmt.Errorf("nats: publish on %q: %w", subject, err))
+			return
+		}
+		last, ok := s.order.lastSeq(c)
+		if !ok {
+			if last, err = s.lastOnSubject(ctx, subject); err != nil {
+				failFrom(k, err)
+				return
+			}
+			s.order.set(c, last)
+		}
+		seq, dup, err := s.publishFenced(ctx, &recs[i], last)
+		// A replicated stream refuses a fenced record, before proposing it,
+		// while an earlier message on its subject is still being applied:
+		// nats-server 2.15 acknowledges a record a moment before it stops
+		// counting it as in process. Nothing was stored; resend as is,
+		// briefly.
+		for try := 0; err != nil && isSubjectBusy(err) && try < maxBusyResends; try++ {
+			s.busyResends.Add(1)
+			select {
+			case <-time.After(min(time.Millisecond<<try, 50*time.Millisecond)):
+				seq, dup, err = s.publishFenced(ctx, &recs[i], last)
+			case <-ctx.Done():
+			}
+		}
+		if err != nil {
+			s.order.forget(c)
+			if isFenceRefusal(err) {
+				s.refusals.Add(1)
+			}
+			failFrom(k, s.publishError(subject, err))
+			return
+		}
+		if dup {
+			// Stored before, maybe after what the chain knew.
+			s.order.forget(c)
+			continue
+		}
+		s.order.set(c, seq)
+	}
+}
+
+// publishFenced publishes r, to be stored only if the last message on its
+// subject has stream sequence last, and waits for the acknowledgement. It
+// returns the record's sequence and whether the server called it a
+// duplicate.
+func (s *Sink) publishFenced(ctx context.Context, r *ingest.Record, last uint64) (uint64, bool, error) {
 	// A publish stalls while MaxPending acknowledgements are outstanding;
 	// the library bounds that wait by time only, so give it what is left
 	// of ctx.
@@ -74,135 +169,52 @@ func (s *Sink) writeJetStream(ctx context.Context, recs []ingest.Record) error {
 		stall = min(stall, max(time.Until(dl), time.Millisecond))
 	}
 	// No resend by the client on "no responders" (a stream without a
-	// leader): its timer would publish the record again later, after
-	// records of other Writes, and a sequence fence names a slot, not a
-	// record, so the late copy could take a slot that another publish moved
-	// the stream to and land ahead of records before it. The record fails
-	// instead, the chain breaks, and the one-at-a-time path resends it in
-	// order.
-	opts := []jetstream.PublishOpt{jetstream.WithStallWait(stall), jetstream.WithRetryAttempts(0)}
-	futures := make([]jetstream.PubAckFuture, len(recs))
-	boxes := make([]*msgBox, len(recs))
-	seqs := make([]uint64, len(recs))
-	whole := true // every record stored at its predicted sequence
-	for i := range recs {
-		r := &recs[i]
-		if failed(i) {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			fail(i, err)
-			whole = false
-			continue
-		}
-		fence, seq := s.order.predict(r.MsgID)
-		b := s.msg(r, &fence)
-		s.health.publishing(time.Now())
-		f, err := s.js.PublishMsgAsync(&b.m, opts...)
-		if err != nil {
-			// The client's refusal, not the server's answer.
-			s.health.done(time.Now(), err, false)
-			s.putMsg(b) // not handed over
-			fail(i, s.publishError(r.Dest, err))
-			whole = false
-			continue
-		}
-		futures[i], boxes[i], seqs[i] = f, b, seq
-	}
-	s.order.sent()
-	done := ctx.Done()
-	for i, f := range futures {
-		if f == nil {
-			continue
-		}
-		select {
-		case ack := <-f.Ok():
-			s.health.done(time.Now(), nil, true)
-			if ack.Duplicate {
-				s.duplicates.Add(1)
-			}
-			if ack.Duplicate || ack.Sequence != seqs[i] {
-				whole = false // the later predictions are off
-			}
-			// Acknowledged: the client has let the message go. (After an
-			// error it may not have: a retry timer can still hold it.)
-			s.putMsg(boxes[i])
-		case err := <-f.Err():
-			s.health.done(time.Now(), err, true)
-			fail(i, s.publishError(recs[i].Dest, err))
-			whole = false
-		case <-done:
-			// The acknowledgement may still come: the record is reported
-			// failed and, when resent, caught by Nats-Msg-Id.
-			s.health.done(time.Now(), nil, false)
-			fail(i, fmt.Errorf("nats: waiting for acknowledgement on %q: %w", recs[i].Dest, ctx.Err()))
-			whole = false
-		}
-	}
-	s.order.leavePipelined(whole)
-	if errs != nil {
-		return errs
-	}
-	return nil
-}
-
-// writeOneByOne publishes recs one at a time, each acknowledged before the
-// next is sent, and stops at the first failure: the records from there on
-// fail, so that they are resent in order. When every record is stored it
-// reads the stream's last sequence and restores the chain (see order).
-func (s *Sink) writeOneByOne(ctx context.Context, recs []ingest.Record, errs ingest.WriteErrors) (werr error) {
-	ok, known, last := false, false, uint64(0)
-	defer func() { s.order.leaveSerial(ok, known, last) }()
-	for i := range recs {
-		if errs != nil && errs[i] != nil {
-			continue
-		}
-		err := ctx.Err()
-		if err == nil {
-			err = s.publishOne(ctx, &recs[i])
-		}
-		if err != nil {
-			err = s.publishError(recs[i].Dest, err)
-			if errs == nil {
-				errs = make(ingest.WriteErrors, len(recs))
-			}
-			for j := i; j < len(recs); j++ {
-				if errs[j] == nil {
-					errs[j] = err
-				}
-			}
-			return errs
-		}
-	}
-	ok = true
-	st, err := s.js.Stream(ctx, s.cfg.Stream)
-	if err == nil {
-		known, last = true, st.CachedInfo().State.LastSeq
-	}
-	if errs != nil {
-		return errs
-	}
-	return nil
-}
-
-// publishOne publishes r and waits for its acknowledgement.
-func (s *Sink) publishOne(ctx context.Context, r *ingest.Record) error {
-	actx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout)
-	defer cancel()
+	// leader): its timer would publish the record again later, and that
+	// late copy could be stored after records that were resent meanwhile.
+	// The record fails instead and the next Write resends it, in order.
+	b := s.msg(r, &last)
 	s.health.publishing(time.Now())
-	ack, err := s.js.PublishMsg(actx, newMsg(r))
+	f, err := s.js.PublishMsgAsync(&b.m, jetstream.WithStallWait(stall), jetstream.WithRetryAttempts(0))
 	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("%w: %w", jetstream.ErrAsyncPublishTimeout, err)
+		// The client's refusal, not the server's answer.
+		s.health.done(time.Now(), err, false)
+		s.putMsg(b) // not handed over
+		return 0, false, err
+	}
+	select {
+	case ack := <-f.Ok():
+		s.health.done(time.Now(), nil, true)
+		// Acknowledged: the client has let the message go. (After an
+		// error it may not have: a retry timer can still hold it.)
+		s.putMsg(b)
+		if ack.Duplicate {
+			s.duplicates.Add(1)
 		}
-		s.health.done(time.Now(), err, ctx.Err() == nil)
-		return err
+		return ack.Sequence, ack.Duplicate, nil
+	case err := <-f.Err():
+		s.health.done(time.Now(), err, true)
+		return 0, false, err
+	case <-ctx.Done():
+		// The acknowledgement may still come: the record is reported
+		// failed and, when resent, caught by Nats-Msg-Id or its fence.
+		s.health.done(time.Now(), nil, false)
+		return 0, false, fmt.Errorf("waiting for acknowledgement: %w", ctx.Err())
 	}
-	s.health.done(time.Now(), nil, true)
-	if ack.Duplicate {
-		s.duplicates.Add(1)
+}
+
+// lastOnSubject reads the stream sequence of the last message on subject,
+// 0 when the stream holds none there.
+func (s *Sink) lastOnSubject(ctx context.Context, subject string) (uint64, error) {
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout)
+	defer cancel()
+	m, err := s.stream.GetLastMsgForSubject(rctx, subject)
+	switch {
+	case err == nil:
+		return m.Sequence, nil
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return 0, nil
 	}
-	return nil
+	return 0, fmt.Errorf("nats: reading the last message on %q of stream %q, which the next record there must follow: %w", subject, s.cfg.Stream, err)
 }
 
 func (s *Sink) writeCore(ctx context.Context, recs []ingest.Record) error {
@@ -272,12 +284,12 @@ func newMsg(r *ingest.Record) *nats.Msg {
 // back with putMsg only once the client is done with the message: after a
 // synchronous publish returns, or an asynchronous one is acknowledged
 // (until then the client may publish it again by itself).
-func (s *Sink) msg(r *ingest.Record, f *fence) *msgBox {
+func (s *Sink) msg(r *ingest.Record, last *uint64) *msgBox {
 	b, _ := s.msgs.Get().(*msgBox)
 	if b == nil {
 		b = new(msgBox)
 	}
-	b.fill(r, f)
+	b.fill(r, last)
 	return b
 }
 
@@ -289,15 +301,16 @@ func (s *Sink) putMsg(b *msgBox) {
 	s.msgs.Put(b)
 }
 
-// fill builds the message of r in b, with the headers of f when not nil
-// (see order).
-func (b *msgBox) fill(r *ingest.Record, f *fence) *nats.Msg {
+// fill builds the message of r in b, with the fence
+// Nats-Expected-Last-Subject-Sequence: *last when last is not nil (see
+// order).
+func (b *msgBox) fill(r *ingest.Record, last *uint64) *nats.Msg {
 	b.m = nats.Msg{Subject: r.Dest, Data: r.Value}
 	n := len(r.Headers)
 	if r.MsgID != "" {
 		n++
 	}
-	if f != nil {
+	if last != nil {
 		n++
 	}
 	if n == 0 {
@@ -326,16 +339,10 @@ func (b *msgBox) fill(r *ingest.Record, f *fence) *nats.Msg {
 		j := len(vals)
 		h[jetstream.MsgIDHeader] = vals[j-1 : j : j]
 	}
-	if f != nil {
-		key := jetstream.ExpectedLastMsgIDHeader
-		if f.id != "" {
-			vals = append(vals, f.id)
-		} else {
-			key = jetstream.ExpectedLastSeqHeader
-			vals = append(vals, strconv.FormatUint(f.seq, 10))
-		}
+	if last != nil {
+		vals = append(vals, strconv.FormatUint(*last, 10))
 		j := len(vals)
-		h[key] = vals[j-1 : j : j]
+		h[jetstream.ExpectedLastSubjSeqHeader] = vals[j-1 : j : j]
 	}
 	b.vals = vals
 	b.m.Header = h
@@ -357,20 +364,32 @@ func (s *Sink) publishError(subject string, err error) error {
 	return fmt.Errorf("nats: publish on %q: %w", subject, err)
 }
 
+// maxBusyResends bounds the resends of a record refused because another
+// message on its subject was still in process; past it (an other
+// publisher's message on the subject, in process for long), the record
+// fails as refused.
+const maxBusyResends = 10
+
+// isSubjectBusy reports whether a replicated stream refused a fenced
+// record, before proposing it, because a message on its subject was still
+// in process (nats-server 2.11 and later; error code 10164 carries no
+// sequence, unlike 10071).
+func isSubjectBusy(err error) bool {
+	var jerr jetstream.JetStreamError
+	return errors.As(err, &jerr) && jerr.APIError() != nil &&
+		jerr.APIError().ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}
+
 // isFenceRefusal reports whether the server refused a publish because the
-// stream's last message was not the one it expected (see order).
+// last message on its subject was not the one it expected (see order).
 func isFenceRefusal(err error) bool {
 	var jerr jetstream.JetStreamError
 	if !errors.As(err, &jerr) || jerr.APIError() == nil {
 		return false
 	}
 	switch jerr.APIError().ErrorCode {
-	case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant, jsErrCodeStreamWrongLastMsgID:
+	case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
 		return true
 	}
 	return false
 }
-
-// jsErrCodeStreamWrongLastMsgID is the server's error code for a
-// Nats-Expected-Last-Msg-Id that does not match.
-const jsErrCodeStreamWrongLastMsgID jetstream.ErrorCode = 10070
