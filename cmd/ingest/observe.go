@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/restless-stream/ingest/checkpoint"
 	"github.com/restless-stream/ingest/pipeline"
 )
 
@@ -79,6 +81,12 @@ func (s *loggedStream) WriteFailed(n int, err error) {
 // it; the save is retried.
 func (s *loggedStream) CheckpointFailed(err error) {
 	s.StreamMetrics.CheckpointFailed(err)
+	if errors.Is(err, errNotOwner) || errors.Is(err, checkpoint.ErrFenced) || errors.Is(err, checkpoint.ErrNotClaimed) {
+		// Cluster mode: the lease ended (a pause, a cut-off) and the lane
+		// is being stopped; the fence refused the save, as it must.
+		s.log.Warn("checkpoint not saved: this replica no longer owns the stream, which stops here", "err", redactText(err.Error()))
+		return
+	}
 	if s.ready != nil {
 		s.ready.CheckpointFailing(s.name, err)
 	}

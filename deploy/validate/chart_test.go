@@ -6,11 +6,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -27,7 +29,7 @@ func examples(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"nats.yaml", "kafka.yaml", "servicemonitor.yaml"} {
+	for _, want := range []string{"nats.yaml", "kafka.yaml", "servicemonitor.yaml", "cluster-nats.yaml", "cluster-kafka.yaml"} {
 		if !slices.Contains(files, filepath.Join(chartDir, "examples", want)) {
 			t.Errorf("examples/%s is missing", want)
 		}
@@ -136,6 +138,13 @@ func decodeManifests(t *testing.T, out string) rendered {
 
 // exampleValues is what the checks need of a values example.
 type exampleValues struct {
+	Replicas *int32           `json:"replicas"`
+	Affinity *corev1.Affinity `json:"affinity"`
+	Cluster  struct {
+		Enabled  bool   `json:"enabled"`
+		Name     string `json:"name"`
+		LeaseTTL string `json:"leaseTTL"`
+	} `json:"cluster"`
 	Secrets map[string]struct {
 		Name string `json:"name"`
 		Key  string `json:"key"`
@@ -175,37 +184,85 @@ type daemonConfig struct {
 		} `json:"batch"`
 	} `json:"pipeline"`
 	Checkpoint struct {
-		Type string `json:"type"`
-		Dir  string `json:"dir"`
+		Type       string `json:"type"`
+		Dir        string `json:"dir"`
+		KafkaTopic string `json:"kafka_topic"`
 	} `json:"checkpoint"`
-	HTTP struct {
+	Sink struct {
+		Type string `json:"type"`
+	} `json:"sink"`
+	Cluster struct {
+		Enabled  bool   `json:"enabled"`
+		Name     string `json:"name"`
+		Member   string `json:"member"`
+		LeaseTTL string `json:"lease_ttl"`
+	} `json:"cluster"`
+	ShutdownTimeout string `json:"shutdown_timeout"`
+	HTTP            struct {
 		Addr string `json:"addr"`
 	} `json:"http"`
 }
 
 func TestHelmTemplate(t *testing.T) {
 	for _, ex := range examples(t) {
-		t.Run(filepath.Base(ex), func(t *testing.T) {
-			out, errOut, err := helm(t, "template", "ingest", chartDir, "--namespace", "data", "-f", ex)
-			if err != nil {
-				t.Fatalf("helm template -f %s: %v\n%s", filepath.Base(ex), err, errOut)
-			}
-			r := decodeManifests(t, out)
-			b, err := os.ReadFile(ex)
-			if err != nil {
+		t.Run(filepath.Base(ex), func(t *testing.T) { checkRendered(t, ex) })
+	}
+}
+
+// TestChartAccepts: values at the edge of what the chart refuses render, and
+// their configuration passes the daemon's own check.
+func TestChartAccepts(t *testing.T) {
+	ex := func(name string) string { return filepath.Join(chartDir, "examples", name) }
+	cases := []struct{ name, values, overlay string }{
+		{"cluster mode with one replica", ex("cluster-nats.yaml"), "replicas: 1"},
+		{"shortest lease_ttl", ex("cluster-nats.yaml"), "cluster: {leaseTTL: 1s}"},
+		{"longest lease_ttl", ex("cluster-nats.yaml"), "cluster: {leaseTTL: 10m}"},
+		{"shortest Kafka lease_ttl", ex("cluster-kafka.yaml"), "cluster: {leaseTTL: 6s}"},
+		{"lease_ttl of several units", ex("cluster-kafka.yaml"), "cluster: {leaseTTL: 1m30s}"},
+		{"grace period one second above shutdown_timeout", ex("cluster-nats.yaml"), "terminationGracePeriodSeconds: 31"},
+		{"kafka checkpoint with one replica", ex("kafka.yaml"), "config: {checkpoint: {type: kafka, kafka_topic: ingest.checkpoints}}"},
+		{"five replicas", ex("cluster-kafka.yaml"), "replicas: 5"},
+		{"own affinity", ex("cluster-nats.yaml"), "affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: pool, operator: In, values: [ingest]}]}]}}}"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			overlay := filepath.Join(t.TempDir(), "overlay.yaml")
+			if err := os.WriteFile(overlay, []byte(c.overlay+"\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			var vals exampleValues
-			if err := yaml.Unmarshal(b, &vals); err != nil {
-				t.Fatal(err)
-			}
-			cfgText, cfg := renderedConfig(t, r)
-			checkWorkload(t, r, cfg)
-			checkSecrets(t, r, cfgText, vals)
-			checkMonitoring(t, r, vals)
-			checkConfigPassesIngestCheck(t, cfgText)
+			checkRendered(t, c.values, overlay)
 		})
 	}
+}
+
+// checkRendered renders the chart with the values files, later files over
+// earlier ones, and checks every manifest and the configuration.
+func checkRendered(t *testing.T, files ...string) {
+	t.Helper()
+	args := []string{"template", "ingest", chartDir, "--namespace", "data"}
+	var vals exampleValues
+	for _, f := range files {
+		args = append(args, "-f", f)
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Decoding into the same value merges mappings as Helm does here.
+		if err := yaml.Unmarshal(b, &vals); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, errOut, err := helm(t, args...)
+	if err != nil {
+		t.Fatalf("helm %v: %v\n%s", args, err, errOut)
+	}
+	r := decodeManifests(t, out)
+	cfgText, cfg := renderedConfig(t, r)
+	checkWorkload(t, r, cfg)
+	checkCluster(t, r, cfg, vals)
+	checkSecrets(t, r, cfgText, vals)
+	checkMonitoring(t, r, vals)
+	checkConfigPassesIngestCheck(t, cfgText)
 }
 
 // renderedConfig returns the configuration file the pod runs with.
@@ -262,9 +319,6 @@ func checkWorkload(t *testing.T, r rendered, cfg daemonConfig) {
 	pod := sts.Spec.Template.Spec
 	c := pod.Containers[0]
 
-	if sts.Spec.Replicas == nil || *sts.Spec.Replicas != 1 {
-		t.Errorf("replicas %v, want 1 (cluster mode does not exist yet)", sts.Spec.Replicas)
-	}
 	podLabels := sts.Spec.Template.Labels
 	if !labelsMatch(sts.Spec.Selector.MatchLabels, podLabels) {
 		t.Errorf("StatefulSet selector %v does not match its pods %v", sts.Spec.Selector.MatchLabels, podLabels)
@@ -300,6 +354,29 @@ func checkWorkload(t *testing.T, r rendered, cfg daemonConfig) {
 	drain := int64((events+28399)/28400 + 10)
 	if g := pod.TerminationGracePeriodSeconds; g == nil || *g < drain {
 		t.Errorf("terminationGracePeriodSeconds %v is shorter than the drain (%ds)", g, drain)
+	}
+	// And it exceeds shutdown_timeout (the daemon's default 30s when unset):
+	// the kubelet's SIGKILL never cuts a handover or drain the daemon would finish.
+	shutdown := 30 * time.Second
+	if cfg.ShutdownTimeout != "" {
+		var err error
+		if shutdown, err = time.ParseDuration(cfg.ShutdownTimeout); err != nil {
+			t.Errorf("shutdown_timeout %q: %v", cfg.ShutdownTimeout, err)
+		}
+	}
+	if g := pod.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= shutdown {
+		t.Errorf("terminationGracePeriodSeconds %v is not above shutdown_timeout %v", g, shutdown)
+	}
+
+	// Rolling updates one pod at a time, each new pod ready before the next
+	// one stops.
+	us := sts.Spec.UpdateStrategy
+	if us.Type != appsv1.RollingUpdateStatefulSetStrategyType || us.RollingUpdate == nil ||
+		us.RollingUpdate.MaxUnavailable == nil || us.RollingUpdate.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("updateStrategy %+v, want RollingUpdate with maxUnavailable 1", us)
+	}
+	if sts.Spec.PodManagementPolicy != appsv1.ParallelPodManagement {
+		t.Errorf("podManagementPolicy %q, want Parallel", sts.Spec.PodManagementPolicy)
 	}
 
 	// Security: non-root, no privilege, read-only root filesystem.
@@ -393,6 +470,79 @@ func checkWorkload(t *testing.T, r rendered, cfg daemonConfig) {
 	pdb := r.pdb.Spec
 	if pdb.MaxUnavailable == nil || pdb.MaxUnavailable.IntValue() != 1 || pdb.Selector == nil || !labelsMatch(pdb.Selector.MatchLabels, podLabels) {
 		t.Errorf("PodDisruptionBudget %+v, want maxUnavailable 1 over the pods", pdb)
+	}
+}
+
+// checkCluster: replicas above 1 only in cluster mode; in cluster mode each pod
+// is a member named after itself (the downward API), with a checkpoint store
+// every replica reads and no volume of its own.
+func checkCluster(t *testing.T, r rendered, cfg daemonConfig, vals exampleValues) {
+	sts := r.statefulSet
+	pod := sts.Spec.Template.Spec
+	want := int32(1)
+	if vals.Replicas != nil {
+		want = *vals.Replicas
+	}
+	if sts.Spec.Replicas == nil || *sts.Spec.Replicas != want {
+		t.Errorf("replicas %v, want %d", sts.Spec.Replicas, want)
+	}
+	if want > 1 && !cfg.Cluster.Enabled {
+		t.Errorf("%d replicas without cluster.enabled: every replica would read every stream", want)
+	}
+	if vals.Cluster.Enabled != cfg.Cluster.Enabled {
+		t.Fatalf("values cluster.enabled %v, rendered cluster.enabled %v", vals.Cluster.Enabled, cfg.Cluster.Enabled)
+	}
+	var podName *corev1.EnvVar
+	for i, e := range pod.Containers[0].Env {
+		if e.Name == "POD_NAME" {
+			podName = &pod.Containers[0].Env[i]
+		}
+	}
+	if !cfg.Cluster.Enabled {
+		if cfg.Cluster != (daemonConfig{}).Cluster {
+			t.Errorf("cluster mode off, yet the configuration has cluster %+v", cfg.Cluster)
+		}
+		return
+	}
+	if cfg.Cluster.Name != vals.Cluster.Name || cfg.Cluster.LeaseTTL != vals.Cluster.LeaseTTL {
+		t.Errorf("cluster name %q lease_ttl %q, values say %q and %q", cfg.Cluster.Name, cfg.Cluster.LeaseTTL, vals.Cluster.Name, vals.Cluster.LeaseTTL)
+	}
+	// The member id is the pod's name: unique among the replicas and the
+	// same after a restart.
+	if cfg.Cluster.Member != "${POD_NAME}" {
+		t.Errorf("cluster.member %q, want ${POD_NAME}", cfg.Cluster.Member)
+	}
+	if podName == nil || podName.Value != "" || podName.ValueFrom == nil || podName.ValueFrom.FieldRef == nil ||
+		podName.ValueFrom.FieldRef.FieldPath != "metadata.name" {
+		t.Errorf("POD_NAME %+v, want the downward API's metadata.name", podName)
+	}
+	switch {
+	case cfg.Checkpoint.Type == "nats_kv" && cfg.Sink.Type == "nats":
+	case cfg.Checkpoint.Type == "kafka" && cfg.Sink.Type == "kafka":
+		if cfg.Checkpoint.KafkaTopic == "" {
+			t.Error("checkpoint.type kafka without kafka_topic")
+		}
+	default:
+		t.Errorf("cluster mode with checkpoint %s and sink %s: want nats_kv with nats or kafka with kafka", cfg.Checkpoint.Type, cfg.Sink.Type)
+	}
+	if len(sts.Spec.VolumeClaimTemplates) > 0 {
+		t.Error("cluster mode with a volume claim per pod: the replicas share their checkpoints through the broker")
+	}
+	if vals.Affinity != nil {
+		// The values' own affinity replaces the default one.
+		if !reflect.DeepEqual(pod.Affinity, vals.Affinity) {
+			t.Errorf("affinity %+v, values say %+v", pod.Affinity, vals.Affinity)
+		}
+	} else if want > 1 {
+		a := pod.Affinity
+		if a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) == 0 {
+			t.Errorf("%d replicas without pod anti-affinity: %+v", want, a)
+		} else {
+			term := a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm
+			if term.TopologyKey != "kubernetes.io/hostname" || term.LabelSelector == nil || !labelsMatch(term.LabelSelector.MatchLabels, sts.Spec.Template.Labels) {
+				t.Errorf("anti-affinity term %+v does not spread the StatefulSet's pods over nodes", term)
+			}
+		}
 	}
 }
 
@@ -549,14 +699,40 @@ func checkConfigPassesIngestCheck(t *testing.T, cfgText string) {
 func TestChartRefuses(t *testing.T) {
 	base := filepath.Join(chartDir, "examples", "nats.yaml")
 	kafka := filepath.Join(chartDir, "examples", "kafka.yaml")
+	clusterNATS := filepath.Join(chartDir, "examples", "cluster-nats.yaml")
+	clusterKafka := filepath.Join(chartDir, "examples", "cluster-kafka.yaml")
 	cases := []struct {
 		name   string
 		values string
 		set    []string
 		want   []string
 	}{
-		{"two replicas", base, []string{"replicas=2"}, []string{"replicas: 2 needs cluster mode", "replicas: 1"}},
-		{"cluster mode", base, []string{"cluster.enabled=true"}, []string{"cluster.enabled"}},
+		{"two replicas without cluster mode", base, []string{"replicas=2"}, []string{"replicas: 2 needs cluster.enabled: true"}},
+		{"three replicas, cluster mode off", clusterNATS, []string{"cluster.enabled=false"}, []string{"replicas: 3 needs cluster.enabled: true"}},
+		{"cluster mode, file checkpoint", kafka, []string{"cluster.enabled=true"}, []string{"cluster.enabled: true needs a checkpoint store every replica reads", "config.checkpoint.type is file"}},
+		{"replicas with the file checkpoint (a PVC each)", clusterKafka, []string{"config.checkpoint.type=file"}, []string{"config.checkpoint.type: file", "replicas: 3"}},
+		{"replicas with an emptyDir file checkpoint", clusterKafka, []string{"config.checkpoint.type=file", "persistence.enabled=false"}, []string{"config.checkpoint.type: file"}},
+		{"cluster mode, file sink", clusterNATS, []string{"config.sink.type=file"}, []string{"/config/sink/type"}},
+		{"cluster mode, stdout sink", clusterKafka, []string{"config.sink.type=stdout"}, []string{"/config/sink/type"}},
+		{"cluster mode, nats_kv with Kafka", clusterNATS, []string{"config.sink.type=kafka"}, []string{"config.checkpoint.type: nats_kv needs config.sink.type nats"}},
+		{"cluster mode, kafka checkpoint with NATS", clusterKafka, []string{"config.sink.type=nats", "secrets.kafkaPassword.name=", "secrets.kafkaTLS.name=", "config.sink.kafka.sasl.mechanism="}, []string{"config.checkpoint.type: kafka needs config.sink.type kafka"}},
+		{"kafka checkpoint with NATS, one replica", base, []string{"config.checkpoint.type=kafka"}, []string{"config.checkpoint.type: kafka needs config.sink.type kafka"}},
+		{"cluster mode, nats_kv without JetStream", clusterNATS, []string{"config.sink.nats.jetstream=false"}, []string{"config.checkpoint.type: nats_kv needs", "jetstream true"}},
+		{"bad cluster name", clusterNATS, []string{"cluster.name=Orders.EU"}, []string{"/cluster/name"}},
+		{"empty cluster name", clusterNATS, []string{"cluster.name="}, []string{"/cluster/name"}},
+		{"long cluster name", clusterNATS, []string{"cluster.name=" + strings.Repeat("a", 65)}, []string{"/cluster/name"}},
+		{"cluster member set", clusterNATS, []string{"cluster.member=ingest-0"}, []string{"/cluster", "'member'"}},
+		{"cluster in the daemon's config", clusterNATS, []string{"config.cluster.enabled=true"}, []string{"/config", "'cluster'"}},
+		{"lease_ttl not a duration", clusterNATS, []string{"cluster.leaseTTL=10"}, []string{"/cluster/leaseTTL"}},
+		{"lease_ttl zero", clusterNATS, []string{"cluster.leaseTTL=0s"}, []string{"cluster.leaseTTL: 0s is outside [1s, 10m]"}},
+		{"lease_ttl below a second", clusterNATS, []string{"cluster.leaseTTL=999ms"}, []string{"cluster.leaseTTL: 999ms is outside [1s, 10m]"}},
+		{"lease_ttl above ten minutes", clusterNATS, []string{"cluster.leaseTTL=10m1s"}, []string{"cluster.leaseTTL: 10m1s is outside [1s, 10m]"}},
+		{"lease_ttl below Kafka's session timeout", clusterKafka, []string{"cluster.leaseTTL=5900ms"}, []string{"cluster.leaseTTL: 5900ms is below 6s"}},
+		{"grace period not above shutdown_timeout", clusterNATS, []string{"config.shutdown_timeout=45s"}, []string{"terminationGracePeriodSeconds: 45 is not above config.shutdown_timeout (45s)"}},
+		{"grace period not above the default shutdown_timeout", base, []string{"config.shutdown_timeout=null", "terminationGracePeriodSeconds=30"}, []string{"terminationGracePeriodSeconds: 30 is not above config.shutdown_timeout (30s)"}},
+		{"shutdown_timeout not a duration", clusterNATS, []string{"config.shutdown_timeout=30"}, []string{"/config/shutdown_timeout"}},
+		{"unknown checkpoint type", clusterNATS, []string{"config.checkpoint.type=redis"}, []string{"/config/checkpoint/type"}},
+		{"bad checkpoint topic", clusterKafka, []string{"config.checkpoint.kafka_topic=a topic"}, []string{"/config/checkpoint/kafka_topic"}},
 		{"inline HMAC secret", base, []string{"config.streams[0].verify.secrets[0]=s3cret"}, []string{"/config/streams/0/verify", "'secrets'"}},
 		{"inline API key", base, []string{"config.restless.api_key=rs_s3cret"}, []string{"/config/restless", "'api_key'"}},
 		{"inline NATS token", base, []string{"config.sink.nats.token=s3cret"}, []string{"/config/sink/nats", "'token'"}},
@@ -591,5 +767,34 @@ func TestChartRefuses(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestChartRefusesWithoutSchema: the cluster rules that the templates check
+// themselves still refuse, naming the value, when the schema is skipped
+// (helm --skip-schema-validation).
+func TestChartRefusesWithoutSchema(t *testing.T) {
+	clusterNATS := filepath.Join(chartDir, "examples", "cluster-nats.yaml")
+	cases := []struct {
+		set  []string
+		want string
+	}{
+		{[]string{"cluster.name=Orders"}, `cluster.name: "Orders" must match [a-z0-9_-]+`},
+		{[]string{"cluster.name=" + strings.Repeat("a", 65)}, "(at most 64 characters)"},
+		{[]string{"cluster.leaseTTL=soon"}, `cluster.leaseTTL: "soon" is not a duration`},
+		{[]string{"config.shutdown_timeout=1x"}, `config.shutdown_timeout: "1x" is not a duration`},
+		{[]string{"config.checkpoint.type=file"}, "config.checkpoint.type: file"},
+	}
+	for _, c := range cases {
+		args := []string{"template", "ingest", chartDir, "--skip-schema-validation", "-f", clusterNATS}
+		for _, s := range c.set {
+			args = append(args, "--set", s)
+		}
+		out, errOut, err := helm(t, args...)
+		if err == nil {
+			t.Errorf("helm template --skip-schema-validation %v passed:\n%s", c.set, out)
+		} else if !strings.Contains(errOut, c.want) {
+			t.Errorf("helm template --skip-schema-validation %v: the error does not say %q:\n%s", c.set, c.want, errOut)
+		}
 	}
 }

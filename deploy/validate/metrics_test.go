@@ -32,10 +32,13 @@ type family struct {
 	labels map[string]bool
 }
 
-// scrapeDaemon runs `ingest emulate` and `ingest run` on it (two streams,
-// file sink and checkpoints), waits until events were published and a
-// checkpoint saved, and returns the metric families of /metrics.
-func scrapeDaemon(t *testing.T) map[string]family {
+// scrapeDaemons runs `ingest emulate` and two daemons on it, each with two
+// streams: a single process (file sink and checkpoints) and a replica in
+// cluster mode (an embedded NATS server with JetStream, nats_kv checkpoints).
+// It waits until each has published events and saved a checkpoint, and the
+// replica has joined and owns its streams, and returns the metric families of
+// both /metrics together.
+func scrapeDaemons(t *testing.T) map[string]family {
 	t.Helper()
 	bin := ingestBinary(t)
 	const apiKey, demoSecret = "rs_validate_3b1f0e9d8c7a6b5c4d3e2f1a", "validate-demo-secret"
@@ -43,8 +46,7 @@ func scrapeDaemon(t *testing.T) map[string]family {
 	emURL := em.waitFor(t, regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`), 30*time.Second)[1]
 
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "ingest.yaml")
-	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+	streams := `
 restless: {base_url: %[1]s, stream_base_url: %[1]s}
 streams:
   - name: orders
@@ -54,38 +56,75 @@ streams:
     transport: websocket
     stream_id: demo
     verify: {secrets: ["${DEMO_SECRET}"]}
-sink: {type: file, file: {path: %[2]s}}
-checkpoint: {type: file, dir: %[3]s}
 http: {addr: "127.0.0.1:0"}
 log: {level: info, format: json}
-`, emURL, filepath.Join(dir, "events.jsonl"), filepath.Join(dir, "checkpoints"))), 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := start(t, cleanEnv(map[string]string{"RESTLESS_API_KEY": apiKey, "DEMO_SECRET": demoSecret}), bin, "run", "-c", cfg)
-	metricsURL := d.waitFor(t, regexp.MustCompile(`"http":"(http://127\.0\.0\.1:\d+)"`), 30*time.Second)[1] + "/metrics"
+`
+	single := fmt.Sprintf(streams+`
+sink: {type: file, file: {path: %[2]s}}
+checkpoint: {type: file, dir: %[3]s}
+`, emURL, filepath.Join(dir, "events.jsonl"), filepath.Join(dir, "checkpoints"))
+	replica := fmt.Sprintf(streams+`
+sink:
+  type: nats
+  nats: {embedded: true, embedded_port: 0, embedded_dir: %[2]s, jetstream: true, stream: VALIDATE}
+checkpoint: {type: nats_kv}
+cluster: {enabled: true, name: validate, member: replica-0, lease_ttl: 5s}
+`, emURL, filepath.Join(dir, "nats"))
 
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		fams, err := scrape(metricsURL)
-		if err == nil && published(fams) >= 2 && fams["ingest_checkpoint_cursor_age_seconds"] != nil {
-			out := map[string]family{}
-			for name, mf := range fams {
-				f := family{typ: mf.GetType(), labels: map[string]bool{}}
-				for _, m := range mf.GetMetric() {
-					for _, l := range m.GetLabel() {
-						f.labels[l.GetName()] = true
+	out := map[string]family{}
+	for _, d := range []struct {
+		name, config string
+		ready        func(map[string]*dto.MetricFamily) bool
+	}{
+		{"single", single, func(map[string]*dto.MetricFamily) bool { return true }},
+		{"replica", replica, func(fams map[string]*dto.MetricFamily) bool {
+			return gauge(fams, "ingest_cluster_members") >= 1 && gauge(fams, "ingest_streams_owned") >= 2
+		}},
+	} {
+		cfg := filepath.Join(dir, d.name+".yaml")
+		if err := os.WriteFile(cfg, []byte(d.config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p := start(t, cleanEnv(map[string]string{"RESTLESS_API_KEY": apiKey, "DEMO_SECRET": demoSecret}), bin, "run", "-c", cfg)
+		metricsURL := p.waitFor(t, regexp.MustCompile(`"http":"(http://127\.0\.0\.1:\d+)"`), 30*time.Second)[1] + "/metrics"
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			fams, err := scrape(metricsURL)
+			if err == nil && published(fams) >= 2 && fams["ingest_checkpoint_cursor_age_seconds"] != nil && d.ready(fams) {
+				for name, mf := range fams {
+					f, ok := out[name]
+					if !ok {
+						f = family{typ: mf.GetType(), labels: map[string]bool{}}
 					}
+					for _, m := range mf.GetMetric() {
+						for _, l := range m.GetLabel() {
+							f.labels[l.GetName()] = true
+						}
+					}
+					out[name] = f
 				}
-				out[name] = f
+				break
 			}
-			return out
+			if time.Now().After(deadline) {
+				t.Fatalf("%s daemon: no published events, checkpoint and cluster membership on %s within 60s (last error %v)", d.name, metricsURL, err)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no published events and checkpoint on %s within 60s (last error %v)", metricsURL, err)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
+	return out
+}
+
+// gauge is the sum of a gauge family's series, or -1 without any.
+func gauge(fams map[string]*dto.MetricFamily, name string) float64 {
+	mf := fams[name]
+	if mf == nil || len(mf.GetMetric()) == 0 {
+		return -1
+	}
+	var n float64
+	for _, m := range mf.GetMetric() {
+		n += m.GetGauge().GetValue()
+	}
+	return n
 }
 
 func scrape(url string) (map[string]*dto.MetricFamily, error) {
@@ -197,14 +236,14 @@ func mapsWith(m map[string]bool, k string) map[string]bool {
 
 // TestMetricNamesExist parses every PromQL expression of the alerts and the
 // dashboard with Prometheus's own parser, and checks each metric it selects,
-// each label it matches on and each label it groups by against a running
-// daemon's /metrics.
+// each label it matches on and each label it groups by against running
+// daemons' /metrics: one alone, one a replica in cluster mode.
 func TestMetricNamesExist(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the daemon")
 	}
 	exprs := expressions(t)
-	fams := scrapeDaemon(t)
+	fams := scrapeDaemons(t)
 	p := parser.NewParser(parser.Options{})
 	used := map[string]map[string]bool{"alerts": {}, "dashboard": {}}
 	for _, e := range exprs {
@@ -254,10 +293,12 @@ func TestMetricNamesExist(t *testing.T) {
 	// What the alerts and the dashboard must cover.
 	for kind, want := range map[string][]string{
 		"alerts": {"ingest_source_connected", "ingest_events_received_total", "ingest_event_lag_seconds_bucket",
-			"ingest_events_rejected_total", "ingest_sink_connected", "ingest_checkpoint_cursor_age_seconds"},
+			"ingest_events_rejected_total", "ingest_sink_connected", "ingest_checkpoint_cursor_age_seconds",
+			"ingest_cluster_members", "ingest_streams_owned", "ingest_stream_handovers_total"},
 		"dashboard": {"ingest_events_received_total", "ingest_events_rejected_total", "ingest_events_duplicate_total",
 			"ingest_event_lag_seconds_bucket", "ingest_checkpoint_cursor_age_seconds", "ingest_source_reconnects_total",
-			"ingest_sink_publish_seconds_bucket", "ingest_source_connected"},
+			"ingest_sink_publish_seconds_bucket", "ingest_source_connected",
+			"ingest_cluster_members", "ingest_streams_owned", "ingest_stream_handovers_total"},
 	} {
 		for _, m := range want {
 			if !used[kind][m] {

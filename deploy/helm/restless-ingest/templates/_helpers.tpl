@@ -60,16 +60,35 @@ fault and what to do.
 */}}
 {{- define "restless-ingest.validate" -}}
 {{- $v := .Values -}}
-{{- if gt (int $v.replicas) 1 -}}
-{{- fail (printf "replicas: %d needs cluster mode (the streams shared through the broker), which this version of restless-ingest does not have yet; two replicas without it would both read every stream. Set replicas: 1." (int $v.replicas)) -}}
-{{- end -}}
-{{- if $v.cluster.enabled -}}
-{{- fail "cluster.enabled: cluster mode does not exist in this version of restless-ingest yet; set cluster.enabled: false and replicas: 1." -}}
-{{- end -}}
 {{- $sink := $v.config.sink.type -}}
 {{- $cp := $v.config.checkpoint.type -}}
+{{- $cluster := and $v.cluster $v.cluster.enabled -}}
+{{- if and (gt (int $v.replicas) 1) (not $cluster) -}}
+{{- fail (printf "replicas: %d needs cluster.enabled: true (cluster mode, the streams shared through the broker); without it every replica would read every stream. Set cluster.enabled: true or replicas: 1." (int $v.replicas)) -}}
+{{- end -}}
 {{- if and (eq $cp "nats_kv") (or (ne $sink "nats") (not $v.config.sink.nats.jetstream)) -}}
-{{- fail (printf "config.checkpoint.type: nats_kv needs config.sink.type nats with config.sink.nats.jetstream true (sink.type is %s); use checkpoint.type file with the %s sink." $sink $sink) -}}
+{{- fail (printf "config.checkpoint.type: nats_kv needs config.sink.type nats with config.sink.nats.jetstream true (sink.type is %s); use checkpoint.type %s with the %s sink." $sink (ternary "kafka" "file" (eq $sink "kafka")) $sink) -}}
+{{- end -}}
+{{- if and (eq $cp "kafka") (ne $sink "kafka") -}}
+{{- fail (printf "config.checkpoint.type: kafka needs config.sink.type kafka (sink.type is %s); use checkpoint.type nats_kv with the NATS sink." $sink) -}}
+{{- end -}}
+{{- if and (eq $cp "file") (gt (int $v.replicas) 1) -}}
+{{- fail (printf "config.checkpoint.type: file keeps each pod's checkpoints on its own volume, which the other replicas cannot read; with replicas: %d use nats_kv (NATS sink) or kafka (Kafka sink)." (int $v.replicas)) -}}
+{{- end -}}
+{{- if $cluster -}}
+{{- if eq $cp "file" -}}
+{{- fail "cluster.enabled: true needs a checkpoint store every replica reads; config.checkpoint.type is file (one volume per pod): use nats_kv with the NATS sink or kafka with the Kafka sink." -}}
+{{- end -}}
+{{- if not (regexMatch "^[a-z0-9_-]{1,64}$" (toString $v.cluster.name)) -}}
+{{- fail (printf "cluster.name: %q must match [a-z0-9_-]+ (at most 64 characters)." (toString $v.cluster.name)) -}}
+{{- end -}}
+{{- $ttl := include "restless-ingest.seconds" (list "cluster.leaseTTL" $v.cluster.leaseTTL) | float64 -}}
+{{- if or (lt $ttl 1.0) (gt $ttl 600.0) -}}
+{{- fail (printf "cluster.leaseTTL: %s is outside [1s, 10m], the lease durations restless-ingest accepts." $v.cluster.leaseTTL) -}}
+{{- end -}}
+{{- if and (eq $cp "kafka") (lt $ttl 6.0) -}}
+{{- fail (printf "cluster.leaseTTL: %s is below 6s, the shortest group session timeout Kafka brokers accept (group.min.session.timeout.ms); the kafka checkpoint's replicas could not join." $v.cluster.leaseTTL) -}}
+{{- end -}}
 {{- end -}}
 {{- if and (ne $sink "nats") (or $v.secrets.natsToken.name $v.secrets.natsCredentials.name $v.secrets.natsTLS.name) -}}
 {{- fail (printf "secrets.natsToken, secrets.natsCredentials and secrets.natsTLS apply to the NATS sink; config.sink.type is %s." $sink) -}}
@@ -114,6 +133,39 @@ fault and what to do.
 {{- if lt (int $v.terminationGracePeriodSeconds) $drain -}}
 {{- fail (printf "terminationGracePeriodSeconds: %d is shorter than the %ds that draining %d streams may take (2 × pipeline.batch.max_events + 64 events each at 28.4k events/s, plus 10s); raise it." (int $v.terminationGracePeriodSeconds) $drain (len $v.config.streams)) -}}
 {{- end -}}
+{{- $shutdown := include "restless-ingest.shutdownSeconds" . | float64 -}}
+{{- if le (float64 $v.terminationGracePeriodSeconds) $shutdown -}}
+{{- fail (printf "terminationGracePeriodSeconds: %d is not above config.shutdown_timeout (%s): the kubelet would kill the daemon before it has handed over, written and saved what it may still finish; raise terminationGracePeriodSeconds or lower config.shutdown_timeout." (int $v.terminationGracePeriodSeconds) (include "restless-ingest.shutdownTimeout" .)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A Go duration (values.schema.json's pattern: 1m30s, 500ms, 1.5h) in seconds, as
+a decimal. Argument: (list "the.value.name" "duration").
+*/}}
+{{- define "restless-ingest.seconds" -}}
+{{- $name := index . 0 -}}
+{{- $d := toString (index . 1) -}}
+{{- $unit := dict "ns" 0.000000001 "us" 0.000001 "µs" 0.000001 "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0 -}}
+{{- if not (regexMatch "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$" $d) -}}
+{{- fail (printf "%s: %q is not a duration such as 30s, 1m30s or 500ms." $name $d) -}}
+{{- end -}}
+{{- $total := 0.0 -}}
+{{- range $part := regexFindAll "[0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h)" $d -1 -}}
+{{- $n := regexFind "^[0-9]+(\\.[0-9]+)?" $part -}}
+{{- $u := trimPrefix $n $part -}}
+{{- $total = addf $total (mulf (float64 $n) (get $unit $u)) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
+{{/* config.shutdown_timeout, or the daemon's default. */}}
+{{- define "restless-ingest.shutdownTimeout" -}}
+{{- default "30s" .Values.config.shutdown_timeout -}}
+{{- end -}}
+
+{{- define "restless-ingest.shutdownSeconds" -}}
+{{- include "restless-ingest.seconds" (list "config.shutdown_timeout" (include "restless-ingest.shutdownTimeout" .)) -}}
 {{- end -}}
 
 {{/*
@@ -140,6 +192,9 @@ pod's spec fills from the Secrets.
 {{- $c := $v.config -}}
 {{- $out := dict -}}
 {{- $_ := set $out "restless" (deepCopy (default (dict) $c.restless)) -}}
+{{- if and $v.cluster $v.cluster.enabled -}}
+{{- $_ := set $out "cluster" (dict "enabled" true "name" $v.cluster.name "member" "${POD_NAME}" "lease_ttl" $v.cluster.leaseTTL) -}}
+{{- end -}}
 {{- $streams := list -}}
 {{- range $i, $s := $c.streams -}}
 {{- $st := deepCopy $s -}}
@@ -199,8 +254,11 @@ pod's spec fills from the Secrets.
 {{- $_ := set $cp "dir" (include "restless-ingest.checkpointDir" .) -}}
 {{- else if eq $c.checkpoint.type "nats_kv" -}}
 {{- $_ := set $cp "nats_kv_bucket" (default "restless_checkpoints" $c.checkpoint.nats_kv_bucket) -}}
+{{- else if eq $c.checkpoint.type "kafka" -}}
+{{- $_ := set $cp "kafka_topic" (default "restless_ingest_checkpoints" $c.checkpoint.kafka_topic) -}}
 {{- end -}}
 {{- $_ := set $out "checkpoint" $cp -}}
+{{- with $c.shutdown_timeout -}}{{- $_ := set $out "shutdown_timeout" . -}}{{- end -}}
 {{- $_ := set $out "http" (dict "addr" (printf ":%d" (int $v.metrics.port))) -}}
 {{- with $c.log -}}{{- $_ := set $out "log" (deepCopy .) -}}{{- end -}}
 {{- toYaml $out -}}
@@ -209,6 +267,12 @@ pod's spec fills from the Secrets.
 {{/* Environment: the secret references, then extraEnv. */}}
 {{- define "restless-ingest.env" -}}
 {{- $v := .Values -}}
+{{- if and $v.cluster $v.cluster.enabled -}}
+# cluster.member: the pod's own name (ingest-0, ingest-1, ...), stable across restarts.
+- name: POD_NAME
+  valueFrom:
+    fieldRef: {fieldPath: metadata.name}
+{{ end -}}
 - name: RESTLESS_API_KEY
   valueFrom:
     secretKeyRef: {name: {{ $v.secrets.apiKey.name | quote }}, key: {{ $v.secrets.apiKey.key | quote }}}
