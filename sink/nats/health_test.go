@@ -13,6 +13,13 @@ import (
 // daemon's /readyz) must say so, and say ready again once the records are
 // stored.
 func TestConnectedWithoutQuorum(t *testing.T) {
+	t.Run("publishing", func(t *testing.T) { testConnectedWithoutQuorum(t, false) })
+	// After a reconnect the sink first reads the subject's last message:
+	// a Write that waits there must tell as well.
+	t.Run("reading", func(t *testing.T) { testConnectedWithoutQuorum(t, true) })
+}
+
+func testConnectedWithoutQuorum(t *testing.T, read bool) {
 	c, err := natsserver.StartCluster(natsserver.ClusterConfig{Nodes: 3, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -22,6 +29,11 @@ func TestConnectedWithoutQuorum(t *testing.T) {
 	cfg, base := testConfig(t, nodes[0].ClientURL())
 	cfg.Replicas = 3
 	cfg.AckTimeout = 2 * time.Minute // so that only the waiting can say it
+	if read {
+		// A read the server never answers lasts AckTimeout; longer than
+		// the 5s after which the waiting tells, shorter than the test.
+		cfg.AckTimeout = 20 * time.Second
+	}
 	s := newSink(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -33,6 +45,9 @@ func TestConnectedWithoutQuorum(t *testing.T) {
 	}
 	nodes[1].Stop()
 	nodes[2].Stop()
+	if read {
+		s.order.forgetAll()
+	}
 	written := make(chan error, 1)
 	go func() { written <- s.Write(ctx, records(base+".a", "a", 10, 10)) }()
 	for s.Connected() { // bounded by the test's deadline

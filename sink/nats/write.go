@@ -209,13 +209,23 @@ func (s *Sink) publishFenced(ctx context.Context, r *ingest.Record, last uint64)
 func (s *Sink) lastOnSubject(ctx context.Context, subject string) (uint64, error) {
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout)
 	defer cancel()
+	// The read waits on the stream's leader as a publish does: health
+	// counts it, so that a stream that stores nothing (no quorum) is seen
+	// even when every Write stops at this read.
+	s.health.publishing(time.Now())
 	m, err := s.stream.GetLastMsgForSubject(rctx, subject)
 	switch {
 	case err == nil:
+		s.health.done(time.Now(), nil, true)
 		return m.Sequence, nil
 	case errors.Is(err, jetstream.ErrMsgNotFound):
+		s.health.done(time.Now(), nil, true)
 		return 0, nil
 	}
+	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w: %w", nats.ErrTimeout, err)
+	}
+	s.health.done(time.Now(), err, ctx.Err() == nil)
 	return 0, fmt.Errorf("nats: reading the last message on %q of stream %q, which the next record there must follow: %w", subject, s.cfg.Stream, err)
 }
 
