@@ -147,6 +147,9 @@ type checkpointStore struct {
 }
 
 func openCheckpointStore(ctx context.Context, cfg *Config) (*checkpointStore, error) {
+	if cfg.Checkpoint.Type == "kafka" {
+		return nil, usagef("ingest checkpoints reads checkpoint.type file and nats_kv; a kafka checkpoint topic (%s) is read by the daemon only", cfg.Checkpoint.KafkaTopic)
+	}
 	cs := &checkpointStore{d: &daemon{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil))}}
 	if cfg.Checkpoint.Type != "nats_kv" {
 		return cs, nil

@@ -563,3 +563,42 @@ func TestClusterNATSKillFailover(t *testing.T) {
 	}
 	r.checkExactlyOnce(r.records())
 }
+
+// TestClusterNATSReloadSharesNewStreams: a reload that adds streams (on
+// every replica, as a ConfigMap change does) gives them to the coordinator,
+// which shares them out; a reload that removes them takes them away.
+func TestClusterNATSReloadSharesNewStreams(t *testing.T) {
+	r := newClusterRig(t, 2, 3*time.Second)
+	a, b := r.start("replica-a"), r.start("replica-b")
+	waitOwned(t, 30*time.Second, []*replica{a, b}, 1, 1)
+	for i := 2; i < 6; i++ {
+		name := fmt.Sprintf("s%d", i)
+		start := int64(i+1) * 1_000_000
+		if _, err := r.em.CreateFirehose(emulator.FirehoseConfig{ID: "fh_" + name, EventBytes: 300, Rate: 100, StartID: start}); err != nil {
+			t.Fatal(err)
+		}
+		r.streams = append(r.streams, name)
+		r.starts[name] = start
+	}
+	for _, rp := range []*replica{a, b} {
+		r.config(rp.member)
+		rp.signal(syscall.SIGHUP)
+	}
+	waitOwned(t, 30*time.Second, []*replica{a, b}, 3, 3)
+	time.Sleep(time.Second)
+	r.streams = r.streams[:4]
+	for _, rp := range []*replica{a, b} {
+		r.config(rp.member)
+		rp.signal(syscall.SIGHUP)
+	}
+	waitOwned(t, 30*time.Second, []*replica{a, b}, 2, 2)
+	for _, rp := range []*replica{a, b} {
+		rp.signal(syscall.SIGTERM)
+	}
+	for _, rp := range []*replica{a, b} {
+		if code := rp.wait(30 * time.Second); code != 0 {
+			t.Errorf("%s exit code %d", rp.member, code)
+		}
+	}
+	r.checkExactlyOnce(r.records())
+}

@@ -12,6 +12,8 @@ func (c *Config) checkpointLocation(stream string) string {
 	switch c.Checkpoint.Type {
 	case "nats_kv":
 		return fmt.Sprintf("nats_kv bucket %s key %s", c.Checkpoint.NATSKVBucket, stream)
+	case "kafka":
+		return fmt.Sprintf("kafka topic %s key %s/<epoch>", c.Checkpoint.KafkaTopic, stream)
 	case "memory":
 		return "memory (not kept across restarts)"
 	default:
