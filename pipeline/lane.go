@@ -37,8 +37,8 @@ type lane struct {
 	ackedDoc []byte    // the materialised document as of acked (nil: unset)
 	// docs is the store as a DocumentStore on a materialised stream; nil
 	// otherwise.
-	docs checkpoint.DocumentStore
-	saved    string    // last cursor saved
+	docs     checkpoint.DocumentStore
+	saved    string // last cursor saved
 	ckNotify chan struct{}
 	// ckPending is closed when a Save that outlived its wait returns; nil
 	// when none is under way.

@@ -70,7 +70,7 @@ func TestMaterialize(t *testing.T) {
 			src := &fakeSource{frames: []ingest.Frame{
 				patchEvent("1", `{"a":1}`, false),
 				patchEvent("2", `[{"op":"replace","path":"/a","value":2}]`, false),
-				patchEvent("3", `[{"op":"remove","path":"/nope"}]`, false), // fails: unset
+				patchEvent("3", `[{"op":"remove","path":"/nope"}]`, false),     // fails: unset
 				patchEvent("4", `[{"op":"add","path":"/b","value":1}]`, false), // no document
 				frame(event("5", errorEvent())),
 				patchEvent("6", `[9,{"x":1}]`, true), // a full document that is an array
