@@ -32,10 +32,10 @@ pipeline: {dead_letter: restless.dlq}
 	}
 
 	for yaml, want := range map[string]string{
-		`materialize: {destination: restless.prices}`: "the stream's own destination",
-		`materialize: {destination: restless.dlq}`:    "pipeline.dead_letter",
-		`materialize: {destination: "bad subject"}`:   "",
-		`materialize: {destination: x, extra: 1}`:     "",
+		`materialize: {destination: restless.prices}`:                 "the stream's own destination",
+		`materialize: {destination: restless.dlq}`:                    "pipeline.dead_letter",
+		`materialize: {destination: "bad subject"}`:                   "",
+		`materialize: {destination: x, extra: 1}`:                     "",
 		`{materialize: {destination: x}, max_event_bytes: 999999999}`: "largest document",
 	} {
 		body := "    " + yaml
