@@ -58,6 +58,7 @@ type streamFlags struct {
 	directURL, transport, since, cursor string
 	verifySecrets                       setFlags
 	noReconnect                         bool
+	materialize                         bool
 }
 
 func (f *streamFlags) register(fs *flag.FlagSet) {
@@ -90,6 +91,7 @@ func (f *streamFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cursor, "cursor", "", "tail: resume after this cursor (an event_id)")
 	fs.Var(&f.verifySecrets, "verify-secret", "tail: HMAC `secret` to verify events with (repeatable)")
 	fs.BoolVar(&f.noReconnect, "no-reconnect", false, "tail: stop when the connection ends instead of reconnecting")
+	fs.BoolVar(&f.materialize, "materialize", false, "tail: print the stream's whole document (JSON_PATCH patches applied) instead of its events")
 }
 
 // parseInterleaved parses flags that may follow positional arguments.
