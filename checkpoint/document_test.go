@@ -1,7 +1,9 @@
 package checkpoint
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -209,4 +211,31 @@ func TestDocumentKafka(t *testing.T) {
 	if cur, doc, ok, err := c2.LoadDocument(t.Context(), "h"); err != nil || !ok || cur != "30" || string(doc) != `{"v":30}` {
 		t.Fatalf("claim after a handover: %q, %s, %v, %v", cur, doc, ok, err)
 	}
+}
+
+// FuzzDecodeFileDocument: any bytes are either a checkpoint that encodes
+// back to themselves (version 3) or ErrCorrupt; a document is always JSON.
+func FuzzDecodeFileDocument(f *testing.F) {
+	f.Add(encodeV3("1780793376562", []byte(`{"a":[1,2]}`)))
+	f.Add(encodeV3("1", nil))
+	f.Add([]byte("restless-checkpoint 3 1 2 00000000\n1\n{}\n"))
+	f.Add(encodeFile("5"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cur, doc, err := decodeFileDocument(b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error does not wrap ErrCorrupt: %v", err)
+			}
+			return
+		}
+		if cur == "" {
+			t.Fatal("accepted an empty cursor")
+		}
+		if doc != nil && !json.Valid(doc) {
+			t.Fatalf("accepted a document that is not JSON: %q", doc)
+		}
+		if bytes.HasPrefix(b, []byte(fileMagic+" 3 ")) && string(encodeV3(cur, doc)) != string(b) {
+			t.Fatalf("accepted %q which does not round-trip", b)
+		}
+	})
 }
