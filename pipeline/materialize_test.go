@@ -133,7 +133,19 @@ func TestMaterialize(t *testing.T) {
 // TestMaterializeRestart: a lane started again continues with the document
 // saved with its checkpoint; a failed patch's unset document is saved too.
 func TestMaterializeRestart(t *testing.T) {
-	store := checkpoint.NewMemory()
+	t.Run("memory", func(t *testing.T) { materializeRestart(t, checkpoint.NewMemory()) })
+	t.Run("file", func(t *testing.T) {
+		dir := t.TempDir()
+		f, err := checkpoint.NewFile(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		materializeRestart(t, f)
+	})
+}
+
+func materializeRestart(t *testing.T, store checkpoint.DocumentStore) {
 	run := func(fs ...ingest.Frame) []string {
 		t.Helper()
 		sink := &fakeSink{}
