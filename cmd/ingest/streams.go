@@ -28,7 +28,7 @@ Operations (JSON on standard output):
   direct-setup --url U [fields] [--language L]      commands, URLs and snippets of a direct stream
   direct-session --url U --dedupe-key K [fields]    open or reuse a direct session
   tail (ID | --url URL | --direct-url U [fields])   print a stream's events as JSON lines until it ends
-      [--transport sse|websocket] [--since S] [--cursor C] [--verify-secret S]… [--no-reconnect]
+      [--transport sse|websocket] [--since S] [--cursor C] [--verify-secret S]… [--no-reconnect] [--materialize]
       [--dedupe-key K]   (--url is a runtime URL here; --direct-url the upstream of a direct stream)
 
 Fields: --description --status ACTIVE|INACTIVE --method GET|POST|… --header K=V (repeatable)
