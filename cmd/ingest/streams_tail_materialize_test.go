@@ -68,7 +68,9 @@ func TestStreamsTailMaterializeEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := func(n int) string { return fmt.Sprintf(`{"items":[%s],"n":%d}`, strings.TrimSuffix(strings.Repeat("1,", n), ","), n) }
+	doc := func(n int) string {
+		return fmt.Sprintf(`{"items":[%s],"n":%d}`, strings.TrimSuffix(strings.Repeat("1,", n), ","), n)
+	}
 	var ids []string
 	for n := range 7 {
 		id, err := em.Publish(info.ID, []byte(doc(n)))
