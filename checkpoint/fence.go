@@ -64,10 +64,11 @@ type Claim struct {
 	stream string
 	holder string
 	epoch  uint64
-	save   func(ctx context.Context, cursor string) error
+	save   func(ctx context.Context, cursor string, doc []byte) error
 
 	mu     sync.Mutex
 	cursor string
+	doc    []byte // saved with cursor; nil when none
 	found  bool
 	fenced bool
 	closed bool
@@ -102,10 +103,31 @@ func (c *Claim) Load(_ context.Context, stream string) (string, bool, error) {
 // Save records cursor unless the stream was claimed again since, in which
 // case it returns ErrFenced, now and for every later call.
 func (c *Claim) Save(ctx context.Context, stream, cursor string) error {
+	return c.SaveDocument(ctx, stream, cursor, nil)
+}
+
+// LoadDocument is Load with the document saved with the cursor.
+func (c *Claim) LoadDocument(_ context.Context, stream string) (string, []byte, bool, error) {
+	if err := c.check(stream); err != nil {
+		return "", nil, false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return "", nil, false, ErrClosed
+	}
+	return c.cursor, c.doc, c.found, nil
+}
+
+// SaveDocument is Save with a document (nil: none) saved with the cursor.
+func (c *Claim) SaveDocument(ctx context.Context, stream, cursor string, doc []byte) error {
 	if err := c.check(stream); err != nil {
 		return err
 	}
 	if err := validateCursor(stream, cursor); err != nil {
+		return err
+	}
+	if err := validateDocument(stream, doc); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -116,13 +138,13 @@ func (c *Claim) Save(ctx context.Context, stream, cursor string) error {
 	case c.fenced:
 		return fmt.Errorf("checkpoint: stream %q epoch %d: %w", c.stream, c.epoch, ErrFenced)
 	}
-	if err := c.save(ctx, cursor); err != nil {
+	if err := c.save(ctx, cursor, doc); err != nil {
 		if errors.Is(err, ErrFenced) {
 			c.fenced = true
 		}
 		return err
 	}
-	c.cursor, c.found = cursor, true
+	c.cursor, c.doc, c.found = cursor, doc, true
 	return nil
 }
 
@@ -214,6 +236,24 @@ func (f *Fenced) Save(ctx context.Context, stream, cursor string) error {
 		return err
 	}
 	return c.Save(ctx, stream, cursor)
+}
+
+// LoadDocument returns the resume position and document of a claimed stream.
+func (f *Fenced) LoadDocument(ctx context.Context, stream string) (string, []byte, bool, error) {
+	c, err := f.claim(stream)
+	if err != nil {
+		return "", nil, false, err
+	}
+	return c.LoadDocument(ctx, stream)
+}
+
+// SaveDocument saves a cursor and document through the stream's claim.
+func (f *Fenced) SaveDocument(ctx context.Context, stream, cursor string, doc []byte) error {
+	c, err := f.claim(stream)
+	if err != nil {
+		return err
+	}
+	return c.SaveDocument(ctx, stream, cursor, doc)
 }
 
 // Close closes every registered claim; the stores they came from stay open.

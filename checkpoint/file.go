@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -48,6 +49,14 @@ import (
 //	restless-checkpoint 1 <cursor length> <CRC-32C of the cursor, 8 hex digits>\n<cursor>\n
 //
 // which Load reads too.
+//
+// A save with a document (SaveDocument) is made the same way, in the
+// single-record format of version 3:
+//
+//	restless-checkpoint 3 <cursor length> <document length> <CRC-32C, 8 hex digits>\n<cursor>\n<document>\n
+//
+// where the checksum covers the cursor, a newline and the document (length
+// 0: no document). Versions 1 and 2 load with no document.
 //
 // One directory belongs to one process: leftover temporary files from a crash
 // are removed by NewFile. As the store keeps each file open between saves, a
@@ -153,11 +162,72 @@ func (f *File) Load(ctx context.Context, stream string) (string, bool, error) {
 	if err != nil {
 		return "", false, fmt.Errorf("checkpoint: stream %q: %w", stream, err)
 	}
-	cursor, err := decodeFile(b)
+	cursor, _, err := decodeFileDocument(b)
 	if err != nil {
 		return "", false, fmt.Errorf("checkpoint: stream %q: file %s: %w", stream, filepath.Base(f.path(stream)), err)
 	}
 	return cursor, true, nil
+}
+
+// LoadDocument is Load with the document saved with the cursor (nil when
+// none was, or the file predates documents).
+func (f *File) LoadDocument(ctx context.Context, stream string) (string, []byte, bool, error) {
+	if err := ValidateStream(stream); err != nil {
+		return "", nil, false, err
+	}
+	l, err := f.lock(stream)
+	if err != nil {
+		return "", nil, false, err
+	}
+	l.Lock()
+	defer l.Unlock()
+	b, err := os.ReadFile(f.path(stream))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil, false, nil
+	}
+	if err != nil {
+		return "", nil, false, fmt.Errorf("checkpoint: stream %q: %w", stream, err)
+	}
+	cursor, doc, err := decodeFileDocument(b)
+	if err != nil {
+		return "", nil, false, fmt.Errorf("checkpoint: stream %q: file %s: %w", stream, filepath.Base(f.path(stream)), err)
+	}
+	return cursor, doc, true, nil
+}
+
+// SaveDocument replaces the checkpoint of stream with cursor and doc (nil:
+// none) in one atomic write (a new file renamed over the old one): after a
+// crash Load returns either both or the checkpoint saved before.
+func (f *File) SaveDocument(ctx context.Context, stream, cursor string, doc []byte) error {
+	if doc == nil {
+		return f.Save(ctx, stream, cursor)
+	}
+	if err := ValidateStream(stream); err != nil {
+		return err
+	}
+	if err := validateCursor(stream, cursor); err != nil {
+		return err
+	}
+	if err := validateDocument(stream, doc); err != nil {
+		return err
+	}
+	l, err := f.lock(stream)
+	if err != nil {
+		return err
+	}
+	l.Lock()
+	defer l.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if l.closed {
+		return ErrClosed
+	}
+	l.release() // the next Save without a document makes a two-slot file anew
+	if err := f.replace(stream, encodeV3(cursor, doc)); err != nil {
+		return fmt.Errorf("checkpoint: stream %q: save: %w", stream, err)
+	}
+	return nil
 }
 
 // Save replaces the checkpoint of stream with cursor and returns once it is
@@ -287,6 +357,76 @@ func (f *File) Close() error {
 		l.Unlock()
 	}
 	return nil
+}
+
+// decodeFileDocument returns the cursor and document a file holds, in any
+// format; versions 1 and 2 hold no document.
+func decodeFileDocument(b []byte) (string, []byte, error) {
+	if bytes.HasPrefix(b, []byte(fileMagic+" 3 ")) {
+		return decodeV3(b)
+	}
+	cursor, err := decodeFile(b)
+	return cursor, nil, err
+}
+
+func v3Sum(cursor string, doc []byte) uint32 {
+	c := crc32.Update(0, castagnoli, []byte(cursor))
+	c = crc32.Update(c, castagnoli, []byte{'\n'})
+	return crc32.Update(c, castagnoli, doc)
+}
+
+func encodeV3(cursor string, doc []byte) []byte {
+	b := make([]byte, 0, len(fileMagic)+len(cursor)+len(doc)+48)
+	b = append(b, fileMagic...)
+	b = append(b, " 3 "...)
+	b = strconv.AppendInt(b, int64(len(cursor)), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(len(doc)), 10)
+	b = append(b, ' ')
+	b = fmt.Appendf(b, "%08x", v3Sum(cursor, doc))
+	b = append(b, '\n')
+	b = append(b, cursor...)
+	b = append(b, '\n')
+	b = append(b, doc...)
+	b = append(b, '\n')
+	return b
+}
+
+func decodeV3(b []byte) (string, []byte, error) {
+	nl := bytes.IndexByte(b[:min(len(b), 128)], '\n')
+	if nl < 0 {
+		return "", nil, fmt.Errorf("%w: no header line (%d bytes)", ErrCorrupt, len(b))
+	}
+	fields := strings.Fields(string(b[:nl]))
+	if len(fields) != 5 || fields[0] != fileMagic || fields[1] != "3" {
+		return "", nil, fmt.Errorf("%w: header is not %q", ErrCorrupt, fileMagic+" 3 <cursor length> <document length> <crc32c>")
+	}
+	n, err := strconv.Atoi(fields[2])
+	if err != nil || n <= 0 || n > maxCursorLen {
+		return "", nil, fmt.Errorf("%w: bad cursor length %q", ErrCorrupt, fields[2])
+	}
+	m, err := strconv.Atoi(fields[3])
+	if err != nil || m < 0 || m > MaxDocumentBytes {
+		return "", nil, fmt.Errorf("%w: bad document length %q", ErrCorrupt, fields[3])
+	}
+	sum, err := strconv.ParseUint(fields[4], 16, 32)
+	if err != nil || len(fields[4]) != 8 {
+		return "", nil, fmt.Errorf("%w: bad checksum field %q", ErrCorrupt, fields[4])
+	}
+	body := b[nl+1:]
+	if len(body) != n+1+m+1 || body[n] != '\n' || body[n+1+m] != '\n' {
+		return "", nil, fmt.Errorf("%w: %d bytes after the header, which says %d + %d", ErrCorrupt, len(body), n, m)
+	}
+	cursor, doc := string(body[:n]), body[n+1:n+1+m]
+	if got := v3Sum(cursor, doc); got != uint32(sum) {
+		return "", nil, fmt.Errorf("%w: checksum %08x, header says %08x", ErrCorrupt, got, sum)
+	}
+	if m == 0 {
+		doc = nil
+	} else if !json.Valid(doc) {
+		return "", nil, fmt.Errorf("%w: the document is not valid JSON", ErrCorrupt)
+	}
+	return cursor, bytes.Clone(doc), nil
 }
 
 // decodeFile returns the cursor a file holds, in either format.

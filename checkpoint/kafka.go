@@ -105,7 +105,9 @@ type kafkaStream struct {
 	first map[uint64]string
 	// before is the state just before the highest epoch's first record.
 	beforeCursor string
+	beforeDoc    []byte
 	beforeFound  bool
+	doc          []byte // saved with cursor; nil when none
 }
 
 type kafkaValue struct {
@@ -115,10 +117,13 @@ type kafkaValue struct {
 	Cursor *string   `json:"cursor,omitempty"`
 	Claim  bool      `json:"claim,omitempty"`
 	At     time.Time `json:"at"`
+	// Document is the document saved with Cursor (SaveDocument); absent
+	// when none was, and in every value written before documents existed.
+	Document json.RawMessage `json:"document,omitempty"`
 }
 
 const (
-	maxKafkaValue = maxCursorLen + maxHolderLen + 1024
+	maxKafkaValue = maxCursorLen + maxHolderLen + 1024 + MaxDocumentBytes
 	maxKafkaKey   = maxNameLen + 21 // "/" and a uint64
 )
 
@@ -387,7 +392,7 @@ func (k *Kafka) apply(r *kafka.Record) error {
 	}
 	if err != nil {
 		if epoch > st.epoch {
-			st.beforeCursor, st.beforeFound = st.cursor, st.found
+			st.beforeCursor, st.beforeDoc, st.beforeFound = st.cursor, st.doc, st.found
 			st.epoch = epoch
 		}
 		st.corrupt = err
@@ -397,7 +402,7 @@ func (k *Kafka) apply(r *kafka.Record) error {
 		st.first[epoch] = v.Holder
 	}
 	if epoch > st.epoch {
-		st.beforeCursor, st.beforeFound = st.cursor, st.found
+		st.beforeCursor, st.beforeDoc, st.beforeFound = st.cursor, st.doc, st.found
 		st.epoch = epoch
 		k.epochsMu.Lock()
 		k.epochs[stream] = epoch
@@ -414,6 +419,10 @@ func (k *Kafka) apply(r *kafka.Record) error {
 		st.cursor, st.found = *v.Cursor, true
 	} else {
 		st.cursor, st.found = "", false
+	}
+	st.doc = nil
+	if len(v.Document) > 0 {
+		st.doc = v.Document
 	}
 	return nil
 }
@@ -447,7 +456,7 @@ func (k *Kafka) produce(ctx context.Context, p int, recs ...kafka.Record) (int64
 func (k *Kafka) record(stream string, v kafkaValue) kafka.Record {
 	v.V = 1
 	v.At = time.Now().UTC()
-	b, _ := json.Marshal(v) // strings, numbers and a time: cannot fail
+	b := marshalKeepingHTML(v)
 	return kafka.Record{Key: kafka.NewBytes([]byte(kafkaKey(stream, v.Epoch))), Value: kafka.NewBytes(b)}
 }
 
@@ -474,6 +483,29 @@ func (k *Kafka) Load(ctx context.Context, stream string) (string, bool, error) {
 	return st.cursor, st.found, nil
 }
 
+// LoadDocument is Load with the document saved with the cursor.
+func (k *Kafka) LoadDocument(ctx context.Context, stream string) (string, []byte, bool, error) {
+	if err := ValidateStream(stream); err != nil {
+		return "", nil, false, err
+	}
+	if k.closed.Load() {
+		return "", nil, false, ErrClosed
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.catchUp(ctx, k.partition(stream)); err != nil {
+		return "", nil, false, err
+	}
+	st := k.streams[stream]
+	switch {
+	case st == nil:
+		return "", nil, false, nil
+	case st.corrupt != nil:
+		return "", nil, false, fmt.Errorf("checkpoint: kafka: stream %q epoch %d: %w: %v", stream, st.epoch, ErrCorrupt, st.corrupt)
+	}
+	return st.cursor, st.doc, st.found, nil
+}
+
 // Save saves through this store's own claim of the stream, made at the first
 // Save; it fails with ErrFenced once another store claimed the stream.
 func (k *Kafka) Save(ctx context.Context, stream, cursor string) error {
@@ -495,6 +527,28 @@ func (k *Kafka) Save(ctx context.Context, stream, cursor string) error {
 	}
 	k.implicitMu.Unlock()
 	return c.Save(ctx, stream, cursor)
+}
+
+// SaveDocument is Save with a document (nil: none) in the same record.
+func (k *Kafka) SaveDocument(ctx context.Context, stream, cursor string, doc []byte) error {
+	if err := ValidateStream(stream); err != nil {
+		return err
+	}
+	if err := validateCursor(stream, cursor); err != nil {
+		return err
+	}
+	k.implicitMu.Lock()
+	c := k.implicit[stream]
+	if c == nil {
+		var err error
+		if c, err = k.Claim(ctx, stream, ""); err != nil {
+			k.implicitMu.Unlock()
+			return err
+		}
+		k.implicit[stream] = c
+	}
+	k.implicitMu.Unlock()
+	return c.SaveDocument(ctx, stream, cursor, doc)
 }
 
 // Claim reads the stream's partition to its end, appends a claim under the
@@ -533,6 +587,7 @@ func (k *Kafka) Claim(ctx context.Context, stream, holder string) (*Claim, error
 	if cur.found {
 		c := cur.cursor
 		v.Cursor = &c
+		v.Document = cur.doc
 	}
 	if _, err := k.produce(ctx, p, k.record(stream, v)); err != nil {
 		return nil, fmt.Errorf("checkpoint: kafka: stream %q: claim: %w", stream, err)
@@ -544,12 +599,12 @@ func (k *Kafka) Claim(ctx context.Context, stream, holder string) (*Claim, error
 	if st == nil || st.epoch != epoch || st.first[epoch] != holder {
 		return nil, fmt.Errorf("checkpoint: kafka: stream %q: another claim of epoch %d came first: %w", stream, epoch, ErrFenced)
 	}
-	cursor, found := cur.cursor, cur.found
+	cursor, doc, found := cur.cursor, cur.doc, cur.found
 	if st.beforeFound && (!cur.found || st.beforeCursor != cur.cursor) {
 		// The previous owner saved once more before our claim landed:
 		// that save stands, and becomes ours.
-		cursor, found = st.beforeCursor, true
-		if _, err := k.produce(ctx, p, k.record(stream, kafkaValue{Epoch: epoch, Holder: holder, Cursor: &cursor})); err != nil {
+		cursor, doc, found = st.beforeCursor, st.beforeDoc, true
+		if _, err := k.produce(ctx, p, k.record(stream, kafkaValue{Epoch: epoch, Holder: holder, Cursor: &cursor, Document: doc})); err != nil {
 			return nil, fmt.Errorf("checkpoint: kafka: stream %q: claim: %w", stream, err)
 		}
 	}
@@ -565,7 +620,7 @@ func (k *Kafka) Claim(ctx context.Context, stream, holder string) (*Claim, error
 		_, _ = k.produce(ctx, p, tombstones...)
 	}
 	s := &kafkaClaim{k: k, stream: stream, holder: holder, epoch: epoch, partition: p}
-	return &Claim{stream: stream, holder: holder, epoch: epoch, cursor: cursor, found: found, save: s.save}, nil
+	return &Claim{stream: stream, holder: holder, epoch: epoch, cursor: cursor, doc: doc, found: found, save: s.save}, nil
 }
 
 type kafkaClaim struct {
@@ -576,7 +631,7 @@ type kafkaClaim struct {
 	partition int
 }
 
-func (s *kafkaClaim) save(ctx context.Context, cursor string) error {
+func (s *kafkaClaim) save(ctx context.Context, cursor string, doc []byte) error {
 	if s.k.closed.Load() {
 		return ErrClosed
 	}
@@ -586,7 +641,7 @@ func (s *kafkaClaim) save(ctx context.Context, cursor string) error {
 	if newer {
 		return fmt.Errorf("checkpoint: kafka: stream %q epoch %d: %w", s.stream, s.epoch, ErrFenced)
 	}
-	if _, err := s.k.produce(ctx, s.partition, s.k.record(s.stream, kafkaValue{Epoch: s.epoch, Holder: s.holder, Cursor: &cursor})); err != nil {
+	if _, err := s.k.produce(ctx, s.partition, s.k.record(s.stream, kafkaValue{Epoch: s.epoch, Holder: s.holder, Cursor: &cursor, Document: doc})); err != nil {
 		return fmt.Errorf("checkpoint: kafka: stream %q: save: %w", s.stream, err)
 	}
 	return nil

@@ -77,14 +77,73 @@ func (n *NATSKV) Load(ctx context.Context, stream string) (string, bool, error) 
 	return v.cursor(), v.Cursor != nil, nil
 }
 
+// LoadDocument is Load with the document saved with the cursor.
+func (n *NATSKV) LoadDocument(ctx context.Context, stream string) (string, []byte, bool, error) {
+	if err := ValidateStream(stream); err != nil {
+		return "", nil, false, err
+	}
+	if n.closed.Load() {
+		return "", nil, false, ErrClosed
+	}
+	e, err := n.kv.Get(ctx, stream)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", nil, false, nil
+	}
+	if err != nil {
+		return "", nil, false, fmt.Errorf("checkpoint: nats kv: stream %q: load: %w", stream, err)
+	}
+	v, err := decodeKVValue(e.Value())
+	if err != nil {
+		return "", nil, false, fmt.Errorf("checkpoint: nats kv: stream %q: %w: %v", stream, ErrCorrupt, err)
+	}
+	return v.cursor(), v.doc(), v.Cursor != nil, nil
+}
+
+// SaveDocument puts cursor and doc (nil: none) under the stream's key, in
+// one value.
+func (n *NATSKV) SaveDocument(ctx context.Context, stream, cursor string, doc []byte) error {
+	if doc == nil {
+		return n.Save(ctx, stream, cursor)
+	}
+	if err := ValidateStream(stream); err != nil {
+		return err
+	}
+	if err := validateCursor(stream, cursor); err != nil {
+		return err
+	}
+	if err := validateDocument(stream, doc); err != nil {
+		return err
+	}
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	if _, err := n.kv.Put(ctx, stream, encodeKVValue(kvValue{Cursor: &cursor, Document: doc})); err != nil {
+		return fmt.Errorf("checkpoint: nats kv: stream %q: save: %w", stream, err)
+	}
+	return nil
+}
+
+func (v kvValue) doc() []byte {
+	if len(v.Document) == 0 {
+		return nil
+	}
+	return v.Document
+}
+
 // fencedPrefix starts a fenced value; a cursor never holds NUL.
 const fencedPrefix = "\x00ckpt1 "
 
 // kvValue is a stored checkpoint: a plain cursor (epoch 0) or a fenced one.
+//
+// A value may carry the document saved with the cursor (SaveDocument): then
+// it is always in the fenced form, with epoch 0 when unfenced. Values
+// without one (every value written before documents existed) load with
+// none.
 type kvValue struct {
-	Epoch  uint64  `json:"epoch"`
-	Holder string  `json:"holder"`
-	Cursor *string `json:"cursor,omitempty"`
+	Epoch    uint64          `json:"epoch"`
+	Holder   string          `json:"holder"`
+	Cursor   *string         `json:"cursor,omitempty"`
+	Document json.RawMessage `json:"document,omitempty"`
 }
 
 func (v kvValue) cursor() string {
@@ -95,7 +154,7 @@ func (v kvValue) cursor() string {
 }
 
 func decodeKVValue(b []byte) (kvValue, error) {
-	if len(b) > maxCursorLen+len(fencedPrefix)+maxHolderLen+256 {
+	if len(b) > maxCursorLen+len(fencedPrefix)+maxHolderLen+256+MaxDocumentBytes {
 		return kvValue{}, fmt.Errorf("value of %d bytes", len(b))
 	}
 	rest, fenced := strings.CutPrefix(string(b), fencedPrefix)
@@ -110,15 +169,14 @@ func decodeKVValue(b []byte) (kvValue, error) {
 	if err := json.Unmarshal([]byte(rest), &v); err != nil {
 		return kvValue{}, fmt.Errorf("fenced value: %w", err)
 	}
-	if v.Epoch == 0 || (v.Cursor != nil && (*v.Cursor == "" || len(*v.Cursor) > maxCursorLen)) || len(v.Holder) > maxHolderLen {
+	if (v.Epoch == 0 && v.Document == nil) || (v.Cursor != nil && (*v.Cursor == "" || len(*v.Cursor) > maxCursorLen)) || len(v.Holder) > maxHolderLen {
 		return kvValue{}, errors.New("fenced value out of range")
 	}
 	return v, nil
 }
 
 func encodeKVValue(v kvValue) []byte {
-	b, _ := json.Marshal(v) // strings and a number: cannot fail
-	return append([]byte(fencedPrefix), b...)
+	return append([]byte(fencedPrefix), marshalKeepingHTML(v)...)
 }
 
 // casConflict reports a compare-and-set failure: JetStream's "wrong last
@@ -178,7 +236,7 @@ func (n *NATSKV) Claim(ctx context.Context, stream, holder string) (*Claim, erro
 			return nil, fmt.Errorf("checkpoint: nats kv: stream %q: claim: %w", stream, err)
 		}
 		s := &natsClaim{kv: n.kv, closed: &n.closed, stream: stream, holder: holder, epoch: cur.Epoch, rev: rev}
-		return &Claim{stream: stream, holder: holder, epoch: cur.Epoch, cursor: cur.cursor(), found: cur.Cursor != nil, save: s.save}, nil
+		return &Claim{stream: stream, holder: holder, epoch: cur.Epoch, cursor: cur.cursor(), doc: cur.doc(), found: cur.Cursor != nil, save: s.save}, nil
 	}
 	return nil, fmt.Errorf("checkpoint: nats kv: stream %q: claim: the key changed under %d attempts in a row", stream, maxClaimAttempts)
 }
@@ -194,8 +252,8 @@ type natsClaim struct {
 	rev    uint64
 }
 
-func (s *natsClaim) save(ctx context.Context, cursor string) error {
-	value := encodeKVValue(kvValue{Epoch: s.epoch, Holder: s.holder, Cursor: &cursor})
+func (s *natsClaim) save(ctx context.Context, cursor string, doc []byte) error {
+	value := encodeKVValue(kvValue{Epoch: s.epoch, Holder: s.holder, Cursor: &cursor, Document: doc})
 	for range maxClaimAttempts {
 		if s.closed.Load() {
 			return ErrClosed

@@ -43,6 +43,13 @@ type Faults struct {
 	// MalformedEvery sends every k-th event as malformed JSON (cut short and
 	// followed by garbage; the SSE id line stays right). 0 = off.
 	MalformedEvery int `json:"malformedEvery,omitempty"`
+	// CorruptPatchEvery corrupts every k-th event that carries a JSON_PATCH
+	// patch (data an array, payload_mode_fallback null): an operation that
+	// cannot apply (removing a member no document has) is put first in its
+	// patch. The signature is left as it was, so a consumer that verifies
+	// rejects the event as signature_invalid; one that does not verifies
+	// finds a patch that fails. 0 = off.
+	CorruptPatchEvery int `json:"corruptPatchEvery,omitempty"`
 	// OversizedEvery sends every k-th event padded to OversizedBytes
 	// (an extra top-level "padding" member, still valid JSON). 0 = off.
 	OversizedEvery int `json:"oversizedEvery,omitempty"`
@@ -86,7 +93,7 @@ func (f *Faults) validate() error {
 	for name, v := range map[string]int{
 		"retryAfter": f.RetryAfter, "closeAfter": f.CloseAfter, "repeatEvery": f.RepeatEvery,
 		"badSignatureEvery": f.BadSignatureEvery, "malformedEvery": f.MalformedEvery,
-		"oversizedEvery": f.OversizedEvery, "oversizedBytes": f.OversizedBytes,
+		"oversizedEvery": f.OversizedEvery, "corruptPatchEvery": f.CorruptPatchEvery, "oversizedBytes": f.OversizedBytes,
 		"stallAfter": f.StallAfter, "dripDelayMs": f.DripDelayMS,
 	} {
 		if v < 0 {
@@ -162,6 +169,28 @@ func corruptSignature(ev []byte) []byte {
 		out[j] = '0'
 	}
 	return out
+}
+
+// badPatchOp is the operation corruptPatch puts first in a patch.
+const badPatchOp = `{"op":"remove","path":"/restless-emulator-corrupted-patch"}`
+
+// corruptPatch puts badPatchOp first in the patch ev carries; an event that
+// carries no patch (a full document, an error event) is returned as is.
+// The emulator writes "data" right after "meta", whose members hold no
+// such text, and payload_mode_fallback inside it.
+func corruptPatch(ev []byte) []byte {
+	i := bytes.Index(ev, []byte(`"data":[`))
+	if i < 0 || !bytes.Contains(ev[:i], []byte(`"payload_mode_fallback":null`)) {
+		return ev
+	}
+	j := i + len(`"data":[`)
+	out := make([]byte, 0, len(ev)+len(badPatchOp)+1)
+	out = append(out, ev[:j]...)
+	out = append(out, badPatchOp...)
+	if ev[j] != ']' {
+		out = append(out, ',')
+	}
+	return append(out, ev[j:]...)
 }
 
 // malformed cuts the event short and adds bytes no JSON parser accepts.

@@ -311,3 +311,25 @@ func TestWebSocketPings(t *testing.T) {
 		t.Fatal("no ping")
 	}
 }
+
+func TestCorruptPatch(t *testing.T) {
+	patch := []byte(`{"type":"update","meta":{"timestamp":"t","attempt_id":"a","status":200,"latency_ms":1,"payload_mode_fallback":null},"data":[{"op":"add","path":"/a","value":1}],"error":null,"signature":"00","event_id":"1"}`)
+	got := corruptPatch(patch)
+	want := strings.Replace(string(patch), `"data":[`, `"data":[`+badPatchOp+`,`, 1)
+	if string(got) != want {
+		t.Fatalf("corruptPatch = %s", got)
+	}
+	empty := []byte(`{"type":"update","meta":{"payload_mode_fallback":null},"data":[],"event_id":"2"}`)
+	if got := corruptPatch(empty); string(got) != `{"type":"update","meta":{"payload_mode_fallback":null},"data":[`+badPatchOp+`],"event_id":"2"}` {
+		t.Fatalf("corruptPatch of an empty patch = %s", got)
+	}
+	for _, ev := range []string{
+		`{"type":"update","meta":{"payload_mode_fallback":"FULL_DATA"},"data":[1,2],"event_id":"3"}`, // a full document that is an array
+		`{"type":"update","meta":{"payload_mode_fallback":null},"data":{"a":[1]},"event_id":"4"}`,
+		`{"type":"error","meta":{"payload_mode_fallback":null},"data":null,"error":{"message":"x"},"event_id":"5"}`,
+	} {
+		if got := corruptPatch([]byte(ev)); string(got) != ev {
+			t.Errorf("corruptPatch changed an event without a patch: %s", got)
+		}
+	}
+}

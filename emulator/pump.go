@@ -57,7 +57,7 @@ func pump(ctx context.Context, fw frameWriter, src eventSource, f *Faults, keepa
 		tick = t.C
 	}
 	buf := make([]outEvent, 128)
-	sent := 0
+	sent, patches := 0, 0
 	for {
 		if f != nil && f.Stall && sent >= f.StallAfter {
 			if err := fw.flush(); err != nil {
@@ -112,6 +112,15 @@ func pump(ctx context.Context, fw frameWriter, src eventSource, f *Faults, keepa
 			out := ev
 			if every(f.BadSignatureEvery, k) {
 				out.b = corruptSignature(out.b)
+			}
+			if f.CorruptPatchEvery > 0 {
+				// Counted over the events that carry a patch.
+				if p := corruptPatch(out.b); len(p) != len(out.b) {
+					patches++
+					if every(f.CorruptPatchEvery, patches) {
+						out.b = p
+					}
+				}
 			}
 			if every(f.MalformedEvery, k) {
 				out.b = malformed(out.b)

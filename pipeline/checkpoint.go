@@ -62,9 +62,9 @@ func cursorOf(eventID, frameCursor string, duplicate bool) string {
 
 // setAcked records the cursor of the last contiguous handled event, and
 // wakes the checkpointer when there is one.
-func (l *lane) setAcked(cursor string, at time.Time) {
+func (l *lane) setAcked(cursor string, at time.Time, doc []byte) {
 	l.ckMu.Lock()
-	l.acked, l.ackedAt = cursor, at
+	l.acked, l.ackedAt, l.ackedDoc = cursor, at, doc
 	l.ckMu.Unlock()
 	if l.pcfg.CheckpointInterval == 0 {
 		return // the writer saves after each batch
@@ -176,7 +176,7 @@ func (l *lane) save(ctx context.Context) error {
 		return nil
 	}
 	l.ckMu.Lock()
-	cursor, at, saved, pending := l.acked, l.ackedAt, l.saved, l.ckPending
+	cursor, at, saved, pending, doc := l.acked, l.ackedAt, l.saved, l.ckPending, l.ackedDoc
 	l.ckMu.Unlock()
 	if cursor == "" || cursor == saved {
 		if cursor != "" {
@@ -203,7 +203,11 @@ func (l *lane) save(ctx context.Context) error {
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
 	done := make(chan error, 1)
-	go func() { done <- l.store.Save(sctx, l.cfg.Name, cursor) }()
+	if l.docs != nil {
+		go func() { done <- l.docs.SaveDocument(sctx, l.cfg.Name, cursor, doc) }()
+	} else {
+		go func() { done <- l.store.Save(sctx, l.cfg.Name, cursor) }()
+	}
 	var err error
 	select {
 	case err = <-done:

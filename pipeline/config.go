@@ -85,6 +85,17 @@ type StreamConfig struct {
 	MaxEventBytes int
 	// KeyMode chooses the record key. Default KeyStream.
 	KeyMode KeyMode
+	// Materialize, when not "", is the destination of the stream's
+	// materialised document (a JSON_PATCH stream's current document,
+	// client.Document): after each accepted event that sets the document,
+	// the whole document is published there too, with the event's headers
+	// plus restless-materialized: true, keyed by the stream name. A patch
+	// that fails is rejected as patch_failed (a copy to DeadLetter; the
+	// event's own record is still published) and no document is published
+	// until the next full document. The document is saved with the
+	// checkpoint, so the store must be a checkpoint.DocumentStore; it is
+	// bounded by MaxEventBytes (at most checkpoint.MaxDocumentBytes).
+	Materialize string
 }
 
 // DedupeConfig bounds the window of remembered event ids of each stream.

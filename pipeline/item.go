@@ -19,6 +19,9 @@ const (
 	// kindDrop: nothing to write (a duplicate, or a rejected event without
 	// a dead-letter destination); handled as soon as it is reached.
 	kindDrop
+	// kindDocument: rec is a materialised document, to the stream's
+	// Materialize destination; not counted as a published event.
+	kindDocument
 )
 
 // item is one frame after processing, on its way through the lane in order.
@@ -30,6 +33,10 @@ type item struct {
 	hasFP    bool // fp is claimed in the lane's filter until rec is settled
 	kind     itemKind
 	done     bool // acknowledged or needing no write
+	// hasDoc: on a materialised stream, doc is the document (nil: unset)
+	// as of this item's cursor, saved with it.
+	hasDoc bool
+	doc    []byte
 }
 
 // itemPool holds the items of every lane: a lane's channel carries

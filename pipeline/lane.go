@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +34,11 @@ type lane struct {
 	ckMu     sync.Mutex
 	acked    string    // cursor of the last contiguous handled event
 	ackedAt  time.Time // when that event was received
-	saved    string    // last cursor saved
+	ackedDoc []byte    // the materialised document as of acked (nil: unset)
+	// docs is the store as a DocumentStore on a materialised stream; nil
+	// otherwise.
+	docs     checkpoint.DocumentStore
+	saved    string // last cursor saved
 	ckNotify chan struct{}
 	// ckPending is closed when a Save that outlived its wait returns; nil
 	// when none is under way.
@@ -82,7 +87,21 @@ func (l *lane) run(runCtx, readCtx, writeCtx context.Context) (err error) {
 		}
 	}()
 
-	cursor, ok, err := l.store.Load(runCtx, l.cfg.Name)
+	var (
+		cursor string
+		doc    []byte
+		ok     bool
+	)
+	if l.proc.doc != nil {
+		ds, isDS := l.store.(checkpoint.DocumentStore)
+		if !isDS {
+			return fmt.Errorf("stream %q: materialize needs a checkpoint store that saves documents; %T does not", l.cfg.Name, l.store)
+		}
+		l.docs = ds
+		cursor, doc, ok, err = ds.LoadDocument(runCtx, l.cfg.Name)
+	} else {
+		cursor, ok, err = l.store.Load(runCtx, l.cfg.Name)
+	}
 	if err != nil {
 		if runCtx.Err() != nil {
 			return nil
@@ -90,8 +109,18 @@ func (l *lane) run(runCtx, readCtx, writeCtx context.Context) (err error) {
 		return err
 	}
 	if ok {
+		if l.proc.doc != nil {
+			// A saved document that does not fit (the limit shrank) is
+			// dropped: the stream waits for its next full document.
+			if rerr := l.proc.doc.Restore(doc); rerr != nil {
+				l.obs.Rejected(Rejection{Reason: ReasonPatchFailed, Err: "the saved document: " + rerr.Error()})
+			}
+		}
 		l.ckMu.Lock()
 		l.acked, l.saved = cursor, cursor
+		if l.proc.doc != nil {
+			l.ackedDoc = l.proc.doc.Bytes()
+		}
 		l.ckMu.Unlock()
 	}
 	src, err := l.cfg.Open(readCtx, cursor)
@@ -157,6 +186,12 @@ func (l *lane) read(ctx context.Context, src Source) error {
 		}
 		it := getItem()
 		l.proc.process(f, it)
+		if len(l.proc.pre) > 0 {
+			if !l.sendPre(ctx) {
+				putItem(it)
+				return nil
+			}
+		}
 		if it.cursor != "" {
 			l.rxMu.Lock()
 			l.rx, l.rxAt = it.cursor, it.received
@@ -172,6 +207,26 @@ func (l *lane) read(ctx context.Context, src Source) error {
 			return nil
 		}
 	}
+}
+
+// sendPre sends the items process made before its own, in order; false
+// when ctx ended first (the rest are put back).
+func (l *lane) sendPre(ctx context.Context) bool {
+	pre := l.proc.pre
+	l.proc.pre = pre[:0]
+	for i, p := range pre {
+		select {
+		case l.items <- p:
+		case <-ctx.Done():
+			for _, q := range pre[i:] {
+				putItem(q)
+			}
+			clear(pre)
+			return false
+		}
+	}
+	clear(pre)
+	return true
 }
 
 // status returns a snapshot of the lane.

@@ -24,6 +24,13 @@ type processor struct {
 	// canonSkip counts down the events decoded without trying
 	// DecodeEventCanonical after it said no.
 	canonSkip int
+
+	// doc is the stream's materialised document; nil unless the stream
+	// has a Materialize destination.
+	doc *client.Document
+	// pre are items process made besides its own (a document, a dead-letter
+	// copy), to be sent before it; the reader empties it.
+	pre []*item
 }
 
 // canonRetry is how many events a lane decodes the plain way after one whose
@@ -31,7 +38,11 @@ type processor struct {
 const canonRetry = 64
 
 func newProcessor(cfg StreamConfig, deadLetter string, obs StreamObserver, dd *dedupe.Filter) *processor {
-	return &processor{cfg: cfg, deadLetter: deadLetter, key: []byte(cfg.Name), obs: obs, dd: dd, now: time.Now}
+	p := &processor{cfg: cfg, deadLetter: deadLetter, key: []byte(cfg.Name), obs: obs, dd: dd, now: time.Now}
+	if cfg.Materialize != "" {
+		p.doc = client.NewDocument(client.WithMaxDocumentBytes(cfg.MaxEventBytes))
+	}
+	return p
 }
 
 // process turns frame f into *it. f.Data becomes the record's value without
@@ -45,6 +56,9 @@ func (p *processor) process(f ingest.Frame, it *item) {
 	}
 	eventID, duplicate := p.handle(f, it, now)
 	it.cursor = cursorOf(eventID, f.Cursor, duplicate)
+	if p.doc != nil && it.cursor != "" {
+		it.hasDoc, it.doc = true, p.doc.Bytes()
+	}
 }
 
 // handle decides what becomes of f: a record to publish, a rejection or a
@@ -136,6 +150,9 @@ func (p *processor) handle(f ingest.Frame, it *item, now time.Time) (eventID str
 		}
 	}
 	p.publish(it, ev, f.Data, verified)
+	if p.doc != nil {
+		p.materialize(ev, &it.rec, f.Data)
+	}
 	return ev.EventID, false
 }
 

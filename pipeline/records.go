@@ -15,6 +15,9 @@ const (
 	HeaderTimestamp   = "restless-timestamp"
 	HeaderVerified    = "restless-verified"
 	HeaderContentType = "content-type"
+	// HeaderMaterialized ("true") marks a record carrying a stream's
+	// materialised document (StreamConfig.Materialize).
+	HeaderMaterialized = "restless-materialized"
 
 	// Dead-letter records carry these instead of type, timestamp and verified.
 	HeaderDLQReason = "restless-dlq-reason"
@@ -37,6 +40,12 @@ const (
 	// retried forever, which would stall its stream; it is not
 	// dead-lettered, since the broker would refuse the same bytes there too.
 	ReasonPublishRejected = "publish_rejected"
+
+	// ReasonPatchFailed counts an event of a materialised stream whose
+	// patch did not apply, or came with no document to apply it to
+	// (client.ErrPatchFailed). The event itself is published; a copy goes
+	// to the dead-letter destination with this reason.
+	ReasonPatchFailed = "patch_failed"
 )
 
 // headerSlabSize is how many records' headers share one allocation.
@@ -93,11 +102,62 @@ func (p *processor) publish(it *item, ev *client.Event, data []byte, verified bo
 	}
 }
 
+// materialize applies accepted event ev to the stream's document. When the
+// document changed, a record of the whole document is queued before the
+// event's item (so that the checkpoint, which moves with the event, never
+// passes an unpublished document); when a patch failed, a dead-letter copy
+// of the event is queued instead, and the document stays unset until a full
+// one comes. The event's record evRec is published either way.
+func (p *processor) materialize(ev *client.Event, evRec *ingest.Record, data []byte) {
+	changed, err := p.doc.Apply(ev)
+	if err != nil {
+		// Apply unset the document; anything but a failed patch (a full
+		// document over the size limit) is rejected the same way: no
+		// document can be published until the next full one.
+		p.doc.Reset()
+		dlq := p.deadLetter != ""
+		p.obs.Rejected(Rejection{Reason: ReasonPatchFailed, Err: err.Error(), EventID: ev.EventID, DeadLettered: dlq})
+		if !dlq {
+			return
+		}
+		it := getItem()
+		it.kind = kindDeadLetter
+		h := p.headers(4)
+		h = append(h, ingest.Header{Key: HeaderStream, Value: p.cfg.Name})
+		if ev.EventID != "" {
+			h = append(h, ingest.Header{Key: HeaderEventID, Value: ev.EventID})
+		}
+		h = append(h, ingest.Header{Key: HeaderDLQReason, Value: ReasonPatchFailed},
+			ingest.Header{Key: HeaderDLQError, Value: err.Error()})
+		it.rec = ingest.Record{Dest: p.deadLetter, Key: p.key, Headers: h, Value: data}
+		p.pre = append(p.pre, it)
+		return
+	}
+	if !changed {
+		return
+	}
+	it := getItem()
+	it.kind = kindDocument
+	h := p.headers(len(evRec.Headers) + 1)
+	h = append(h, evRec.Headers...)
+	h = append(h, ingest.Header{Key: HeaderMaterialized, Value: "true"})
+	it.rec = ingest.Record{Dest: p.cfg.Materialize, Key: p.key, Headers: h, Value: p.doc.Bytes(), JSONValue: true}
+	if evRec.MsgID != "" {
+		it.rec.MsgID = evRec.MsgID + ":materialized"
+	}
+	p.pre = append(p.pre, it)
+}
+
 // reject makes *it a dead-letter record, or a drop when there is no
 // dead-letter destination.
 func (p *processor) reject(it *item, reason, msg string, data []byte, eventID string) {
 	dlq := p.deadLetter != ""
 	p.obs.Rejected(Rejection{Reason: reason, Err: msg, EventID: eventID, DeadLettered: dlq})
+	if p.doc != nil {
+		// What the rejected event would have done to the document is
+		// unknown: the next patch could apply to the wrong document.
+		p.doc.Reset()
+	}
 	if !dlq {
 		it.kind = kindDrop
 		return

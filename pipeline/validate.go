@@ -71,6 +71,18 @@ func (s StreamConfig) Validate() error {
 	if s.MaxEventBytes < 0 {
 		errs = append(errs, ingest.FieldErrorf("MaxEventBytes", "%d is negative", s.MaxEventBytes))
 	}
+	if s.Materialize != "" {
+		dest := s.Destination
+		if dest == "" {
+			dest = "restless." + s.Name
+		}
+		if s.Materialize == dest {
+			errs = append(errs, ingest.FieldErrorf("Materialize", "%q is the stream's own destination: the documents need a destination of their own", s.Materialize))
+		}
+		if s.MaxEventBytes > checkpoint.MaxDocumentBytes {
+			errs = append(errs, ingest.FieldErrorf("MaxEventBytes", "%d is more than %d, the largest document a checkpoint holds (with Materialize)", s.MaxEventBytes, checkpoint.MaxDocumentBytes))
+		}
+	}
 	return flatten(errs)
 }
 

@@ -220,13 +220,14 @@ func firstError(werrs ingest.WriteErrors, refused func(i int) bool) error {
 func (w *batchWriter) advance() {
 	var cursor string
 	var at time.Time
+	var doc []byte
 	for w.handled < len(w.batch) && w.batch[w.handled].done {
-		if c := w.batch[w.handled].cursor; c != "" {
-			cursor, at = c, w.batch[w.handled].received
+		if it := w.batch[w.handled]; it.cursor != "" {
+			cursor, at, doc = it.cursor, it.received, it.doc
 		}
 		w.handled++
 	}
 	if cursor != "" {
-		w.lane.setAcked(cursor, at)
+		w.lane.setAcked(cursor, at, doc)
 	}
 }

@@ -65,6 +65,15 @@ type StreamConfig struct {
 	MaxSilence Duration `koanf:"max_silence" yaml:"max_silence"`
 	// MaxEventBytes bounds one event. Default 4194304.
 	MaxEventBytes int `koanf:"max_event_bytes" yaml:"max_event_bytes"`
+	// Materialize publishes the stream's whole current document (a
+	// JSON_PATCH stream's patches applied) after each event.
+	Materialize MaterializeConfig `koanf:"materialize" yaml:"materialize"`
+}
+
+// MaterializeConfig is streams[].materialize.
+type MaterializeConfig struct {
+	// Destination of the documents; "" (the default) is off.
+	Destination string `koanf:"destination" yaml:"destination"`
 }
 
 // DirectConfig streams any REST endpoint without a managed stream.
@@ -341,6 +350,7 @@ reconnect: {initial: 1s, max: 30s, max_attempts: 0}
 idle_timeout: 60s
 max_silence: 0s
 max_event_bytes: ` + strconv.Itoa(client.DefaultMaxEventBytes) + `
+materialize: {destination: ""}
 `
 
 // directDefaultsYAML fills every key a direct target leaves unset.

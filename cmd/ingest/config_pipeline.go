@@ -15,6 +15,7 @@ var pipelineFields = fieldMap{
 	{From: "Streams[].VerifyMode", To: "Streams[].Verify.Mode"},
 	{From: "Streams[].Verifier", To: "Streams[].Verify.Secrets"},
 	{From: "Streams[].KeyMode", To: "Sink.Kafka.Key"},
+	{From: "Streams[].Materialize", To: "Streams[].Materialize.Destination"},
 	{From: "Dedupe", To: "Pipeline.Dedupe"},
 	{From: "Batch", To: "Pipeline.Batch"},
 	{From: "DeadLetter", To: "Pipeline.DeadLetter"},
@@ -45,6 +46,7 @@ func (c *Config) pipelineConfig() (pipeline.Config, []FieldError) {
 			VerifyMode:    pipeline.VerifyMode(s.Verify.Mode),
 			MaxEventBytes: s.MaxEventBytes,
 			KeyMode:       pipeline.KeyStream,
+			Materialize:   s.Materialize.Destination,
 		}
 		if c.Sink.Type == "kafka" {
 			sc.KeyMode = pipeline.KeyMode(c.Sink.Kafka.Key)

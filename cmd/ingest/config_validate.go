@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/restless-stream/ingest/checkpoint"
 	"github.com/restless-stream/ingest/client"
 	"github.com/restless-stream/ingest/cluster"
 	"github.com/restless-stream/ingest/pipeline"
@@ -197,6 +198,18 @@ func (c *Config) normalizeStream(v *validator, i int) {
 	}
 	if s.Destination != "" {
 		c.destination(v, at("destination"), s.Destination)
+	}
+	if m := s.Materialize.Destination; m != "" {
+		c.destination(v, at("materialize.destination"), m)
+		switch m {
+		case s.Destination:
+			v.add(at("materialize.destination"), "%q is the stream's own destination: the documents need one of their own", m)
+		case c.Pipeline.DeadLetter:
+			v.add(at("materialize.destination"), "%q is pipeline.dead_letter: the documents need a destination of their own", m)
+		}
+		if s.MaxEventBytes > checkpoint.MaxDocumentBytes {
+			v.add(at("max_event_bytes"), "%d is more than %d, the largest document a checkpoint holds (with materialize.destination set)", s.MaxEventBytes, checkpoint.MaxDocumentBytes)
+		}
 	}
 
 	for j, sec := range s.Verify.Secrets {

@@ -111,7 +111,7 @@ func (m *Metrics) Stream(name string) *StreamMetrics {
 		lag:          m.lag.WithLabelValues(name),
 		rejected:     map[string]prometheus.Counter{},
 	}
-	for _, r := range []string{pipeline.ReasonParseError, pipeline.ReasonTooLarge, pipeline.ReasonSignatureMissing, pipeline.ReasonSignatureInvalid, pipeline.ReasonPublishRejected} {
+	for _, r := range []string{pipeline.ReasonParseError, pipeline.ReasonTooLarge, pipeline.ReasonSignatureMissing, pipeline.ReasonSignatureInvalid, pipeline.ReasonPublishRejected, pipeline.ReasonPatchFailed} {
 		s.rejected[r] = m.rejected.WithLabelValues(name, r)
 	}
 	m.streams[name] = s

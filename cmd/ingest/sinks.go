@@ -59,6 +59,9 @@ func (d *daemon) destinations() []string {
 	var out []string
 	for _, s := range d.cfg.Streams {
 		out = append(out, s.Destination)
+		if s.Materialize.Destination != "" {
+			out = append(out, s.Materialize.Destination)
+		}
 	}
 	if d.cfg.Pipeline.DeadLetter != "" {
 		out = append(out, d.cfg.Pipeline.DeadLetter)

@@ -28,7 +28,7 @@ Operations (JSON on standard output):
   direct-setup --url U [fields] [--language L]      commands, URLs and snippets of a direct stream
   direct-session --url U --dedupe-key K [fields]    open or reuse a direct session
   tail (ID | --url URL | --direct-url U [fields])   print a stream's events as JSON lines until it ends
-      [--transport sse|websocket] [--since S] [--cursor C] [--verify-secret S]… [--no-reconnect]
+      [--transport sse|websocket] [--since S] [--cursor C] [--verify-secret S]… [--no-reconnect] [--materialize]
       [--dedupe-key K]   (--url is a runtime URL here; --direct-url the upstream of a direct stream)
 
 Fields: --description --status ACTIVE|INACTIVE --method GET|POST|… --header K=V (repeatable)
@@ -58,6 +58,7 @@ type streamFlags struct {
 	directURL, transport, since, cursor string
 	verifySecrets                       setFlags
 	noReconnect                         bool
+	materialize                         bool
 }
 
 func (f *streamFlags) register(fs *flag.FlagSet) {
@@ -90,6 +91,7 @@ func (f *streamFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cursor, "cursor", "", "tail: resume after this cursor (an event_id)")
 	fs.Var(&f.verifySecrets, "verify-secret", "tail: HMAC `secret` to verify events with (repeatable)")
 	fs.BoolVar(&f.noReconnect, "no-reconnect", false, "tail: stop when the connection ends instead of reconnecting")
+	fs.BoolVar(&f.materialize, "materialize", false, "tail: print the stream's whole document (JSON_PATCH patches applied) instead of its events")
 }
 
 // parseInterleaved parses flags that may follow positional arguments.

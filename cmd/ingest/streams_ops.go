@@ -36,7 +36,7 @@ var streamOps = map[string]streamOp{
 	"direct-setup":   {"direct-setup --url U [fields] [--language L]   commands, URLs and snippets of a direct stream", append([]string{"url", "language"}, fieldFlags...)},
 	"direct-session": {"direct-session --url U --dedupe-key K [fields]   open or reuse a direct session", append([]string{"url", "dedupe-key"}, fieldFlags...)},
 	"tail": {"tail (ID | --url URL | --direct-url U [fields])   print a stream's events as JSON lines until it ends",
-		append([]string{"url", "direct-url", "transport", "since", "cursor", "verify-secret", "no-reconnect", "dedupe-key"}, fieldFlags...)},
+		append([]string{"url", "direct-url", "transport", "since", "cursor", "verify-secret", "no-reconnect", "materialize", "dedupe-key"}, fieldFlags...)},
 }
 
 // opUsage prints the usage of one operation: its synopsis and its flags.

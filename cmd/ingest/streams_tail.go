@@ -113,7 +113,56 @@ func cmdTail(ctx context.Context, e *env, f *streamFlags, c *client.Client, pos 
 			events = c.Streams.SubscribeSSE(ctx, u, opts...)
 		}
 	}
+	if f.materialize {
+		return printDocuments(ctx, e.stdout, e.stderr, events)
+	}
 	return printEvents(ctx, e.stdout, e.stderr, events)
+}
+
+// rejectedEvent reports whether err is an event the subscription rejected
+// (and went on), writing it to errOut; false for an error that ends it.
+func rejectedEvent(errOut io.Writer, err error) bool {
+	var pe *client.ParseError
+	var se *client.SignatureError
+	if errors.As(err, &pe) || errors.As(err, &se) || errors.Is(err, client.ErrEventTooLarge) {
+		fmt.Fprintf(errOut, "ingest: streams tail: event rejected: %s\n", redactText(err.Error()))
+		return true
+	}
+	return false
+}
+
+// printDocuments is `streams tail --materialize`: each event is applied to
+// the stream's document (client.Document), and the whole document is
+// written as a JSON line each time an event sets it. A patch that fails, or
+// an event rejected (it may have been a patch), is reported on errOut and
+// leaves the document unset until the next full document: nothing is
+// printed until then, never a wrong document.
+func printDocuments(ctx context.Context, out, errOut io.Writer, events iter.Seq2[*client.Event, error]) error {
+	doc := client.NewDocument()
+	for ev, err := range events {
+		if err != nil {
+			if rejectedEvent(errOut, err) {
+				doc.Reset()
+				continue
+			}
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return nil
+			}
+			return fmt.Errorf("streams tail: %w", err)
+		}
+		changed, err := doc.Apply(ev)
+		if err != nil {
+			fmt.Fprintf(errOut, "ingest: streams tail: no document until the next full one: %s\n", redactText(err.Error()))
+			continue
+		}
+		if !changed {
+			continue
+		}
+		if _, err := out.Write(append(append([]byte(nil), doc.Bytes()...), '\n')); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // printEvents writes each event as a JSON line and each rejected event as a
@@ -121,10 +170,7 @@ func cmdTail(ctx context.Context, e *env, f *streamFlags, c *client.Client, pos 
 func printEvents(ctx context.Context, out, errOut io.Writer, events iter.Seq2[*client.Event, error]) error {
 	for ev, err := range events {
 		if err != nil {
-			var pe *client.ParseError
-			var se *client.SignatureError
-			if errors.As(err, &pe) || errors.As(err, &se) || errors.Is(err, client.ErrEventTooLarge) {
-				fmt.Fprintf(errOut, "ingest: streams tail: event rejected: %s\n", redactText(err.Error()))
+			if rejectedEvent(errOut, err) {
 				continue
 			}
 			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {

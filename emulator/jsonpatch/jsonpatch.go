@@ -204,11 +204,38 @@ func Apply(doc, patch []byte) ([]byte, error) {
 	if ops == nil && !bytes.Equal(bytes.TrimSpace(patch), []byte("[]")) {
 		return nil, errors.New("jsonpatch: patch is not an array of operations")
 	}
+	if err := checkMembers(patch); err != nil {
+		return nil, err
+	}
 	v, err = ApplyValues(v, ops)
 	if err != nil {
 		return nil, err
 	}
 	return json.Marshal(v)
+}
+
+// checkMembers refuses an operation without "path", or a move or copy
+// without "from", or one of them not a string (RFC 6902 §4): decoded into
+// an Operation, a missing one would read as "", the whole document.
+func checkMembers(patch []byte) error {
+	var raw []map[string]json.RawMessage
+	if err := json.Unmarshal(patch, &raw); err != nil {
+		return fmt.Errorf("jsonpatch: patch is not an array of operations: %w", err)
+	}
+	for i, m := range raw {
+		var op string
+		_ = json.Unmarshal(m["op"], &op)
+		need := []string{"path"}
+		if op == "move" || op == "copy" {
+			need = append(need, "from")
+		}
+		for _, k := range need {
+			if v := m[k]; len(v) == 0 || v[0] != '"' {
+				return fmt.Errorf("jsonpatch: operation %d (%s): %q missing or not a string", i, op, k)
+			}
+		}
+	}
+	return nil
 }
 
 // ApplyValues applies ops to a decoded document and returns the new document.
